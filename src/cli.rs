@@ -1,0 +1,166 @@
+//! Command-line flags and subcommands, as raw values. `config` checks them.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "anthropic-work-exporter",
+    version,
+    about = "Prometheus exporter for the work queues of self-hosted Claude Managed Agents environments"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Flags of `serve`, accepted without the subcommand too.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the exporter (the default).
+    Serve(ServeArgs),
+    /// Run the simulator and the exporter together, with no account needed.
+    Demo(DemoArgs),
+    /// Run the simulated Environments Work API.
+    Simulate(SimArgs),
+    /// Validate the configuration; with --probe, call each endpoint once per environment.
+    CheckConfig(CheckConfigArgs),
+    /// Ask a running exporter whether it is healthy (for container HEALTHCHECK).
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct LogArgs {
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long = "log.level", default_value = "info", global = true)]
+    pub log_level: String,
+    /// Log format: logfmt or json.
+    #[arg(long = "log.format", default_value = "logfmt", global = true)]
+    pub log_format: String,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServeArgs {
+    /// Address to serve /metrics on (":9781" means every interface).
+    #[arg(long = "web.listen-address", default_value = ":9781")]
+    pub listen_address: String,
+    /// Path of the metrics endpoint.
+    #[arg(long = "web.telemetry-path", default_value = "/metrics")]
+    pub telemetry_path: String,
+    /// External URL of this exporter, used in links (alerts link to its drill-down pages).
+    #[arg(long = "web.external-url")]
+    pub external_url: Option<String>,
+    /// YAML file listing environments and credential sources.
+    #[arg(long = "config.file")]
+    pub config_file: Option<PathBuf>,
+    /// How often each environment is refreshed.
+    #[arg(long = "refresh.interval", default_value = "30s")]
+    pub refresh_interval: String,
+    /// Deadline of one refresh (all its requests and retries). Default: the interval, capped at 25s.
+    #[arg(long = "refresh.timeout")]
+    pub refresh_timeout: Option<String>,
+    /// How long an environment's data series outlive a failed refresh. Default: three intervals.
+    #[arg(long = "refresh.stale-after")]
+    pub stale_after: Option<String>,
+    /// Base URL of the API.
+    #[arg(long = "api.base-url", env = "ANTHROPIC_BASE_URL", default_value = "https://api.anthropic.com")]
+    pub base_url: String,
+    /// Most requests in flight at once.
+    #[arg(long = "api.max-concurrency", default_value_t = 4)]
+    pub max_concurrency: usize,
+    /// Request budget for the whole process (the organisation's read limit is 20/s, shared).
+    #[arg(long = "api.max-requests-per-second", default_value_t = 5.0)]
+    pub max_requests_per_second: f64,
+    /// Work items asked for per list page (1 to 1000).
+    #[arg(long = "list.page-size", default_value_t = 1000)]
+    pub page_size: u32,
+    /// Most list pages walked per refresh; more marks the list truncated.
+    #[arg(long = "list.max-pages", default_value_t = 100)]
+    pub max_pages: u32,
+    /// Lease TTL: an item without a heartbeat for longer counts as an expired lease.
+    #[arg(long = "lease.ttl", default_value = "90s")]
+    pub lease_ttl: String,
+
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DemoArgs {
+    /// Address to serve the exporter on.
+    #[arg(long = "web.listen-address", default_value = "127.0.0.1:9781")]
+    pub listen_address: String,
+    /// Starting scenario of the simulated workload.
+    #[arg(long, default_value = "steady")]
+    pub scenario: String,
+    /// Write the simulator's credentials (JSON, mode 0600) here.
+    #[arg(long = "credentials-out")]
+    pub credentials_out: Option<PathBuf>,
+    /// Number of simulated environments.
+    #[arg(long, default_value_t = 3)]
+    pub environments: usize,
+    /// Address of the simulated API (port 0 picks a free one).
+    #[arg(long = "sim.listen-address", default_value = "127.0.0.1:0")]
+    pub sim_listen_address: SocketAddr,
+    /// Refresh interval of the exporter in the demo.
+    #[arg(long = "refresh.interval", default_value = "5s")]
+    pub refresh_interval: String,
+    /// Seed of the simulated workload.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SimArgs {
+    /// Address to listen on (loopback by default).
+    #[arg(long = "listen-address", default_value = "127.0.0.1:9782")]
+    pub listen_address: SocketAddr,
+    /// Number of environments.
+    #[arg(long, default_value_t = 3)]
+    pub environments: usize,
+    /// Workload scenario: steady, backlog, workers-down, saturated, stale-heartbeats,
+    /// stuck-stopping, api-flaky, api-down.
+    #[arg(long, default_value = "steady")]
+    pub scenario: String,
+    /// Seed for the workload's randomness.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Write the generated credentials (JSON, mode 0600) here.
+    #[arg(long = "credentials-out")]
+    pub credentials_out: Option<PathBuf>,
+    /// Seed a static population of this many items per environment, spread over every state.
+    #[arg(long = "items-per-environment", default_value_t = 0)]
+    pub items_per_environment: usize,
+    /// Simulated workers per environment (0 with --items-per-environment for a static population).
+    #[arg(long = "workers", default_value_t = 4)]
+    pub workers: usize,
+    /// Session arrivals per environment per minute.
+    #[arg(long = "arrivals-per-minute", default_value_t = 20.0)]
+    pub arrivals_per_minute: f64,
+
+    #[command(flatten)]
+    pub log: LogArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CheckConfigArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// Also call each endpoint once per environment and print what works.
+    #[arg(long)]
+    pub probe: bool,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct HealthcheckArgs {
+    /// Address of the exporter to ask.
+    #[arg(long = "web.listen-address", default_value = "127.0.0.1:9781")]
+    pub listen_address: String,
+}
