@@ -64,6 +64,16 @@ pub struct RunningSim {
 }
 
 /// Bind, generate keys, start the workload, and serve in the background.
-pub async fn start(_opts: SimOptions, _shutdown: CancellationToken) -> Result<RunningSim, SimError> {
+pub async fn start(
+    _opts: SimOptions,
+    _shutdown: CancellationToken,
+) -> Result<RunningSim, SimError> {
     Err(SimError::NotBuilt)
+}
+
+/// `simulate`: run until shutdown.
+pub async fn run_cli(args: &SimArgs, shutdown: CancellationToken) -> Result<(), SimError> {
+    let running = start(SimOptions::from(args), shutdown).await?;
+    let _ = running.task.await;
+    Ok(())
 }
