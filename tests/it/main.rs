@@ -1,0 +1,5 @@
+//! One integration-test binary, a module per capability.
+
+mod refresh;
+mod rig;
+mod upstream;
