@@ -19,7 +19,7 @@ pub struct ExporterMetrics {
     registry: Registry,
     api_requests: IntCounterVec,
     api_request_duration: HistogramVec,
-    refresh_duration: HistogramVec,
+    refresh_duration: prometheus::Histogram,
     effective_interval: Gauge,
     ratelimit_remaining: Gauge,
     ratelimit_seen: std::sync::atomic::AtomicBool,
@@ -59,9 +59,8 @@ impl ExporterMetrics {
             ]),
             &["endpoint"],
         )?;
-        let refresh_duration = HistogramVec::new(
+        let refresh_duration = prometheus::Histogram::with_opts(
             HistogramOpts::new("anthropic_work_exporter_refresh_duration_seconds", "Wall time of one environment refresh (stats and the whole list, retries included).").buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
-            &[],
         )?;
         let effective_interval = Gauge::new("anthropic_work_exporter_refresh_interval_effective_seconds", "Refresh interval actually achieved: the configured one, or longer when the request budget cannot cover it.")?;
         effective_interval.set(settings.interval.as_secs_f64());
@@ -136,25 +135,7 @@ impl ExporterMetrics {
         stale_after: Duration,
         drilldown_base: &str,
     ) -> String {
-        let map = store.read();
-        let states: Vec<_> = map.values().collect();
-        let names = families::label_names(&states);
-        let views: Vec<_> = states
-            .iter()
-            .map(|s| {
-                let view = families::View {
-                    state: s,
-                    snapshot: s.fresh_snapshot(now_ms, stale_after.as_millis() as i64),
-                    now_ms,
-                    lease_ttl_ms: lease_ttl.as_millis() as i64,
-                };
-                (view, families::labels_of(s, &names))
-            })
-            .collect();
-        let mut out = text::Exposition::with_capacity(4096 + views.len() * 6000);
-        families::render(&mut out, &views, drilldown_base);
-        drop(views);
-        drop(map);
+        let mut out = render_environments(store, now_ms, lease_ttl, stale_after, drilldown_base);
         let mut own = Vec::with_capacity(8192);
         let mut families = self.registry.gather();
         if self
@@ -176,10 +157,38 @@ impl ExporterMetrics {
             .encode(&families, &mut own)
             .is_ok()
         {
-            out.out.push_str(&String::from_utf8_lossy(&own));
+            out.push_str(&String::from_utf8_lossy(&own));
         }
-        out.out
+        out
     }
+}
+
+/// The per-environment series alone: deterministic for a given store and time.
+pub fn render_environments(
+    store: &Store,
+    now_ms: i64,
+    lease_ttl: Duration,
+    stale_after: Duration,
+    drilldown_base: &str,
+) -> String {
+    let map = store.read();
+    let states: Vec<_> = map.values().collect();
+    let names = families::label_names(&states);
+    let views: Vec<_> = states
+        .iter()
+        .map(|s| {
+            let view = families::View {
+                state: s,
+                snapshot: s.fresh_snapshot(now_ms, stale_after.as_millis() as i64),
+                now_ms,
+                lease_ttl_ms: lease_ttl.as_millis() as i64,
+            };
+            (view, families::labels_of(s, &names))
+        })
+        .collect();
+    let mut out = text::Exposition::with_capacity(4096 + views.len() * 6000);
+    families::render(&mut out, &views, drilldown_base);
+    out.out
 }
 
 impl RequestObserver for ExporterMetrics {
@@ -199,9 +208,7 @@ impl RequestObserver for ExporterMetrics {
 
 impl RefreshObserver for ExporterMetrics {
     fn refresh_done(&self, seconds: f64) {
-        self.refresh_duration
-            .with_label_values(&[])
-            .observe(seconds);
+        self.refresh_duration.observe(seconds);
     }
 
     fn effective_interval(&self, seconds: f64) {

@@ -1,5 +1,8 @@
 //! One integration-test binary, a module per capability.
 
+mod config;
+mod exposition;
 mod refresh;
 mod rig;
+mod server;
 mod upstream;
