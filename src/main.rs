@@ -9,7 +9,9 @@ async fn main() -> std::process::ExitCode {
     let Some(Command::Simulate(args)) = cli.command else {
         return std::process::ExitCode::SUCCESS;
     };
-    tracing_subscriber::fmt().with_env_filter(args.log.log_level.as_str()).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(args.log.log_level.as_str())
+        .init();
     let shutdown = tokio_util::sync::CancellationToken::new();
     let on_signal = shutdown.clone();
     tokio::spawn(async move {
