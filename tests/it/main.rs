@@ -5,4 +5,5 @@ mod exposition;
 mod refresh;
 mod rig;
 mod server;
+mod sim;
 mod upstream;
