@@ -2,6 +2,7 @@
 
 mod config;
 mod exposition;
+mod ground_truth;
 mod refresh;
 mod rig;
 mod server;
