@@ -263,8 +263,9 @@ impl ApiClient {
             let retryable = failure.should_retry.unwrap_or(match &failure.error {
                 // A 429 without retry advice is a spend cap: retrying cannot help.
                 ApiError::RateLimited { .. } => failure.retry_after.is_some(),
+                // A redirect (3xx, refused) is configuration, not a passing fault.
+                ApiError::ServerError { status, .. } => *status >= 500,
                 ApiError::Overloaded { .. }
-                | ApiError::ServerError { .. }
                 | ApiError::Connect { .. }
                 | ApiError::Timeout { .. } => true,
                 _ => false,

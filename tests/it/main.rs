@@ -2,7 +2,9 @@
 
 mod config;
 mod exposition;
+mod faults;
 mod ground_truth;
+mod pair;
 mod refresh;
 mod rig;
 mod server;

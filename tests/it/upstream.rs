@@ -13,6 +13,8 @@ pub struct Seen {
     pub path: String,
     pub query: String,
     pub headers: Vec<(String, String)>,
+    /// When the request head arrived (spacing of retries).
+    pub at: std::time::Instant,
 }
 
 impl Seen {
@@ -42,6 +44,10 @@ pub enum Reply {
     Raw(Vec<u8>),
     /// Accept and never answer.
     Hang,
+    /// These bytes, then a TCP reset (RST, not FIN): a connection torn down mid-body.
+    Reset(Vec<u8>),
+    /// These bytes (say the headers and half the body), then silence forever.
+    Stall(Vec<u8>),
 }
 
 impl Reply {
@@ -80,7 +86,15 @@ pub struct Upstream {
 
 impl Upstream {
     pub async fn start(script: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static) -> Upstream {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on("127.0.0.1:0".parse().unwrap(), script).await
+    }
+
+    /// Start on a given address (to come back on the port of an upstream that was down).
+    pub async fn start_on(
+        addr: std::net::SocketAddr,
+        script: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static,
+    ) -> Upstream {
+        let listener = TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let up = Upstream {
             base_url: format!("http://{addr}"),
@@ -144,6 +158,7 @@ impl Upstream {
             path,
             query,
             headers,
+            at: std::time::Instant::now(),
         };
         let n = {
             let mut all = self.seen.lock().unwrap();
@@ -169,6 +184,19 @@ impl Upstream {
                 let _ = stream.write_all(&bytes).await;
             }
             Reply::Hang => tokio::time::sleep(Duration::from_secs(3600)).await,
+            Reply::Reset(bytes) => {
+                let _ = stream.write_all(&bytes).await;
+                let _ = stream.flush().await;
+                // Linger 0: closing sends RST instead of FIN.
+                let _ = stream.set_zero_linger();
+                drop(stream);
+                return;
+            }
+            Reply::Stall(bytes) => {
+                let _ = stream.write_all(&bytes).await;
+                let _ = stream.flush().await;
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
         }
         let _ = stream.shutdown().await;
     }
