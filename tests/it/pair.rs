@@ -78,6 +78,9 @@ impl Fault {
     }
 }
 
+/// The fault in force and how many requests it has answered.
+type ActiveFault = Arc<Mutex<Option<(Fault, Arc<AtomicUsize>)>>>;
+
 pub struct Options {
     pub budget_rps: f64,
     pub max_body: usize,
@@ -107,7 +110,7 @@ pub struct Pair {
     settings: RefreshSettings,
     client: Arc<ApiClient>,
     api_key: Secret,
-    fault: Arc<Mutex<Option<(Fault, Arc<AtomicUsize>)>>>,
+    fault: ActiveFault,
     shutdown: CancellationToken,
 }
 
@@ -185,7 +188,7 @@ fn environment(id: &str, key: &str) -> Environment {
 
 impl Pair {
     pub async fn start(o: Options) -> Pair {
-        let fault: Arc<Mutex<Option<(Fault, Arc<AtomicUsize>)>>> = Arc::default();
+        let fault: ActiveFault = Arc::default();
         let f = fault.clone();
         let up = Upstream::start(move |seen, _| {
             if seen.path.contains(&format!("/{GOOD}/")) {
@@ -211,11 +214,7 @@ impl Pair {
         Self::with_upstream(up, o, fault).await
     }
 
-    async fn with_upstream(
-        up: Upstream,
-        o: Options,
-        fault: Arc<Mutex<Option<(Fault, Arc<AtomicUsize>)>>>,
-    ) -> Pair {
+    async fn with_upstream(up: Upstream, o: Options, fault: ActiveFault) -> Pair {
         let settings = RefreshSettings {
             interval: Duration::from_secs(30),
             timeout: Duration::from_millis(1500),
