@@ -9,4 +9,5 @@ mod refresh;
 mod rig;
 mod server;
 mod sim;
+mod storm;
 mod upstream;

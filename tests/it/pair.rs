@@ -277,11 +277,17 @@ impl Pair {
     }
 
     /// A refresher with this deadline (sharing the client, budget and store).
-    fn refresher(&self, timeout: Duration) -> Refresher {
+    pub fn refresher(&self, timeout: Duration) -> Refresher {
+        self.refresher_every(self.settings.interval, timeout)
+    }
+
+    /// A refresher for the scheduler, with this interval and deadline.
+    pub fn refresher_every(&self, interval: Duration, timeout: Duration) -> Refresher {
         Refresher::new(
             self.client.clone(),
             self.store.clone(),
             RefreshSettings {
+                interval,
                 timeout,
                 ..self.settings.clone()
             },
