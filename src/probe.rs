@@ -71,8 +71,10 @@ pub async fn print_probe(cfg: &Config) -> Result<(), String> {
                 message: "no environment key configured".into(),
             }),
         };
+        let keys: Vec<&crate::secret::Secret> =
+            cfg.api.api_key.iter().chain(env.key.as_ref()).collect();
         for (endpoint, result) in [("stats", stats), ("list_work", list)] {
-            match result {
+            match result.map_err(|e| e.redact(&keys)) {
                 Ok(detail) => println!("{:<40} {:<10} {:<8} {detail}", env.id, endpoint, "ok"),
                 Err(e) => {
                     failures += 1;

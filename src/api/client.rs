@@ -144,10 +144,14 @@ impl ApiClient {
             &[],
         );
         let resp = self.get(endpoint::STATS, url, cred, deadline).await?;
+        let secret = match cred {
+            Credential::ApiKey(k) | Credential::EnvironmentKey(k) => k,
+        };
+        // serde quotes the offending value, which may be a key the server echoed.
         serde_json::from_slice::<QueueStats>(&resp.body).map_err(|e| ApiError::Decode {
             endpoint: endpoint::STATS,
             request_id: resp.request_id,
-            message: e.to_string(),
+            message: scrub(&e.to_string(), secret),
         })
     }
 
@@ -206,7 +210,7 @@ impl ApiClient {
         serde_json::from_slice(&resp.body).map_err(|e| ApiError::Decode {
             endpoint: endpoint::LIST_ENVIRONMENTS,
             request_id: resp.request_id,
-            message: e.to_string(),
+            message: scrub(&e.to_string(), api_key),
         })
     }
 
@@ -330,8 +334,8 @@ impl ApiClient {
         };
         let status = resp.status().as_u16();
         let headers = resp.headers();
-        let request_id = header_str(headers, "request-id")
-            .unwrap_or("none")
+        // Scrubbed before it is shortened, so no part of an echoed key survives.
+        let request_id = scrub(header_str(headers, "request-id").unwrap_or("none"), secret)
             .chars()
             .take(128)
             .collect::<String>();
@@ -513,7 +517,12 @@ fn transport_error(
 fn error_message(body: &[u8], secret: &Secret) -> String {
     let text = match serde_json::from_slice::<wire::ErrorBody>(body) {
         Ok(b) => format!("{}: {}", b.error.kind, b.error.message),
-        Err(_) => String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+        // Scrub before shortening: a cut through an echoed key would leave part of it.
+        Err(_) => {
+            let head = &body[..body.len().min(200 + secret.expose().len())];
+            let text = scrub(&String::from_utf8_lossy(head), secret);
+            return text.chars().take(200).collect();
+        }
     };
     scrub(&text, secret)
 }

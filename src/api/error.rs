@@ -152,6 +152,62 @@ impl ApiError {
         }
     }
 
+    /// The same error with every `secret` scrubbed from the text it carries
+    /// (messages and request ids come from the server, which may echo a key).
+    pub fn redact(mut self, secrets: &[&crate::secret::Secret]) -> ApiError {
+        let clean = |text: &mut String| {
+            for s in secrets {
+                *text = super::client::scrub(text, s);
+            }
+        };
+        match &mut self {
+            ApiError::Auth {
+                request_id,
+                message,
+                ..
+            }
+            | ApiError::NotFound {
+                request_id,
+                message,
+                ..
+            }
+            | ApiError::RateLimited {
+                request_id,
+                message,
+                ..
+            }
+            | ApiError::Overloaded {
+                request_id,
+                message,
+                ..
+            }
+            | ApiError::ServerError {
+                request_id,
+                message,
+                ..
+            }
+            | ApiError::ClientError {
+                request_id,
+                message,
+                ..
+            }
+            | ApiError::Decode {
+                request_id,
+                message,
+                ..
+            } => {
+                clean(request_id);
+                clean(message);
+            }
+            ApiError::TooLarge { request_id, .. } => clean(request_id),
+            ApiError::Connect { message, .. } | ApiError::Pagination { message, .. } => {
+                clean(message)
+            }
+            ApiError::Timeout { .. } => {}
+        }
+        self
+    }
+
     /// Build the error for a non-success status.
     pub(crate) fn from_status(
         endpoint: &'static str,

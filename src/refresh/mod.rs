@@ -100,6 +100,9 @@ impl Refresher {
         let ok = match result {
             Ok(()) => true,
             Err(e) => {
+                // Last line of defence: whatever the server echoed, no key goes further.
+                let keys: Vec<&Secret> = self.api_key.iter().chain(env.key.as_ref()).collect();
+                let e = e.redact(&keys);
                 tracing::warn!(
                     environment_id = %env.id,
                     endpoint = e.endpoint(),

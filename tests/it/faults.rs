@@ -504,9 +504,11 @@ async fn retry_after_in_seconds_spaces_every_attempt_and_pauses_everyone() {
 
 #[tokio::test]
 async fn connection_refused_takes_every_environment_down_and_both_recover() {
-    let spare = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = spare.local_addr().unwrap();
-    drop(spare);
+    // A socket bound but not listening refuses connections, and keeps its port
+    // from other tests until the API "comes back" by listening on it.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
     let r = crate::rig::rig(
         &format!("http://{addr}"),
         crate::rig::Options {
@@ -521,14 +523,13 @@ async fn connection_refused_takes_every_environment_down_and_both_recover() {
         Some(0.0)
     );
     // The API comes back on the same address.
-    let _up = Upstream::start_on(addr, |seen, _| {
+    let _up = Upstream::start_with(socket.listen(64).unwrap(), |seen, _| {
         if seen.path.ends_with("/stats") {
             Reply::json(200, crate::upstream::STATS)
         } else {
             Reply::json(200, page(&[work("w1", "queued", T0, None)], None))
         }
-    })
-    .await;
+    });
     assert!(r.refresh().await, "recovers without a restart");
     let m = r.scrape();
     assert_eq!(

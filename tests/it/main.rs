@@ -1,9 +1,11 @@
 //! One integration-test binary, a module per capability.
 
+mod capture;
 mod config;
 mod exposition;
 mod faults;
 mod ground_truth;
+mod leaks;
 mod pair;
 mod refresh;
 mod rig;

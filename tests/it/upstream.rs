@@ -89,12 +89,19 @@ impl Upstream {
         Self::start_on("127.0.0.1:0".parse().unwrap(), script).await
     }
 
-    /// Start on a given address (to come back on the port of an upstream that was down).
+    /// Start on a given address.
     pub async fn start_on(
         addr: std::net::SocketAddr,
         script: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static,
     ) -> Upstream {
-        let listener = TcpListener::bind(addr).await.unwrap();
+        Self::start_with(TcpListener::bind(addr).await.unwrap(), script)
+    }
+
+    /// Start on a listener (e.g. one made from a socket that refused connections until now).
+    pub fn start_with(
+        listener: TcpListener,
+        script: impl Fn(&Seen, usize) -> Reply + Send + Sync + 'static,
+    ) -> Upstream {
         let addr = listener.local_addr().unwrap();
         let up = Upstream {
             base_url: format!("http://{addr}"),
