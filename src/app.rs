@@ -116,7 +116,9 @@ fn external_url(cfg: &Config, bound: SocketAddr) -> String {
     } else {
         bound.ip().to_string()
     };
-    format!("http://{host}:{}", bound.port())
+    let tls = cfg.web.as_ref().is_some_and(|w| w.current().tls.is_some());
+    let scheme = if tls { "https" } else { "http" };
+    format!("{scheme}://{host}:{}", bound.port())
 }
 
 /// Build the client, refresher, scheduler and server from a checked config,
@@ -181,7 +183,11 @@ pub async fn run_exporter(
     );
     let (_env_tx, env_rx) = watch::channel(cfg.environments.clone());
     let sched = tokio::spawn(scheduler::run(refresher, env_rx, shutdown.clone()));
-    server::serve(listener, site, shutdown).await;
+    let options = server::ServeOptions {
+        web: cfg.web.clone(),
+        ..Default::default()
+    };
+    server::serve_with(listener, site, options, shutdown).await;
     let _ = sched.await;
     tracing::info!("stopped");
     Ok(())
@@ -326,7 +332,30 @@ async fn healthcheck(args: &HealthcheckArgs) -> Result<(), AppError> {
         .timeout(std::time::Duration::from_secs(3))
         .build()
         .map_err(|e| AppError::Client(e.to_string()))?;
-    match client.get(format!("http://{addr}/-/healthy")).send().await {
+    // With TLS, ask over https. The certificate is not checked: this is a
+    // liveness probe of a server on this host, and it sends no credential.
+    let tls = match &args.web_config_file {
+        Some(path) => crate::web_config::WebServerConfig::load(path)?
+            .current()
+            .tls
+            .is_some(),
+        None => false,
+    };
+    let scheme = if tls { "https" } else { "http" };
+    let client = if tls {
+        reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(3))
+            .danger_accept_invalid_certs(true)
+            .build()
+            .map_err(|e| AppError::Client(e.to_string()))?
+    } else {
+        client
+    };
+    match client
+        .get(format!("{scheme}://{addr}/-/healthy"))
+        .send()
+        .await
+    {
         Ok(r) if r.status().is_success() => Ok(()),
         Ok(r) => Err(AppError::Check(format!(
             "unhealthy: /-/healthy answered {}",

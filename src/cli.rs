@@ -54,6 +54,9 @@ pub struct ServeArgs {
     /// External URL of this exporter, used in links (alerts link to its drill-down pages).
     #[arg(long = "web.external-url")]
     pub external_url: Option<String>,
+    /// TLS and basic auth for this server, in the Prometheus exporter-toolkit format; re-read when it changes.
+    #[arg(long = "web.config.file")]
+    pub web_config_file: Option<PathBuf>,
     /// YAML file listing environments and credential sources.
     #[arg(long = "config.file")]
     pub config_file: Option<PathBuf>,
@@ -167,4 +170,7 @@ pub struct HealthcheckArgs {
     /// Address of the exporter to ask.
     #[arg(long = "web.listen-address", default_value = "127.0.0.1:9781")]
     pub listen_address: String,
+    /// The exporter's web configuration: with TLS in it, ask over https.
+    #[arg(long = "web.config.file")]
+    pub web_config_file: Option<PathBuf>,
 }

@@ -81,6 +81,8 @@ pub struct Config {
     pub refresh: RefreshSettings,
     pub api: ApiSettings,
     pub environments: Vec<Environment>,
+    /// `--web.config.file`, loaded and checked (TLS, basic auth).
+    pub web: Option<std::sync::Arc<crate::web_config::WebServerConfig>>,
 }
 
 /// Where a secret comes from: a file or an environment variable, never a flag.
@@ -394,6 +396,12 @@ impl Config {
                 workspace_id,
             },
             environments,
+            web: match &args.web_config_file {
+                Some(path) => Some(std::sync::Arc::new(
+                    crate::web_config::WebServerConfig::load(path)?,
+                )),
+                None => None,
+            },
         })
     }
 

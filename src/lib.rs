@@ -15,7 +15,7 @@
 //! - `snapshot`: per-environment results, swapped in whole.
 //! - `metrics`: every family, rendered from snapshots at scrape time.
 //! - `pages`: landing and drill-down pages.
-//! - `server`: HTTP routes and graceful shutdown.
+//! - `server`: HTTP routes and graceful shutdown; `web_config`: its TLS and basic auth.
 //! - `app`: wires the parts for each subcommand; `probe`: `check-config --probe`.
 //! - `sim`: the simulated API and workload (demo, tests, benchmarks, drills).
 //! - `clock`: wall time as a parameter.
@@ -34,3 +34,4 @@ pub mod secret;
 pub mod server;
 pub mod sim;
 pub mod snapshot;
+pub mod web_config;

@@ -1,6 +1,11 @@
 //! The HTTP server: `/metrics`, the landing and drill-down pages, and the
 //! health endpoints. Scrapes never wait for the API: they render the latest
 //! snapshots. Shutdown is a parameter; in-flight requests get a short grace.
+//! Connections, TLS, basic auth and the limits are in `accept`.
+
+mod accept;
+
+pub use accept::{serve as serve_with, Limits, ServeOptions, IDLE_TIMEOUT, TLS_HANDSHAKE_TIMEOUT};
 
 use crate::clock::SharedClock;
 use crate::metrics::ExporterMetrics;
@@ -11,12 +16,10 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 /// Most connections served at once; more wait in the accept queue.
@@ -157,42 +160,7 @@ impl Site {
     }
 }
 
-/// Serve on `listener` until `shutdown`.
+/// Serve on `listener` until `shutdown`, with the default limits and no web configuration.
 pub async fn serve(listener: TcpListener, site: Arc<Site>, shutdown: CancellationToken) {
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let permit = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            p = Arc::clone(&slots).acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-        };
-        let (stream, _) = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let site = Arc::clone(&site);
-        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-            let site = Arc::clone(&site);
-            async move { Ok::<_, std::convert::Infallible>(site.handle(&req)) }
-        });
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .max_buf_size(MAX_HEADER_BYTES.max(8192))
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            let _ = conn.await;
-            drop(permit);
-        });
-    }
-    drop(listener);
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+    accept::serve(listener, site, ServeOptions::default(), shutdown).await
 }

@@ -107,6 +107,7 @@ pub struct Pair {
     pub bad: Environment,
     pub good: Environment,
     pub url: String,
+    pub site: Arc<Site>,
     settings: RefreshSettings,
     client: Arc<ApiClient>,
     api_key: Secret,
@@ -259,7 +260,7 @@ impl Pair {
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(server::serve(listener, site, shutdown.clone()));
+        tokio::spawn(server::serve(listener, site.clone(), shutdown.clone()));
         Pair {
             up,
             store,
@@ -268,6 +269,7 @@ impl Pair {
             bad,
             good,
             url,
+            site,
             settings,
             client,
             api_key: Secret::new(o.api_key),
@@ -296,6 +298,19 @@ impl Pair {
             Arc::new(self.clock.clone()),
             self.metrics.clone(),
         )
+    }
+
+    /// Another server over the same store, with these options; its address.
+    pub async fn serve_with(&self, options: server::ServeOptions) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(server::serve_with(
+            listener,
+            self.site.clone(),
+            options,
+            self.shutdown.clone(),
+        ));
+        addr
     }
 
     pub fn set_fault(&self, fault: Option<Fault>) {
