@@ -121,6 +121,37 @@ fn read_certs(field: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, 
     Ok(certs)
 }
 
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ClientAuth {
+    None,
+    IfGiven,
+    Required,
+}
+
+/// `client_auth_type`, checked against `client_ca_file` before any file is read.
+fn client_auth(t: &TlsFile) -> Result<ClientAuth, ConfigError> {
+    let auth_type = t.client_auth_type.as_deref().unwrap_or("NoClientCert");
+    let mode = match auth_type {
+        "" | "NoClientCert" => ClientAuth::None,
+        "VerifyClientCertIfGiven" => ClientAuth::IfGiven,
+        "RequireAndVerifyClientCert" => ClientAuth::Required,
+        "RequestClientCert" | "RequireAnyClientCert" | "RequireClientCert" => {
+            return Err(error(format!("tls_server_config.client_auth_type {auth_type} accepts client certificates without verifying them"), "use RequireAndVerifyClientCert or VerifyClientCertIfGiven with client_ca_file"));
+        }
+        other => {
+            return Err(error(
+                format!("tls_server_config.client_auth_type {other:?} is not known"),
+                "use NoClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert",
+            ));
+        }
+    };
+    match (mode, &t.client_ca_file) {
+        (ClientAuth::None, Some(_)) => Err(error("tls_server_config.client_ca_file is set but client_auth_type is NoClientCert", "set client_auth_type: RequireAndVerifyClientCert (or VerifyClientCertIfGiven), or remove client_ca_file")),
+        (ClientAuth::IfGiven | ClientAuth::Required, None) => Err(error(format!("tls_server_config.client_auth_type {auth_type} needs client_ca_file"), "name the PEM file of the CA that signs client certificates")),
+        _ => Ok(mode),
+    }
+}
+
 pub(super) fn build(
     t: &TlsFile,
     dir: &Path,
@@ -148,6 +179,8 @@ pub(super) fn build(
             .map(|(_, p)| p)
             .collect();
 
+    let client_auth = client_auth(t)?;
+
     let cert_path = resolve(dir, cert_file);
     let key_path = resolve(dir, key_file);
     let certs = read_certs("cert_file", &cert_path)?;
@@ -168,22 +201,10 @@ pub(super) fn build(
         .with_protocol_versions(&versions)
         .map_err(|e| error(format!("tls_server_config: {e}"), "use TLS12 or TLS13"))?;
 
-    let auth_type = t.client_auth_type.as_deref().unwrap_or("NoClientCert");
-    let (builder, client_cert_required) = match auth_type {
-        "" | "NoClientCert" => {
-            if t.client_ca_file.is_some() {
-                return Err(error("tls_server_config.client_ca_file is set but client_auth_type is NoClientCert", "set client_auth_type: RequireAndVerifyClientCert (or VerifyClientCertIfGiven), or remove client_ca_file"));
-            }
-            (builder.with_no_client_auth(), false)
-        }
-        "RequireAndVerifyClientCert" | "VerifyClientCertIfGiven" => {
-            let Some(ca) = &t.client_ca_file else {
-                return Err(error(
-                    format!("tls_server_config.client_auth_type {auth_type} needs client_ca_file"),
-                    "name the PEM file of the CA that signs client certificates",
-                ));
-            };
-            let ca_path = resolve(dir, ca);
+    let (builder, client_cert_required) = match (client_auth, &t.client_ca_file) {
+        (ClientAuth::None, _) => (builder.with_no_client_auth(), false),
+        (mode, ca) => {
+            let ca_path = resolve(dir, ca.as_deref().unwrap_or_default());
             let mut roots = rustls::RootCertStore::empty();
             for c in read_certs("client_ca_file", &ca_path)? {
                 roots.add(c).map_err(|e| {
@@ -198,7 +219,7 @@ pub(super) fn build(
                 Arc::new(roots),
                 provider,
             );
-            let required = auth_type == "RequireAndVerifyClientCert";
+            let required = mode == ClientAuth::Required;
             let verifier = if required {
                 verifier
             } else {
@@ -211,15 +232,6 @@ pub(super) fn build(
                 )
             })?;
             (builder.with_client_cert_verifier(verifier), required)
-        }
-        "RequestClientCert" | "RequireAnyClientCert" | "RequireClientCert" => {
-            return Err(error(format!("tls_server_config.client_auth_type {auth_type} accepts client certificates without verifying them"), "use RequireAndVerifyClientCert or VerifyClientCertIfGiven with client_ca_file"));
-        }
-        other => {
-            return Err(error(
-                format!("tls_server_config.client_auth_type {other:?} is not known"),
-                "use NoClientCert, VerifyClientCertIfGiven or RequireAndVerifyClientCert",
-            ));
         }
     };
     let mut config = builder.with_single_cert(certs, key).map_err(|e| {

@@ -13,3 +13,4 @@ mod server;
 mod sim;
 mod storm;
 mod upstream;
+mod web;
