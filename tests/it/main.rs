@@ -6,6 +6,7 @@ mod exposition;
 mod faults;
 mod ground_truth;
 mod leaks;
+mod load;
 mod pair;
 mod refresh;
 mod rig;
