@@ -200,15 +200,33 @@ fn read_secret(field: &str, source: &SecretSource, env: EnvLookup) -> Result<Sec
     }
 }
 
+/// Largest key file read: a key is a line, and a path pointing at something
+/// endless (a device, a log) must not stop start-up.
+const MAX_KEY_FILE_BYTES: u64 = 64 << 10;
+
 /// Reads a key file, trimming the trailing newline editors and Secrets add.
 pub fn read_secret_file(field: &str, path: &Path) -> Result<Secret, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    use std::io::Read;
+    let unreadable = |e: std::io::Error| {
         ConfigError::new(
             field,
             format!("cannot read key file {}: {e}", path.display()),
             "check the path and that the exporter's user may read it",
         )
-    })?;
+    };
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(unreadable)?
+        .take(MAX_KEY_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(unreadable)?;
+    if text.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(ConfigError::new(
+            field,
+            format!("key file {} is larger than 64 KiB", path.display()),
+            "point it at the file holding just the key",
+        ));
+    }
     let key = text.trim();
     if key.is_empty() {
         return Err(ConfigError::new(
@@ -468,8 +486,26 @@ impl Config {
                 "check the path",
             )
         })?;
-        let file: FileConfig = serde_yaml_ng::from_str(&text).map_err(|e| {
-            ConfigError::new(format!("--config.file {}", path.display()), e.to_string(), "fix the YAML; known fields: api_key, credentials.stats, workspace_id, environments[].{id,name,labels,key}")
+        Self::environments_from_text(&text, &path.display().to_string(), env)
+    }
+
+    /// Parse and check the text of a configuration file (`origin` names it in errors).
+    #[allow(clippy::type_complexity)]
+    fn environments_from_text(
+        text: &str,
+        origin: &str,
+        env: EnvLookup,
+    ) -> Result<
+        (
+            Option<Secret>,
+            CredentialKind,
+            Option<String>,
+            Vec<Environment>,
+        ),
+        ConfigError,
+    > {
+        let file: FileConfig = serde_yaml_ng::from_str(text).map_err(|e| {
+            ConfigError::new(format!("--config.file {origin}"), e.to_string(), "fix the YAML; known fields: api_key, credentials.stats, workspace_id, environments[].{id,name,labels,key}")
         })?;
         let api_key = match &file.api_key {
             Some(src) => Some(read_secret("api_key", src, env)?),
@@ -538,4 +574,11 @@ impl Config {
         }
         Ok((api_key, stats, file.workspace_id, out))
     }
+}
+
+/// Check the text of a `--config.file` without a file of its own (fuzzing,
+/// tests): the number of environments it lists, or the first problem. Key
+/// files it names are read; variables come from `env`.
+pub fn check_file_text(text: &str, env: EnvLookup) -> Result<usize, ConfigError> {
+    Config::environments_from_text(text, "(text)", env).map(|(_, _, _, envs)| envs.len())
 }

@@ -18,13 +18,15 @@
 //! - `server`: HTTP routes and graceful shutdown; `web_config`: its TLS and basic auth.
 //! - `app`: wires the parts for each subcommand; `probe`: `check-config --probe`.
 //! - `sim`: the simulated API and workload (demo, tests, benchmarks, drills).
-//! - `clock`: wall time as a parameter.
+//! - `clock`: wall time as a parameter; `fuzzing`: fuzz targets (cargo-fuzz and a smoke test).
 
 pub mod api;
 pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod logging;
 pub mod metrics;
 pub mod pages;

@@ -514,7 +514,7 @@ fn transport_error(
 }
 
 /// The error message from an API error body, scrubbed of the key and shortened.
-fn error_message(body: &[u8], secret: &Secret) -> String {
+pub(crate) fn error_message(body: &[u8], secret: &Secret) -> String {
     let text = match serde_json::from_slice::<wire::ErrorBody>(body) {
         Ok(b) => format!("{}: {}", b.error.kind, b.error.message),
         // Scrub before shortening: a cut through an echoed key would leave part of it.

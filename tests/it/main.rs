@@ -4,6 +4,7 @@ mod capture;
 mod config;
 mod exposition;
 mod faults;
+mod fuzz_smoke;
 mod ground_truth;
 mod leaks;
 mod load;
