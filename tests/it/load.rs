@@ -26,23 +26,30 @@ async fn two_hundred_concurrent_scrapers_are_answered_while_the_upstream_hangs()
         tokio::spawn(async move { pair.refresh_both(Duration::from_secs(20)).await })
     };
     tokio::time::sleep(Duration::from_millis(100)).await;
+    // 200 connections first (connecting is the kernel's business, and on
+    // some machines a burst of connects waits a SYN retransmission), then
+    // 200 requests at once, each timed from its first byte to its last.
+    let addr = pair.url.trim_start_matches("http://").to_string();
+    let conns = (0..200).map(|_| {
+        let addr = addr.clone();
+        tokio::spawn(async move { TcpStream::connect(addr).await.unwrap() })
+    });
+    let conns = futures_util::future::join_all(conns).await;
     let started = Instant::now();
-    let scrapes = (0..200).map(|_| {
-        let url = format!("{}/metrics", pair.url);
+    let scrapes = conns.into_iter().map(|c| {
+        let mut s = c.unwrap();
         tokio::spawn(async move {
-            // A client each: a connection each, as many Prometheus servers would.
             let t = Instant::now();
-            let text = reqwest::Client::new()
-                .get(url)
-                .send()
-                .await
-                .unwrap()
-                .text()
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
                 .await
                 .unwrap();
+            let mut body = Vec::new();
+            s.read_to_end(&mut body).await.unwrap();
+            let text = String::from_utf8_lossy(&body);
             (
                 t.elapsed(),
-                text.contains("anthropic_work_up{environment_id=\"env_bad\"} 1"),
+                text.starts_with("HTTP/1.1 200")
+                    && text.contains("anthropic_work_up{environment_id=\"env_bad\"} 1"),
             )
         })
     });
@@ -57,8 +64,11 @@ async fn two_hundred_concurrent_scrapers_are_answered_while_the_upstream_hangs()
         results.iter().all(|r| r.as_ref().unwrap().1),
         "every scrape got the last good numbers"
     );
+    let mut lat: Vec<Duration> = results.iter().map(|r| r.as_ref().unwrap().0).collect();
+    lat.sort();
+    eprintln!("200 scrapes while the upstream hangs: median {:?}, 90th {:?}, 99th {:?}, slowest {slowest:?}, all {all:?}", lat[100], lat[180], lat[198]);
     assert!(
-        slowest < Duration::from_secs(3),
+        slowest < Duration::from_secs(1),
         "slowest scrape {slowest:?} (all {all:?})"
     );
     refreshing.abort();
