@@ -127,7 +127,7 @@ async fn a_slow_loris_client_is_cut_off_and_scrapes_go_on_meanwhile() {
                 .status(),
             200
         );
-        assert!(t.elapsed() < Duration::from_millis(500));
+        assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let cut_after = loris.await.unwrap();
