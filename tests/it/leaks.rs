@@ -418,3 +418,52 @@ fn the_binary_logs_no_key_at_trace_level_against_an_echoing_upstream() {
         assert_no_key(&log, &format!("stderr ({format})"));
     }
 }
+
+fn with_request_id(r: Reply, id: &str) -> Reply {
+    match r {
+        Reply::Status {
+            status,
+            headers,
+            body,
+        } => Reply::Status {
+            status,
+            headers: headers
+                .into_iter()
+                .filter(|(k, _)| k != "request-id")
+                .chain([("request-id".to_string(), id.to_string())])
+                .collect(),
+            body,
+        },
+        other => other,
+    }
+}
+
+#[test]
+fn check_config_probe_prints_no_key_from_an_echoing_upstream() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let up = rt.block_on(Upstream::start(|seen, _| {
+        let cred = credential(seen);
+        let reply = if seen.path.ends_with("/stats") {
+            Reply::error(401, "authentication_error", &format!("invalid {cred}"))
+        } else {
+            // The probe decodes this page itself; serde quotes the value.
+            Reply::json(200, format!(r#"{{"data":"{cred}","next_page":null}}"#))
+        };
+        with_request_id(reply, &cred)
+    }));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_anthropic-work-exporter"))
+        .args(["check-config", "--probe", "--api.base-url", &up.base_url])
+        .env("ANTHROPIC_ENVIRONMENT_ID", "env_mock")
+        .env("ANTHROPIC_ENVIRONMENT_KEY", ENV_KEY)
+        .env("ANTHROPIC_API_KEY", API_KEY)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("decode") && text.contains("auth"), "{text}");
+    assert_no_key(&text, "check-config --probe");
+}
