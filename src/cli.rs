@@ -67,7 +67,11 @@ pub struct ServeArgs {
     #[arg(long = "refresh.stale-after")]
     pub stale_after: Option<String>,
     /// Base URL of the API.
-    #[arg(long = "api.base-url", env = "ANTHROPIC_BASE_URL", default_value = "https://api.anthropic.com")]
+    #[arg(
+        long = "api.base-url",
+        env = "ANTHROPIC_BASE_URL",
+        default_value = "https://api.anthropic.com"
+    )]
     pub base_url: String,
     /// Most requests in flight at once.
     #[arg(long = "api.max-concurrency", default_value_t = 4)]

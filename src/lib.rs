@@ -8,11 +8,29 @@
 //! ```
 //!
 //! - `cli`: flags and subcommands, raw values.
-//! - `clock`: wall time as a parameter.
-//! - `api`: HTTP client and wire types of the Environments Work API.
+//! - `config`: flags + YAML + environment variables -> checked `Config`.
+//! - `secret`: a key type that never prints.
+//! - `api`: HTTP client, request budget, wire types and lean decoders, typed errors.
+//! - `refresh`: one refresh (`refresh_once`), the fold of list pages, the scheduler.
+//! - `snapshot`: per-environment results, swapped in whole.
+//! - `metrics`: every family, rendered from snapshots at scrape time.
+//! - `pages`: landing and drill-down pages.
+//! - `server`: HTTP routes and graceful shutdown.
+//! - `app`: wires the parts for each subcommand; `probe`: `check-config --probe`.
 //! - `sim`: the simulated API and workload (demo, tests, benchmarks, drills).
+//! - `clock`: wall time as a parameter.
 
 pub mod api;
+pub mod app;
 pub mod cli;
 pub mod clock;
+pub mod config;
+pub mod logging;
+pub mod metrics;
+pub mod pages;
+pub mod probe;
+pub mod refresh;
+pub mod secret;
+pub mod server;
 pub mod sim;
+pub mod snapshot;

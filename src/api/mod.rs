@@ -1,3 +1,12 @@
-//! The Environments Work API client: one method per endpoint, one credential per request.
+//! The Environments Work API client: one method per endpoint, one credential
+//! per request, a shared request budget, typed errors with a `reason()`.
 
+pub mod budget;
+pub mod client;
+pub mod decode;
+pub mod error;
 pub mod wire;
+
+pub use budget::RequestBudget;
+pub use client::{ApiClient, Credential, RequestObserver};
+pub use error::ApiError;

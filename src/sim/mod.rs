@@ -1,9 +1,38 @@
-//! The simulated Environments Work API (interface only; the simulator helper fills it in).
+//! The simulated Environments Work API: every work endpoint plus the
+//! environment list, the real credential rules, a workload of simulated
+//! workers, named scenarios with fault injection, and admin endpoints with
+//! the ground truth. Used by `simulate`, `demo`, tests and benchmarks.
+//!
+//! - `world`: environments, keys, the workload tick.
+//! - `state`: one queue's items and leases (pure, time as a parameter).
+//! - `workload`, `seed`: simulated workers and arrivals; the static population.
+//! - `scenario`: scenario names and injected faults.
+//! - `http`, `routes`, `auth`, `admin`, `json`: the HTTP side.
+
+mod admin;
+mod auth;
+mod http;
+mod ids;
+mod json;
+mod routes;
+mod scenario;
+mod seed;
+mod setup;
+mod state;
+mod workload;
+mod world;
+
+pub use scenario::{Scenario, UnknownScenario};
+pub use setup::write_credentials;
+
+use setup::check;
 
 use crate::cli::SimArgs;
+use crate::clock::SystemClock;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// What a user or a test needs to point the exporter at the simulator.
@@ -51,8 +80,36 @@ impl From<&SimArgs> for SimOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
-    #[error("the simulator is not built yet")]
-    NotBuilt,
+    #[error("--scenario: {0}")]
+    UnknownScenario(#[from] UnknownScenario),
+    #[error("{flag}: {problem}")]
+    InvalidOption { flag: &'static str, problem: String },
+    #[error("cannot listen on {addr}: {source}; choose another --listen-address (port 0 picks a free one)")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot write the credentials file {}: {source}; check that its directory exists and is writable, \
+         or change --credentials-out",
+        path.display()
+    )]
+    CredentialsWrite {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl SimError {
+    /// A short label for logs and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SimError::UnknownScenario(_) => "unknown_scenario",
+            SimError::InvalidOption { .. } => "invalid_option",
+            SimError::Bind { .. } => "bind",
+            SimError::CredentialsWrite { .. } => "credentials_write",
+        }
+    }
 }
 
 /// A simulator serving on `addr` until the shutdown token fires.
@@ -64,6 +121,69 @@ pub struct RunningSim {
 }
 
 /// Bind, generate keys, start the workload, and serve in the background.
-pub async fn start(_opts: SimOptions, _shutdown: CancellationToken) -> Result<RunningSim, SimError> {
-    Err(SimError::NotBuilt)
+pub async fn start(opts: SimOptions, shutdown: CancellationToken) -> Result<RunningSim, SimError> {
+    let scenario = check(&opts)?;
+    let listener = tokio::net::TcpListener::bind(opts.listen_address)
+        .await
+        .map_err(|source| SimError::Bind {
+            addr: opts.listen_address,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| SimError::Bind {
+        addr: opts.listen_address,
+        source,
+    })?;
+    let world = {
+        let opts = opts.clone();
+        // Seeding ten million items takes a moment: keep it off the async workers.
+        tokio::task::spawn_blocking(move || {
+            world::World::build(&opts, scenario, Arc::new(SystemClock))
+        })
+        .await
+        .map_err(|e| SimError::InvalidOption {
+            flag: "--items-per-environment",
+            problem: e.to_string(),
+        })?
+    };
+    let world = Arc::new(world);
+    let credentials = world.credentials(format!("http://{addr}"));
+    if let Some(path) = &opts.credentials_out {
+        write_credentials(path, &credentials)?;
+    }
+    let task = tokio::spawn(async move {
+        let ticker = tokio::spawn(world::tick_loop(world.clone(), shutdown.clone()));
+        http::serve(world, listener, shutdown).await;
+        let _ = ticker.await;
+    });
+    Ok(RunningSim {
+        addr,
+        credentials,
+        task,
+    })
+}
+
+/// `simulate`: start, say where it listens and where the keys went, and
+/// serve until `shutdown` fires.
+pub async fn run_cli(args: &SimArgs, shutdown: CancellationToken) -> Result<(), SimError> {
+    let sim = start(SimOptions::from(args), shutdown.clone()).await?;
+    let base_url = &sim.credentials.base_url;
+    tracing::info!(%base_url, environments = args.environments, scenario = %args.scenario, "simulator listening");
+    println!("Simulated Environments Work API listening on {base_url}");
+    match &args.credentials_out {
+        Some(p) => println!(
+            "Credentials (API key, environment keys, admin token) written to {}",
+            p.display()
+        ),
+        None => {
+            // No file asked for: the keys are only good for this local process.
+            let json = serde_json::to_string_pretty(&sim.credentials).unwrap_or_default();
+            println!("Credentials (pass --credentials-out FILE to write them to a file):\n{json}");
+        }
+    }
+    println!(
+        "Switch scenario: curl -X POST -H 'Authorization: Bearer <admin_token>' -d '{{\"scenario\":\"workers-down\"}}' {base_url}/_sim/scenario"
+    );
+    shutdown.cancelled().await;
+    let _ = sim.task.await;
+    Ok(())
 }

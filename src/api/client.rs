@@ -1,0 +1,577 @@
+//! The HTTP client: one method per endpoint, one credential per request,
+//! retries with jittered backoff inside the caller's deadline, a capped body,
+//! and every request reported to a `RequestObserver` (the metrics module).
+
+use super::budget::RequestBudget;
+use super::error::ApiError;
+use super::wire::{self, QueueStats};
+use crate::secret::Secret;
+use bytes::{Bytes, BytesMut};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio::time::{Duration, Instant};
+
+/// Told about every HTTP request, so the exporter can count them without the
+/// client knowing about metrics.
+pub trait RequestObserver: Send + Sync {
+    /// `code` is the HTTP status, or `timeout` / `connect` when none came back.
+    fn request_done(&self, endpoint: &'static str, code: &str, seconds: f64);
+    /// The last `anthropic-ratelimit-requests-remaining` seen.
+    fn ratelimit_remaining(&self, remaining: f64);
+}
+
+/// An observer that ignores everything (probes, tests).
+#[derive(Debug, Default)]
+pub struct NoObserver;
+impl RequestObserver for NoObserver {
+    fn request_done(&self, _: &'static str, _: &str, _: f64) {}
+    fn ratelimit_remaining(&self, _: f64) {}
+}
+
+/// The credential a request carries; exactly one per request.
+#[derive(Debug, Clone, Copy)]
+pub enum Credential<'a> {
+    ApiKey(&'a Secret),
+    EnvironmentKey(&'a Secret),
+}
+
+/// A successful response: the body and the request id.
+#[derive(Debug)]
+pub struct Response {
+    pub body: Bytes,
+    pub request_id: String,
+}
+
+/// Endpoint names, as they appear in the `endpoint` label.
+pub mod endpoint {
+    pub const STATS: &str = "stats";
+    pub const LIST_WORK: &str = "list_work";
+    pub const LIST_ENVIRONMENTS: &str = "list_environments";
+}
+
+const MAX_ATTEMPTS: u32 = 4;
+const BACKOFF_BASE: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(8);
+
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: url::Url,
+    workspace_id: Option<String>,
+    max_body: usize,
+    budget: Arc<RequestBudget>,
+    in_flight: Semaphore,
+    max_concurrency: usize,
+    observer: Arc<dyn RequestObserver>,
+}
+
+impl std::fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiClient")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What one attempt produced when it failed, with the server's retry advice.
+struct Failure {
+    error: ApiError,
+    retry_after: Option<Duration>,
+    should_retry: Option<bool>,
+}
+
+impl ApiClient {
+    pub fn new(
+        base: url::Url,
+        workspace_id: Option<String>,
+        max_concurrency: usize,
+        max_body: usize,
+        budget: Arc<RequestBudget>,
+        observer: Arc<dyn RequestObserver>,
+    ) -> Result<ApiClient, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            // Keys go only to the configured base URL: never follow a redirect.
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!(
+                "anthropic-work-exporter/",
+                env!("CARGO_PKG_VERSION")
+            ))
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()?;
+        Ok(ApiClient {
+            http,
+            base,
+            workspace_id,
+            max_body,
+            budget,
+            in_flight: Semaphore::new(max_concurrency.max(1)),
+            max_concurrency: max_concurrency.max(1),
+            observer,
+        })
+    }
+
+    pub fn max_concurrency(&self) -> usize {
+        self.max_concurrency
+    }
+
+    pub fn budget(&self) -> &RequestBudget {
+        &self.budget
+    }
+
+    fn url(&self, segments: &[&str], query: &[(&str, &str)]) -> url::Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty();
+            path.extend(segments);
+        }
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        url
+    }
+
+    /// `GET /v1/environments/{id}/work/stats`.
+    pub async fn stats(
+        &self,
+        environment_id: &str,
+        cred: Credential<'_>,
+        deadline: Instant,
+    ) -> Result<QueueStats, ApiError> {
+        let url = self.url(
+            &["v1", "environments", environment_id, "work", "stats"],
+            &[],
+        );
+        let resp = self.get(endpoint::STATS, url, cred, deadline).await?;
+        serde_json::from_slice::<QueueStats>(&resp.body).map_err(|e| ApiError::Decode {
+            endpoint: endpoint::STATS,
+            request_id: resp.request_id,
+            message: e.to_string(),
+        })
+    }
+
+    /// One page of `GET /v1/environments/{id}/work`, undecoded: the caller folds it.
+    pub async fn list_work_page(
+        &self,
+        environment_id: &str,
+        key: &Secret,
+        limit: u32,
+        page: Option<&str>,
+        deadline: Instant,
+    ) -> Result<Response, ApiError> {
+        let limit = limit.to_string();
+        let mut query = vec![("limit", limit.as_str())];
+        if let Some(p) = page {
+            query.push(("page", p));
+        }
+        let url = self.url(&["v1", "environments", environment_id, "work"], &query);
+        self.get(
+            endpoint::LIST_WORK,
+            url,
+            Credential::EnvironmentKey(key),
+            deadline,
+        )
+        .await
+    }
+
+    /// One page of `GET /v1/environments` (API key).
+    pub async fn list_environments_page(
+        &self,
+        api_key: &Secret,
+        page: Option<&str>,
+        include_archived: bool,
+        deadline: Instant,
+    ) -> Result<wire::Page<wire::Environment>, ApiError> {
+        let limit = wire::MAX_PAGE_SIZE.to_string();
+        let mut query = vec![
+            ("limit", limit.as_str()),
+            (
+                "include_archived",
+                if include_archived { "true" } else { "false" },
+            ),
+        ];
+        if let Some(p) = page {
+            query.push(("page", p));
+        }
+        let url = self.url(&["v1", "environments"], &query);
+        let resp = self
+            .get(
+                endpoint::LIST_ENVIRONMENTS,
+                url,
+                Credential::ApiKey(api_key),
+                deadline,
+            )
+            .await?;
+        serde_json::from_slice(&resp.body).map_err(|e| ApiError::Decode {
+            endpoint: endpoint::LIST_ENVIRONMENTS,
+            request_id: resp.request_id,
+            message: e.to_string(),
+        })
+    }
+
+    /// A GET with retries: 429 (with retry advice), 529, 5xx, timeouts and
+    /// connection errors are retried with jittered exponential backoff inside
+    /// `deadline`; the server's `retry-after-ms`, `retry-after` and
+    /// `x-should-retry` win over the defaults. Other failures return at once.
+    async fn get(
+        &self,
+        endpoint: &'static str,
+        url: url::Url,
+        cred: Credential<'_>,
+        deadline: Instant,
+    ) -> Result<Response, ApiError> {
+        let started = Instant::now();
+        let timeout = |started: Instant| ApiError::Timeout {
+            endpoint,
+            after: Instant::now() - started,
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if !self.budget.acquire(deadline).await {
+                return Err(timeout(started));
+            }
+            let permit = match tokio::time::timeout_at(deadline, self.in_flight.acquire()).await {
+                Ok(Ok(p)) => p,
+                _ => return Err(timeout(started)),
+            };
+            let t0 = Instant::now();
+            let outcome =
+                tokio::time::timeout_at(deadline, self.attempt(endpoint, url.clone(), cred)).await;
+            drop(permit);
+            let failure = match outcome {
+                Ok(Ok((resp, status))) => {
+                    self.observer.request_done(
+                        endpoint,
+                        status_label(status),
+                        t0.elapsed().as_secs_f64(),
+                    );
+                    return Ok(resp);
+                }
+                Ok(Err((failure, code))) => {
+                    self.observer
+                        .request_done(endpoint, &code, t0.elapsed().as_secs_f64());
+                    failure
+                }
+                Err(_) => {
+                    self.observer
+                        .request_done(endpoint, "timeout", t0.elapsed().as_secs_f64());
+                    return Err(timeout(started));
+                }
+            };
+            let retryable = failure.should_retry.unwrap_or(match &failure.error {
+                // A 429 without retry advice is a spend cap: retrying cannot help.
+                ApiError::RateLimited { .. } => failure.retry_after.is_some(),
+                ApiError::Overloaded { .. }
+                | ApiError::ServerError { .. }
+                | ApiError::Connect { .. }
+                | ApiError::Timeout { .. } => true,
+                _ => false,
+            });
+            if !retryable || attempt >= MAX_ATTEMPTS {
+                return Err(failure.error);
+            }
+            let delay = failure.retry_after.unwrap_or_else(|| backoff(attempt));
+            if matches!(failure.error, ApiError::RateLimited { .. }) {
+                // Everyone waits, not just this request: the limit is per organisation.
+                self.budget.pause_until(Instant::now() + delay);
+            }
+            if Instant::now() + delay >= deadline {
+                return Err(failure.error);
+            }
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// One request. On failure also returns the `code` label to count it under.
+    async fn attempt(
+        &self,
+        endpoint: &'static str,
+        url: url::Url,
+        cred: Credential<'_>,
+    ) -> Result<(Response, u16), (Failure, String)> {
+        let mut req = self
+            .http
+            .get(url)
+            .header("anthropic-version", wire::API_VERSION)
+            .header("anthropic-beta", wire::BETA_HEADER)
+            .header("accept", "application/json");
+        let secret = match cred {
+            Credential::ApiKey(k) => {
+                req = req.header("x-api-key", k.expose());
+                k
+            }
+            Credential::EnvironmentKey(k) => {
+                req = req.bearer_auth(k.expose());
+                k
+            }
+        };
+        if let Some(ws) = &self.workspace_id {
+            req = req.header("anthropic-workspace-id", ws);
+        }
+        let fail = |error: ApiError, code: String| {
+            (
+                Failure {
+                    error,
+                    retry_after: None,
+                    should_retry: None,
+                },
+                code,
+            )
+        };
+        let mut resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let (error, code) = transport_error(endpoint, &e, secret);
+                return Err(fail(error, code));
+            }
+        };
+        let status = resp.status().as_u16();
+        let headers = resp.headers();
+        let request_id = header_str(headers, "request-id")
+            .unwrap_or("none")
+            .chars()
+            .take(128)
+            .collect::<String>();
+        self.read_ratelimit(headers);
+        let retry_after = retry_after(headers);
+        let should_retry = match header_str(headers, "x-should-retry") {
+            Some("true") => Some(true),
+            Some("false") => Some(false),
+            _ => None,
+        };
+        if let Some(len) = resp.content_length() {
+            if len as usize > self.max_body {
+                return Err(fail(
+                    ApiError::TooLarge {
+                        endpoint,
+                        request_id,
+                        limit: self.max_body,
+                    },
+                    status.to_string(),
+                ));
+            }
+        }
+        let mut body = BytesMut::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > self.max_body {
+                        return Err(fail(
+                            ApiError::TooLarge {
+                                endpoint,
+                                request_id,
+                                limit: self.max_body,
+                            },
+                            status.to_string(),
+                        ));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let (error, code) = transport_error(endpoint, &e, secret);
+                    return Err((
+                        Failure {
+                            error,
+                            retry_after: None,
+                            should_retry,
+                        },
+                        code,
+                    ));
+                }
+            }
+        }
+        let body = body.freeze();
+        if (200..300).contains(&status) {
+            return Ok((Response { body, request_id }, status));
+        }
+        let message = error_message(&body, secret);
+        let error = ApiError::from_status(endpoint, status, request_id, message);
+        Err((
+            Failure {
+                error,
+                retry_after,
+                should_retry,
+            },
+            status.to_string(),
+        ))
+    }
+
+    fn read_ratelimit(&self, headers: &reqwest::header::HeaderMap) {
+        let Some(remaining) = header_str(headers, "anthropic-ratelimit-requests-remaining")
+            .and_then(|v| v.parse::<f64>().ok())
+        else {
+            return;
+        };
+        self.observer.ratelimit_remaining(remaining);
+        let limit = header_str(headers, "anthropic-ratelimit-requests-limit")
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        // Slow down before a 429, not after: with under 5% of the window left,
+        // hold every request until the window resets.
+        if remaining <= (limit * 0.05).max(1.0) {
+            let reset = header_str(headers, "anthropic-ratelimit-requests-reset")
+                .and_then(wire::parse_timestamp)
+                .map(|reset| {
+                    let now = crate::clock::Clock::now_secs(&crate::clock::SystemClock);
+                    Duration::from_secs_f64((reset - now).clamp(0.0, 60.0))
+                })
+                .unwrap_or(Duration::from_secs(1));
+            self.budget.pause_until(Instant::now() + reset);
+        }
+    }
+}
+
+fn status_label(status: u16) -> &'static str {
+    match status {
+        200 => "200",
+        204 => "204",
+        _ => "2xx",
+    }
+}
+
+fn header_str<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+/// `retry-after-ms`, then `retry-after` (seconds, fractional, or an HTTP date), capped at a minute.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let cap = 60.0;
+    if let Some(ms) = header_str(headers, "retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+        if ms.is_finite() && ms >= 0.0 {
+            return Some(Duration::from_secs_f64((ms / 1000.0).min(cap)));
+        }
+    }
+    let value = header_str(headers, "retry-after")?;
+    if let Ok(secs) = value.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Some(Duration::from_secs_f64(secs.min(cap)));
+        }
+        return None;
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    let wait = when
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    Some(wait.min(Duration::from_secs_f64(cap)))
+}
+
+/// Exponential backoff with full jitter: a random wait in [base·2ⁿ/2, base·2ⁿ].
+fn backoff(attempt: u32) -> Duration {
+    let exp = BACKOFF_BASE
+        .saturating_mul(1 << attempt.saturating_sub(1).min(6))
+        .min(BACKOFF_MAX);
+    exp.mul_f64(0.5 + 0.5 * jitter())
+}
+
+/// A number in [0, 1), different on every call (no RNG crate needed for this).
+pub fn jitter() -> f64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn transport_error(
+    endpoint: &'static str,
+    e: &reqwest::Error,
+    secret: &Secret,
+) -> (ApiError, String) {
+    if e.is_timeout() {
+        return (
+            ApiError::Timeout {
+                endpoint,
+                after: Duration::ZERO,
+            },
+            "timeout".into(),
+        );
+    }
+    // reqwest's message never carries header values, but scrub anyway.
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    (
+        ApiError::Connect {
+            endpoint,
+            message: scrub(&message, secret),
+        },
+        "connect".into(),
+    )
+}
+
+/// The error message from an API error body, scrubbed of the key and shortened.
+fn error_message(body: &[u8], secret: &Secret) -> String {
+    let text = match serde_json::from_slice::<wire::ErrorBody>(body) {
+        Ok(b) => format!("{}: {}", b.error.kind, b.error.message),
+        Err(_) => String::from_utf8_lossy(&body[..body.len().min(200)]).into_owned(),
+    };
+    scrub(&text, secret)
+}
+
+/// Remove the key from text a server sent back, and keep it short.
+pub(crate) fn scrub(text: &str, secret: &Secret) -> String {
+    let cleaned = if secret.is_empty() {
+        text.to_string()
+    } else {
+        text.replace(secret.expose(), "<redacted>")
+    };
+    let cleaned: String = cleaned.chars().filter(|c| !c.is_control()).collect();
+    if cleaned.chars().count() > 300 {
+        let mut s: String = cleaned.chars().take(300).collect();
+        s.push('…');
+        s
+    } else {
+        cleaned
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn retry_after_ms_wins_over_retry_after() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after-ms", HeaderValue::from_static("1500"));
+        h.insert("retry-after", HeaderValue::from_static("9"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
+    }
+
+    #[test]
+    fn retry_after_accepts_fractional_seconds_and_caps_at_a_minute() {
+        let mut h = HeaderMap::new();
+        h.insert("retry-after", HeaderValue::from_static("0.25"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
+        h.insert("retry-after", HeaderValue::from_static("3600"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_capped() {
+        for attempt in 1..10 {
+            let d = backoff(attempt);
+            assert!(d <= BACKOFF_MAX, "{d:?}");
+            assert!(d >= BACKOFF_BASE / 2, "{d:?}");
+        }
+        assert!(backoff(5) > backoff(1));
+    }
+
+    #[test]
+    fn scrub_removes_the_key_from_server_text() {
+        let s = Secret::new("sk-marker");
+        assert_eq!(
+            scrub("bad key sk-marker here", &s),
+            "bad key <redacted> here"
+        );
+    }
+}

@@ -1,0 +1,206 @@
+//! Every way a call to the API can fail, each with the `reason` label it becomes.
+
+use std::time::Duration;
+
+/// A failed API call (after retries). `reason()` is the metric label.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum ApiError {
+    #[error("{endpoint}: credential refused (HTTP {status}, request-id {request_id}): {message}; check that the right key is configured for this endpoint and not revoked")]
+    Auth {
+        endpoint: &'static str,
+        status: u16,
+        request_id: String,
+        message: String,
+    },
+    #[error("{endpoint}: not found (HTTP 404, request-id {request_id}): {message}; check the environment id and that it is a self_hosted environment")]
+    NotFound {
+        endpoint: &'static str,
+        request_id: String,
+        message: String,
+    },
+    #[error("{endpoint}: rate limited (HTTP 429, request-id {request_id}): {message}; lower --api.max-requests-per-second or raise --refresh.interval")]
+    RateLimited {
+        endpoint: &'static str,
+        request_id: String,
+        message: String,
+    },
+    #[error("{endpoint}: API overloaded (HTTP 529, request-id {request_id}): {message}")]
+    Overloaded {
+        endpoint: &'static str,
+        request_id: String,
+        message: String,
+    },
+    #[error("{endpoint}: server error (HTTP {status}, request-id {request_id}): {message}")]
+    ServerError {
+        endpoint: &'static str,
+        status: u16,
+        request_id: String,
+        message: String,
+    },
+    #[error("{endpoint}: request refused (HTTP {status}, request-id {request_id}): {message}")]
+    ClientError {
+        endpoint: &'static str,
+        status: u16,
+        request_id: String,
+        message: String,
+    },
+    #[error("{endpoint}: no complete answer within the refresh deadline ({after:?}); raise --refresh.timeout if the API is slow")]
+    Timeout {
+        endpoint: &'static str,
+        after: Duration,
+    },
+    #[error("{endpoint}: connection failed: {message}; check --api.base-url and the network path")]
+    Connect {
+        endpoint: &'static str,
+        message: String,
+    },
+    #[error(
+        "{endpoint}: response is not the documented JSON (request-id {request_id}): {message}"
+    )]
+    Decode {
+        endpoint: &'static str,
+        request_id: String,
+        message: String,
+    },
+    #[error("{endpoint}: response body larger than {limit} bytes (request-id {request_id}); lower --list.page-size")]
+    TooLarge {
+        endpoint: &'static str,
+        request_id: String,
+        limit: usize,
+    },
+    #[error("{endpoint}: paging stopped: {message}")]
+    Pagination {
+        endpoint: &'static str,
+        message: String,
+    },
+}
+
+impl ApiError {
+    /// The `reason` label of `anthropic_work_exporter_refresh_failures_total`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ApiError::Auth { .. } => "auth",
+            ApiError::NotFound { .. } => "not_found",
+            ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::Overloaded { .. } => "overloaded",
+            ApiError::ServerError { .. } => "server_error",
+            ApiError::ClientError { .. } => "client_error",
+            ApiError::Timeout { .. } => "timeout",
+            ApiError::Connect { .. } => "connect",
+            ApiError::Decode { .. } => "decode",
+            ApiError::TooLarge { .. } => "too_large",
+            ApiError::Pagination { .. } => "pagination",
+        }
+    }
+
+    /// Every reason, so failure counters can start at zero.
+    pub const REASONS: [&'static str; 11] = [
+        "auth",
+        "not_found",
+        "rate_limited",
+        "overloaded",
+        "server_error",
+        "client_error",
+        "timeout",
+        "connect",
+        "decode",
+        "too_large",
+        "pagination",
+    ];
+
+    /// The HTTP status, when the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ApiError::Auth { status, .. }
+            | ApiError::ServerError { status, .. }
+            | ApiError::ClientError { status, .. } => Some(*status),
+            ApiError::NotFound { .. } => Some(404),
+            ApiError::RateLimited { .. } => Some(429),
+            ApiError::Overloaded { .. } => Some(529),
+            _ => None,
+        }
+    }
+
+    /// The `request-id` the server sent, for support tickets.
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            ApiError::Auth { request_id, .. }
+            | ApiError::NotFound { request_id, .. }
+            | ApiError::RateLimited { request_id, .. }
+            | ApiError::Overloaded { request_id, .. }
+            | ApiError::ServerError { request_id, .. }
+            | ApiError::ClientError { request_id, .. }
+            | ApiError::Decode { request_id, .. }
+            | ApiError::TooLarge { request_id, .. } => Some(request_id),
+            _ => None,
+        }
+    }
+
+    pub fn endpoint(&self) -> &'static str {
+        match self {
+            ApiError::Auth { endpoint, .. }
+            | ApiError::NotFound { endpoint, .. }
+            | ApiError::RateLimited { endpoint, .. }
+            | ApiError::Overloaded { endpoint, .. }
+            | ApiError::ServerError { endpoint, .. }
+            | ApiError::ClientError { endpoint, .. }
+            | ApiError::Timeout { endpoint, .. }
+            | ApiError::Connect { endpoint, .. }
+            | ApiError::Decode { endpoint, .. }
+            | ApiError::TooLarge { endpoint, .. }
+            | ApiError::Pagination { endpoint, .. } => endpoint,
+        }
+    }
+
+    /// Build the error for a non-success status.
+    pub(crate) fn from_status(
+        endpoint: &'static str,
+        status: u16,
+        request_id: String,
+        message: String,
+    ) -> ApiError {
+        match status {
+            401 | 403 => ApiError::Auth {
+                endpoint,
+                status,
+                request_id,
+                message,
+            },
+            404 => ApiError::NotFound {
+                endpoint,
+                request_id,
+                message,
+            },
+            429 => ApiError::RateLimited {
+                endpoint,
+                request_id,
+                message,
+            },
+            529 => ApiError::Overloaded {
+                endpoint,
+                request_id,
+                message,
+            },
+            500..=599 => ApiError::ServerError {
+                endpoint,
+                status,
+                request_id,
+                message,
+            },
+            300..=399 => ApiError::ServerError {
+                endpoint,
+                status,
+                request_id,
+                message: format!(
+                    "redirect refused (keys are only sent to --api.base-url): {message}"
+                ),
+            },
+            _ => ApiError::ClientError {
+                endpoint,
+                status,
+                request_id,
+                message,
+            },
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! Builds the parts and runs them: the one place that knows them all.
+
+use crate::api::{ApiClient, RequestBudget};
+use crate::cli::{CheckConfigArgs, Cli, Command, DemoArgs, HealthcheckArgs, ServeArgs};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{self, Config, ConfigError, Environment};
+use crate::metrics::{ExporterMetrics, Settings};
+use crate::refresh::{scheduler, Refresher};
+use crate::secret::Secret;
+use crate::server::{self, Site};
+use crate::sim;
+use crate::snapshot::Store;
+use clap::Parser;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+/// Why the program stopped; each maps to an exit status.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(
+        "cannot listen on {addr}: {source} (fix: choose a free port with --web.listen-address)"
+    )]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("simulator: {0}")]
+    Sim(#[from] sim::SimError),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+    #[error("{0}")]
+    Check(String),
+}
+
+impl AppError {
+    /// 2 for a configuration problem (nothing was served), 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            AppError::Config(_) => 2,
+            _ => 1,
+        }
+    }
+
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AppError::Config(_) => "config",
+            AppError::Bind { .. } => "bind",
+            AppError::Sim(_) => "simulator",
+            AppError::Client(_) => "client",
+            AppError::Check(_) => "check",
+        }
+    }
+}
+
+/// The log flags of whichever subcommand runs.
+pub fn log_args(cli: &Cli) -> &crate::cli::LogArgs {
+    match &cli.command {
+        None => &cli.serve.log,
+        Some(Command::Serve(a)) => &a.log,
+        Some(Command::Demo(a)) => &a.log,
+        Some(Command::Simulate(a)) => &a.log,
+        Some(Command::CheckConfig(a)) => &a.serve.log,
+        Some(Command::Healthcheck(_)) => &cli.serve.log,
+    }
+}
+
+/// Run the chosen subcommand until it ends or `shutdown` fires.
+pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<(), AppError> {
+    match cli.command {
+        None => serve(&cli.serve, shutdown).await,
+        Some(Command::Serve(args)) => serve(&args, shutdown).await,
+        Some(Command::Demo(args)) => demo(&args, shutdown).await,
+        Some(Command::Simulate(args)) => Ok(sim::run_cli(&args, shutdown).await?),
+        Some(Command::CheckConfig(args)) => check_config(&args).await,
+        Some(Command::Healthcheck(args)) => healthcheck(&args).await,
+    }
+}
+
+async fn serve(args: &ServeArgs, shutdown: CancellationToken) -> Result<(), AppError> {
+    let cfg = Config::from_args(args, &config::process_env)?;
+    let listener = bind(cfg.listen_address).await?;
+    run_exporter(cfg, listener, Arc::new(SystemClock), shutdown).await
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, AppError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| AppError::Bind { addr, source })
+}
+
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// The exporter's own external URL: the flag, or this server's address.
+fn external_url(cfg: &Config, bound: SocketAddr) -> String {
+    if let Some(u) = &cfg.external_url {
+        return u.clone();
+    }
+    let host = if bound.ip().is_unspecified() {
+        std::env::var("HOSTNAME")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into())
+    } else {
+        bound.ip().to_string()
+    };
+    format!("http://{host}:{}", bound.port())
+}
+
+/// Build the client, refresher, scheduler and server from a checked config,
+/// and run them on `listener` until `shutdown`.
+pub async fn run_exporter(
+    cfg: Config,
+    listener: TcpListener,
+    clock: SharedClock,
+    shutdown: CancellationToken,
+) -> Result<(), AppError> {
+    if cfg.api.base_url.scheme() != "https" && !is_loopback(&cfg.api.base_url) {
+        tracing::warn!(base_url = %cfg.api.base_url, "the API base URL is neither https nor loopback: keys would cross the network unencrypted");
+    }
+    let metrics = Arc::new(
+        ExporterMetrics::new(&Settings {
+            budget_rps: cfg.api.max_requests_per_second,
+            interval: cfg.refresh.interval,
+            lease_ttl: cfg.refresh.lease_ttl,
+        })
+        .map_err(|e| AppError::Client(e.to_string()))?,
+    );
+    let budget = Arc::new(RequestBudget::new(cfg.api.max_requests_per_second));
+    let client = ApiClient::new(
+        cfg.api.base_url.clone(),
+        cfg.api.workspace_id.clone(),
+        cfg.api.max_concurrency,
+        cfg.api.max_body_bytes,
+        budget,
+        metrics.clone(),
+    )
+    .map_err(|e| AppError::Client(e.to_string()))?;
+    let store = Store::default();
+    store.set_environments(&cfg.environments);
+    let refresher = Arc::new(Refresher::new(
+        Arc::new(client),
+        store.clone(),
+        cfg.refresh.clone(),
+        cfg.api.api_key.clone(),
+        cfg.api.stats_credential,
+        clock.clone(),
+        metrics.clone(),
+    ));
+    let bound = listener.local_addr().map_err(|source| AppError::Bind {
+        addr: cfg.listen_address,
+        source,
+    })?;
+    let site = Arc::new(Site {
+        store,
+        metrics,
+        clock,
+        telemetry_path: cfg.telemetry_path.clone(),
+        lease_ttl: cfg.refresh.lease_ttl,
+        stale_after: cfg.refresh.stale_after,
+        external_url: external_url(&cfg, bound),
+    });
+    tracing::info!(
+        address = %bound,
+        environments = cfg.environments.len(),
+        interval = %humantime::format_duration(cfg.refresh.interval),
+        budget_rps = cfg.api.max_requests_per_second,
+        "serving metrics"
+    );
+    let (_env_tx, env_rx) = watch::channel(cfg.environments.clone());
+    let sched = tokio::spawn(scheduler::run(refresher, env_rx, shutdown.clone()));
+    server::serve(listener, site, shutdown).await;
+    let _ = sched.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn demo(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), AppError> {
+    let defaults = Cli::parse_from(["anthropic-work-exporter"]).serve;
+    let serve_args = ServeArgs {
+        listen_address: args.listen_address.clone(),
+        refresh_interval: args.refresh_interval.clone(),
+        // The simulator is local: a generous budget, and stats read with the API key.
+        max_requests_per_second: 50.0,
+        base_url: "http://127.0.0.1:1".into(),
+        log: args.log.clone(),
+        ..defaults
+    };
+    // Check the exporter's settings before starting anything.
+    Config::with_environments(&serve_args, None, Vec::new())?;
+    let listen = config::parse_listen_address("--web.listen-address", &args.listen_address)?;
+    let listener = bind(listen).await?;
+
+    let credentials_out = args.credentials_out.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join("anthropic-work-exporter-demo-credentials.json")
+    });
+    let opts = sim::SimOptions {
+        listen_address: args.sim_listen_address,
+        environments: args.environments,
+        scenario: args.scenario.clone(),
+        seed: args.seed,
+        items_per_environment: 0,
+        workers: 4,
+        arrivals_per_minute: 20.0,
+        credentials_out: Some(credentials_out.clone()),
+    };
+    let running = sim::start(opts, shutdown.clone()).await?;
+    let creds = running.credentials.clone();
+    let environments: Vec<Environment> = creds
+        .environments
+        .iter()
+        .enumerate()
+        .map(|(i, e)| Environment {
+            id: e.id.clone(),
+            name: format!("demo-{}", i + 1),
+            labels: BTreeMap::new(),
+            key: Some(Secret::new(e.key.clone())),
+        })
+        .collect();
+    let serve_args = ServeArgs {
+        base_url: creds.base_url.clone(),
+        ..serve_args
+    };
+    let cfg = Config::with_environments(
+        &serve_args,
+        Some(Secret::new(creds.api_key.clone())),
+        environments,
+    )?;
+    let bound = listener.local_addr().map_err(|source| AppError::Bind {
+        addr: listen,
+        source,
+    })?;
+    let shown = if bound.ip().is_unspecified() {
+        format!("localhost:{}", bound.port())
+    } else {
+        bound.to_string()
+    };
+    println!(
+        "anthropic-work-exporter demo: {} simulated environments, scenario {:?}",
+        creds.environments.len(),
+        args.scenario
+    );
+    println!("  metrics:        http://{shown}{}", cfg.telemetry_path);
+    println!("  landing page:   http://{shown}/");
+    println!("  simulated API:  {}", creds.base_url);
+    println!(
+        "  credentials:    {} (mode 0600)",
+        credentials_out.display()
+    );
+    println!("  switch scenario (steady, backlog, workers-down, saturated, stale-heartbeats, stuck-stopping, api-flaky, api-down):");
+    println!(
+        "    curl -X POST -H \"Authorization: Bearer $(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))[\"admin_token\"])' {})\" -d '{{\"scenario\":\"workers-down\"}}' {}/_sim/scenario",
+        credentials_out.display(),
+        creds.base_url
+    );
+    println!("  stop with Ctrl-C");
+    let result = run_exporter(cfg, listener, Arc::new(SystemClock), shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = running.task.await;
+    result
+}
+
+async fn check_config(args: &CheckConfigArgs) -> Result<(), AppError> {
+    let cfg = Config::from_args(&args.serve, &config::process_env)?;
+    println!(
+        "configuration OK: {} environment(s), API {}",
+        cfg.environments.len(),
+        cfg.api.base_url
+    );
+    println!(
+        "  refresh every {}, timeout {}, stale after {}, lease TTL {}, page size {}, budget {}/s",
+        humantime::format_duration(cfg.refresh.interval),
+        humantime::format_duration(cfg.refresh.timeout),
+        humantime::format_duration(cfg.refresh.stale_after),
+        humantime::format_duration(cfg.refresh.lease_ttl),
+        cfg.refresh.page_size,
+        cfg.api.max_requests_per_second
+    );
+    println!(
+        "  api key: {}; stats read with: {:?}",
+        if cfg.api.api_key.is_some() {
+            "configured"
+        } else {
+            "none"
+        },
+        cfg.api.stats_credential
+    );
+    for e in &cfg.environments {
+        println!(
+            "  - {} ({}): environment key {}",
+            e.id,
+            e.name,
+            if e.key.is_some() {
+                "configured"
+            } else {
+                "missing"
+            }
+        );
+    }
+    if !args.probe {
+        return Ok(());
+    }
+    crate::probe::print_probe(&cfg)
+        .await
+        .map_err(AppError::Check)
+}
+
+async fn healthcheck(args: &HealthcheckArgs) -> Result<(), AppError> {
+    let mut addr = config::parse_listen_address("--web.listen-address", &args.listen_address)?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+        .map_err(|e| AppError::Client(e.to_string()))?;
+    match client.get(format!("http://{addr}/-/healthy")).send().await {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => Err(AppError::Check(format!(
+            "unhealthy: /-/healthy answered {}",
+            r.status()
+        ))),
+        Err(e) => Err(AppError::Check(format!("unhealthy: {e}"))),
+    }
+}

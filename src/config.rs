@@ -1,0 +1,533 @@
+//! Flags, environment variables and the YAML file resolved into one checked
+//! `Config`. Everything that can be wrong with the configuration is found
+//! here, before any socket opens, and reported with the field and the fix.
+
+use crate::cli::ServeArgs;
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A configuration problem: which field, what is wrong, how to fix it.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("configuration error in {field}: {problem} (fix: {fix})")]
+pub struct ConfigError {
+    pub field: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+impl ConfigError {
+    fn new(field: impl Into<String>, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        ConfigError {
+            field: field.into(),
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+/// Which credential a request is sent with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    ApiKey,
+    EnvironmentKey,
+}
+
+/// One watched environment.
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub id: String,
+    pub name: String,
+    /// Extra labels put on every series of this environment.
+    pub labels: BTreeMap<String, String>,
+    /// The environment key (bearer token); `None` leaves the work list unreadable.
+    pub key: Option<Secret>,
+}
+
+/// How and how often environments are refreshed.
+#[derive(Debug, Clone)]
+pub struct RefreshSettings {
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub stale_after: Duration,
+    pub lease_ttl: Duration,
+    pub page_size: u32,
+    pub max_pages: u32,
+}
+
+/// How the API is called.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    pub base_url: url::Url,
+    pub max_concurrency: usize,
+    pub max_requests_per_second: f64,
+    /// Largest response body read; a bigger one fails with `too_large`.
+    pub max_body_bytes: usize,
+    pub api_key: Option<Secret>,
+    pub stats_credential: CredentialKind,
+    pub workspace_id: Option<String>,
+}
+
+/// The checked configuration of `serve`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen_address: SocketAddr,
+    pub telemetry_path: String,
+    pub external_url: Option<String>,
+    pub refresh: RefreshSettings,
+    pub api: ApiSettings,
+    pub environments: Vec<Environment>,
+}
+
+/// Where a secret comes from: a file or an environment variable, never a flag.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretSource {
+    pub file: Option<PathBuf>,
+    pub env: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    api_key: Option<SecretSource>,
+    #[serde(default)]
+    credentials: FileCredentials,
+    workspace_id: Option<String>,
+    #[serde(default)]
+    environments: Vec<FileEnvironment>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCredentials {
+    /// Credential for `GET …/work/stats`; the list always needs the environment key.
+    stats: Option<CredentialKind>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileEnvironment {
+    id: String,
+    name: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    key: Option<SecretSource>,
+}
+
+/// Labels the exporter sets itself; a configured label must not reuse them.
+const RESERVED_LABELS: &[&str] = &[
+    "environment_id",
+    "state",
+    "le",
+    "reason",
+    "endpoint",
+    "code",
+    "name",
+    "drilldown_url",
+    "instance",
+    "job",
+    "version",
+    "revision",
+];
+
+/// Reads variables through a function so tests need not touch the process environment.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+pub fn parse_duration(field: &str, value: &str) -> Result<Duration, ConfigError> {
+    let d = humantime::parse_duration(value.trim()).map_err(|e| {
+        ConfigError::new(
+            field,
+            format!("{value:?} is not a duration ({e})"),
+            "write a duration such as 30s, 1m or 1m30s",
+        )
+    })?;
+    if d.is_zero() {
+        return Err(ConfigError::new(
+            field,
+            "must be longer than zero",
+            "use a duration such as 30s",
+        ));
+    }
+    Ok(d)
+}
+
+/// `:9781` means every interface, as in the Prometheus exporters.
+pub fn parse_listen_address(field: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    let full = if value.starts_with(':') {
+        format!("0.0.0.0{value}")
+    } else {
+        value.to_string()
+    };
+    full.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| {
+            ConfigError::new(
+                field,
+                format!("{value:?} is not a host:port address"),
+                "write e.g. :9781 or 127.0.0.1:9781",
+            )
+        })
+}
+
+fn read_secret(field: &str, source: &SecretSource, env: EnvLookup) -> Result<Secret, ConfigError> {
+    match (&source.file, &source.env) {
+        (Some(path), None) => read_secret_file(field, path),
+        (None, Some(var)) => env(var).map(Secret::new).ok_or_else(|| {
+            ConfigError::new(
+                field,
+                format!("environment variable {var} is not set or empty"),
+                format!("export {var} or point {field}.file at a key file"),
+            )
+        }),
+        _ => Err(ConfigError::new(
+            field,
+            "needs exactly one of `file` or `env`",
+            "write `file: /path/to/key` or `env: VARIABLE_NAME`",
+        )),
+    }
+}
+
+/// Reads a key file, trimming the trailing newline editors and Secrets add.
+pub fn read_secret_file(field: &str, path: &Path) -> Result<Secret, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(
+            field,
+            format!("cannot read key file {}: {e}", path.display()),
+            "check the path and that the exporter's user may read it",
+        )
+    })?;
+    let key = text.trim();
+    if key.is_empty() {
+        return Err(ConfigError::new(
+            field,
+            format!("key file {} is empty", path.display()),
+            "write the key into the file",
+        ));
+    }
+    Ok(Secret::new(key))
+}
+
+fn check_label_name(field: &str, name: &str) -> Result<(), ConfigError> {
+    let mut chars = name.chars();
+    let valid_start = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !valid_start
+        || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || name.starts_with("__")
+    {
+        return Err(ConfigError::new(
+            field,
+            format!("{name:?} is not a valid Prometheus label name"),
+            "use letters, digits and underscores, not starting with a digit or __",
+        ));
+    }
+    if RESERVED_LABELS.contains(&name) {
+        return Err(ConfigError::new(
+            field,
+            format!("label {name:?} is set by the exporter itself"),
+            "choose another label name",
+        ));
+    }
+    Ok(())
+}
+
+impl Config {
+    /// Resolve flags, the optional YAML file and environment variables.
+    pub fn from_args(args: &ServeArgs, env: EnvLookup) -> Result<Config, ConfigError> {
+        let interval = parse_duration("--refresh.interval", &args.refresh_interval)?;
+        let timeout = match &args.refresh_timeout {
+            Some(v) => parse_duration("--refresh.timeout", v)?,
+            None => interval.min(Duration::from_secs(25)),
+        };
+        let stale_after = match &args.stale_after {
+            Some(v) => parse_duration("--refresh.stale-after", v)?,
+            None => interval * 3,
+        };
+        let lease_ttl = parse_duration("--lease.ttl", &args.lease_ttl)?;
+        if !(1..=1000).contains(&args.page_size) {
+            return Err(ConfigError::new(
+                "--list.page-size",
+                format!("{} is outside 1..1000", args.page_size),
+                "use a page size from 1 to 1000 (1000 makes the fewest calls)",
+            ));
+        }
+        if args.max_pages == 0 {
+            return Err(ConfigError::new(
+                "--list.max-pages",
+                "must be at least 1",
+                "use e.g. 100",
+            ));
+        }
+        if args.max_concurrency == 0 {
+            return Err(ConfigError::new(
+                "--api.max-concurrency",
+                "must be at least 1",
+                "use e.g. 4",
+            ));
+        }
+        if !(args.max_requests_per_second.is_finite() && args.max_requests_per_second > 0.0) {
+            return Err(ConfigError::new(
+                "--api.max-requests-per-second",
+                "must be a positive number",
+                "use e.g. 5 (the organisation's read limit is 20/s, shared)",
+            ));
+        }
+        if !args.telemetry_path.starts_with('/') || args.telemetry_path.len() < 2 {
+            return Err(ConfigError::new(
+                "--web.telemetry-path",
+                format!("{:?} is not a path", args.telemetry_path),
+                "use e.g. /metrics",
+            ));
+        }
+        let base_url = url::Url::parse(args.base_url.trim_end_matches('/')).map_err(|e| {
+            ConfigError::new(
+                "--api.base-url",
+                format!("{:?} is not a URL ({e})", args.base_url),
+                "use e.g. https://api.anthropic.com",
+            )
+        })?;
+        if !matches!(base_url.scheme(), "http" | "https") || base_url.host_str().is_none() {
+            return Err(ConfigError::new(
+                "--api.base-url",
+                format!("{:?} is not an http(s) URL", args.base_url),
+                "use e.g. https://api.anthropic.com",
+            ));
+        }
+        let external_url = args
+            .external_url
+            .as_ref()
+            .map(|u| u.trim_end_matches('/').to_string());
+        if let Some(u) = &external_url {
+            url::Url::parse(u).map_err(|e| {
+                ConfigError::new(
+                    "--web.external-url",
+                    format!("{u:?} is not a URL ({e})"),
+                    "use e.g. http://exporter.example:9781",
+                )
+            })?;
+        }
+
+        let (api_key, stats_credential, workspace_id, environments) = match &args.config_file {
+            Some(path) => Self::environments_from_file(path, env)?,
+            None => Self::environment_from_variables(env)?,
+        };
+        Self::build(
+            args,
+            interval,
+            timeout,
+            stale_after,
+            lease_ttl,
+            base_url,
+            external_url,
+            (api_key, stats_credential, workspace_id, environments),
+        )
+    }
+
+    /// The settings of `args` with environments given directly (the demo, tests).
+    pub fn with_environments(
+        args: &ServeArgs,
+        api_key: Option<Secret>,
+        environments: Vec<Environment>,
+    ) -> Result<Config, ConfigError> {
+        let mut cfg = Self::from_args(args, &|name| match name {
+            "ANTHROPIC_ENVIRONMENT_ID" => Some("placeholder".into()),
+            "ANTHROPIC_ENVIRONMENT_KEY" => Some("placeholder".into()),
+            _ => None,
+        })?;
+        cfg.api.stats_credential = if api_key.is_some() {
+            CredentialKind::ApiKey
+        } else {
+            CredentialKind::EnvironmentKey
+        };
+        cfg.api.api_key = api_key;
+        cfg.environments = environments;
+        Ok(cfg)
+    }
+
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    fn build(
+        args: &ServeArgs,
+        interval: Duration,
+        timeout: Duration,
+        stale_after: Duration,
+        lease_ttl: Duration,
+        base_url: url::Url,
+        external_url: Option<String>,
+        (api_key, stats_credential, workspace_id, environments): (
+            Option<Secret>,
+            CredentialKind,
+            Option<String>,
+            Vec<Environment>,
+        ),
+    ) -> Result<Config, ConfigError> {
+        Ok(Config {
+            listen_address: parse_listen_address("--web.listen-address", &args.listen_address)?,
+            telemetry_path: args.telemetry_path.clone(),
+            external_url,
+            refresh: RefreshSettings {
+                interval,
+                timeout,
+                stale_after,
+                lease_ttl,
+                page_size: args.page_size,
+                max_pages: args.max_pages,
+            },
+            api: ApiSettings {
+                base_url,
+                max_concurrency: args.max_concurrency,
+                max_requests_per_second: args.max_requests_per_second,
+                max_body_bytes: 32 << 20,
+                api_key,
+                stats_credential,
+                workspace_id,
+            },
+            environments,
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn environment_from_variables(
+        env: EnvLookup,
+    ) -> Result<
+        (
+            Option<Secret>,
+            CredentialKind,
+            Option<String>,
+            Vec<Environment>,
+        ),
+        ConfigError,
+    > {
+        let api_key = env("ANTHROPIC_API_KEY").map(Secret::new);
+        let id = env("ANTHROPIC_ENVIRONMENT_ID").ok_or_else(|| {
+            ConfigError::new("ANTHROPIC_ENVIRONMENT_ID", "no environment to watch", "set ANTHROPIC_ENVIRONMENT_ID and ANTHROPIC_ENVIRONMENT_KEY, or pass --config.file (try `demo` to run without an account)")
+        })?;
+        let key = env("ANTHROPIC_ENVIRONMENT_KEY").map(Secret::new);
+        if key.is_none() {
+            return Err(ConfigError::new(
+                "ANTHROPIC_ENVIRONMENT_KEY",
+                "not set: listing work needs the environment key",
+                "export ANTHROPIC_ENVIRONMENT_KEY",
+            ));
+        }
+        let stats = if api_key.is_some() {
+            CredentialKind::ApiKey
+        } else {
+            CredentialKind::EnvironmentKey
+        };
+        let workspace = env("ANTHROPIC_WORKSPACE_ID");
+        Ok((
+            api_key,
+            stats,
+            workspace,
+            vec![Environment {
+                name: id.clone(),
+                id,
+                labels: BTreeMap::new(),
+                key,
+            }],
+        ))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn environments_from_file(
+        path: &Path,
+        env: EnvLookup,
+    ) -> Result<
+        (
+            Option<Secret>,
+            CredentialKind,
+            Option<String>,
+            Vec<Environment>,
+        ),
+        ConfigError,
+    > {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new(
+                "--config.file",
+                format!("cannot read {}: {e}", path.display()),
+                "check the path",
+            )
+        })?;
+        let file: FileConfig = serde_yaml_ng::from_str(&text).map_err(|e| {
+            ConfigError::new(format!("--config.file {}", path.display()), e.to_string(), "fix the YAML; known fields: api_key, credentials.stats, workspace_id, environments[].{id,name,labels,key}")
+        })?;
+        let api_key = match &file.api_key {
+            Some(src) => Some(read_secret("api_key", src, env)?),
+            None => None,
+        };
+        let stats = match file.credentials.stats {
+            Some(CredentialKind::ApiKey) if api_key.is_none() => {
+                return Err(ConfigError::new("credentials.stats", "is api_key but no api_key is configured", "add `api_key: {env: ANTHROPIC_API_KEY}` or set credentials.stats: environment_key"));
+            }
+            Some(kind) => kind,
+            None if api_key.is_some() => CredentialKind::ApiKey,
+            None => CredentialKind::EnvironmentKey,
+        };
+        if file.environments.is_empty() {
+            return Err(ConfigError::new(
+                "environments",
+                "lists no environment",
+                "add at least one `- id: env_…` with its key",
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::with_capacity(file.environments.len());
+        for (i, e) in file.environments.iter().enumerate() {
+            let field = format!("environments[{i}]");
+            let id = e.id.trim().to_string();
+            if id.is_empty() || id.contains('/') || id.contains(char::is_whitespace) {
+                return Err(ConfigError::new(
+                    format!("{field}.id"),
+                    format!("{:?} is not an environment id", e.id),
+                    "copy the id (env_…) from the Console",
+                ));
+            }
+            if !seen.insert(id.clone()) {
+                return Err(ConfigError::new(
+                    format!("{field}.id"),
+                    format!("environment {id} is listed twice"),
+                    "remove the duplicate entry",
+                ));
+            }
+            for name in e.labels.keys() {
+                check_label_name(&format!("{field}.labels"), name)?;
+            }
+            let key = match &e.key {
+                Some(src) => Some(read_secret(&format!("{field}.key"), src, env)?),
+                None => {
+                    return Err(ConfigError::new(
+                        format!("{field}.key"),
+                        "missing: listing work needs the environment key",
+                        "add `key: {file: /path}` or `key: {env: VARIABLE}`",
+                    ));
+                }
+            };
+            if stats == CredentialKind::EnvironmentKey && key.is_none() {
+                return Err(ConfigError::new(
+                    format!("{field}.key"),
+                    "missing",
+                    "add the environment key",
+                ));
+            }
+            out.push(Environment {
+                name: e.name.clone().unwrap_or_else(|| id.clone()),
+                id,
+                labels: e.labels.clone(),
+                key,
+            });
+        }
+        Ok((api_key, stats, file.workspace_id, out))
+    }
+}

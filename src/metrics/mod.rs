@@ -1,0 +1,217 @@
+//! Every metric the exporter serves. Per-environment series are rebuilt from
+//! the snapshots at scrape time (`families`); the exporter's own counters and
+//! histograms are instrumented in place in a `prometheus` registry, behind the
+//! verbs of `RequestObserver` and `RefreshObserver`.
+
+pub mod families;
+pub mod text;
+
+use crate::api::RequestObserver;
+use crate::refresh::RefreshObserver;
+use crate::snapshot::Store;
+use prometheus::{
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry,
+};
+use std::time::Duration;
+
+/// The exporter's own instruments.
+pub struct ExporterMetrics {
+    registry: Registry,
+    api_requests: IntCounterVec,
+    api_request_duration: HistogramVec,
+    refresh_duration: prometheus::Histogram,
+    effective_interval: Gauge,
+    ratelimit_remaining: Gauge,
+    ratelimit_seen: std::sync::atomic::AtomicBool,
+    shard_info: GaugeVec,
+}
+
+impl std::fmt::Debug for ExporterMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExporterMetrics")
+    }
+}
+
+/// What the exporter is configured with, reported as constant gauges.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub budget_rps: f64,
+    pub interval: Duration,
+    pub lease_ttl: Duration,
+}
+
+const BUILD_REVISION: &str = match option_env!("WORK_EXPORTER_REVISION") {
+    Some(r) => r,
+    None => "unknown",
+};
+
+impl ExporterMetrics {
+    pub fn new(settings: &Settings) -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let api_requests = IntCounterVec::new(Opts::new("anthropic_work_exporter_api_requests_total", "HTTP requests made to the API, by endpoint and status code (timeout/connect when none came back)."), &["endpoint", "code"])?;
+        let api_request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "anthropic_work_exporter_api_request_duration_seconds",
+                "Duration of HTTP requests to the API, by endpoint.",
+            )
+            .buckets(vec![
+                0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["endpoint"],
+        )?;
+        let refresh_duration = prometheus::Histogram::with_opts(
+            HistogramOpts::new("anthropic_work_exporter_refresh_duration_seconds", "Wall time of one environment refresh (stats and the whole list, retries included).").buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
+        )?;
+        let effective_interval = Gauge::new("anthropic_work_exporter_refresh_interval_effective_seconds", "Refresh interval actually achieved: the configured one, or longer when the request budget cannot cover it.")?;
+        effective_interval.set(settings.interval.as_secs_f64());
+        let budget = Gauge::new(
+            "anthropic_work_exporter_api_budget_requests_per_second",
+            "Configured request budget (--api.max-requests-per-second).",
+        )?;
+        budget.set(settings.budget_rps);
+        let lease_ttl = Gauge::new("anthropic_work_exporter_lease_ttl_seconds", "Configured lease TTL (--lease.ttl) that anthropic_work_leases_expired is measured against.")?;
+        lease_ttl.set(settings.lease_ttl.as_secs_f64());
+        let ratelimit_remaining = Gauge::new(
+            "anthropic_work_exporter_api_ratelimit_remaining",
+            "Last anthropic-ratelimit-requests-remaining the API sent; absent until it sends one.",
+        )?;
+        let build_info = GaugeVec::new(
+            Opts::new(
+                "anthropic_work_exporter_build_info",
+                "Always 1; the exporter's version and source revision.",
+            ),
+            &["version", "revision"],
+        )?;
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), BUILD_REVISION])
+            .set(1.0);
+        let shard_info = GaugeVec::new(
+            Opts::new(
+                "anthropic_work_exporter_shard_info",
+                "Always 1; which shard of how many this process is.",
+            ),
+            &["shard", "total_shards"],
+        )?;
+        shard_info.with_label_values(&["0", "1"]).set(1.0);
+
+        registry.register(Box::new(api_requests.clone()))?;
+        registry.register(Box::new(api_request_duration.clone()))?;
+        registry.register(Box::new(refresh_duration.clone()))?;
+        registry.register(Box::new(effective_interval.clone()))?;
+        registry.register(Box::new(budget))?;
+        registry.register(Box::new(lease_ttl))?;
+        registry.register(Box::new(build_info))?;
+        registry.register(Box::new(shard_info.clone()))?;
+        #[cfg(target_os = "linux")]
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        Ok(ExporterMetrics {
+            registry,
+            api_requests,
+            api_request_duration,
+            refresh_duration,
+            effective_interval,
+            ratelimit_remaining,
+            ratelimit_seen: std::sync::atomic::AtomicBool::new(false),
+            shard_info,
+        })
+    }
+
+    /// Say which shard this process is.
+    pub fn set_shard(&self, shard: u32, total: u32) {
+        self.shard_info.reset();
+        self.shard_info
+            .with_label_values(&[&shard.to_string(), &total.to_string()])
+            .set(1.0);
+    }
+
+    /// The whole exposition: per-environment series, then the exporter's own.
+    pub fn render(
+        &self,
+        store: &Store,
+        now_ms: i64,
+        lease_ttl: Duration,
+        stale_after: Duration,
+        drilldown_base: &str,
+    ) -> String {
+        let mut out = render_environments(store, now_ms, lease_ttl, stale_after, drilldown_base);
+        let mut own = Vec::with_capacity(8192);
+        let mut families = self.registry.gather();
+        if self
+            .ratelimit_seen
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            let mut g = prometheus::proto::MetricFamily::default();
+            g.set_name("anthropic_work_exporter_api_ratelimit_remaining".into());
+            g.set_help("Last anthropic-ratelimit-requests-remaining the API sent; absent until it sends one.".into());
+            g.set_field_type(prometheus::proto::MetricType::GAUGE);
+            let mut m = prometheus::proto::Metric::default();
+            let mut gv = prometheus::proto::Gauge::default();
+            gv.set_value(self.ratelimit_remaining.get());
+            m.set_gauge(gv);
+            g.mut_metric().push(m);
+            families.push(g);
+        }
+        if prometheus::TextEncoder::new()
+            .encode(&families, &mut own)
+            .is_ok()
+        {
+            out.push_str(&String::from_utf8_lossy(&own));
+        }
+        out
+    }
+}
+
+/// The per-environment series alone: deterministic for a given store and time.
+pub fn render_environments(
+    store: &Store,
+    now_ms: i64,
+    lease_ttl: Duration,
+    stale_after: Duration,
+    drilldown_base: &str,
+) -> String {
+    let map = store.read();
+    let states: Vec<_> = map.values().collect();
+    let names = families::label_names(&states);
+    let views: Vec<_> = states
+        .iter()
+        .map(|s| {
+            let view = families::View {
+                state: s,
+                snapshot: s.fresh_snapshot(now_ms, stale_after.as_millis() as i64),
+                now_ms,
+                lease_ttl_ms: lease_ttl.as_millis() as i64,
+            };
+            (view, families::labels_of(s, &names))
+        })
+        .collect();
+    let mut out = text::Exposition::with_capacity(4096 + views.len() * 6000);
+    families::render(&mut out, &views, drilldown_base);
+    out.out
+}
+
+impl RequestObserver for ExporterMetrics {
+    fn request_done(&self, endpoint: &'static str, code: &str, seconds: f64) {
+        self.api_requests.with_label_values(&[endpoint, code]).inc();
+        self.api_request_duration
+            .with_label_values(&[endpoint])
+            .observe(seconds);
+    }
+
+    fn ratelimit_remaining(&self, remaining: f64) {
+        self.ratelimit_remaining.set(remaining);
+        self.ratelimit_seen
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl RefreshObserver for ExporterMetrics {
+    fn refresh_done(&self, seconds: f64) {
+        self.refresh_duration.observe(seconds);
+    }
+
+    fn effective_interval(&self, seconds: f64) {
+        self.effective_interval.set(seconds);
+    }
+}

@@ -1,0 +1,151 @@
+//! A minimal writer of the Prometheus text exposition format (0.0.4), used
+//! for the series rebuilt from snapshots on every scrape.
+
+use std::fmt::Write;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Gauge,
+    Counter,
+    Histogram,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Gauge => "gauge",
+            Kind::Counter => "counter",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+/// Text exposition being built.
+#[derive(Debug, Default)]
+pub struct Exposition {
+    pub out: String,
+}
+
+/// Label pairs of one series; values are escaped on write.
+pub type Labels<'a> = [(&'a str, &'a str)];
+
+impl Exposition {
+    pub fn with_capacity(n: usize) -> Self {
+        Exposition {
+            out: String::with_capacity(n),
+        }
+    }
+
+    pub fn header(&mut self, name: &str, kind: Kind, help: &str) {
+        let _ = writeln!(
+            self.out,
+            "# HELP {name} {}",
+            help.replace('\\', "\\\\").replace('\n', "\\n")
+        );
+        let _ = writeln!(self.out, "# TYPE {name} {}", kind.as_str());
+    }
+
+    /// One sample: `name{labels} value`.
+    pub fn sample(
+        &mut self,
+        name: &str,
+        labels: &Labels<'_>,
+        extra: Option<(&str, &str)>,
+        value: f64,
+    ) {
+        self.out.push_str(name);
+        let mut first = true;
+        for (k, v) in labels.iter().copied().chain(extra) {
+            self.out.push(if first { '{' } else { ',' });
+            first = false;
+            self.out.push_str(k);
+            self.out.push_str("=\"");
+            escape_into(&mut self.out, v);
+            self.out.push('"');
+        }
+        if !first {
+            self.out.push('}');
+        }
+        self.out.push(' ');
+        write_value(&mut self.out, value);
+        self.out.push('\n');
+    }
+
+    /// A histogram's `_bucket`, `_sum` and `_count` samples from per-bucket counts.
+    pub fn histogram(
+        &mut self,
+        name: &str,
+        labels: &Labels<'_>,
+        bounds: &[f64],
+        counts: &[u64],
+        sum: f64,
+        count: u64,
+    ) {
+        let bucket = format!("{name}_bucket");
+        let mut cumulative = 0;
+        let mut le = String::new();
+        for (i, c) in counts.iter().enumerate() {
+            cumulative += c;
+            le.clear();
+            match bounds.get(i) {
+                Some(b) => write_value(&mut le, *b),
+                None => le.push_str("+Inf"),
+            }
+            self.sample(&bucket, labels, Some(("le", &le)), cumulative as f64);
+        }
+        self.sample(&format!("{name}_sum"), labels, None, sum);
+        self.sample(&format!("{name}_count"), labels, None, count as f64);
+    }
+}
+
+fn escape_into(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn write_value(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v == f64::INFINITY {
+        out.push_str("+Inf");
+    } else if v == f64::NEG_INFINITY {
+        out.push_str("-Inf");
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        let _ = write!(out, "{}", v as i64);
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_escaped_and_values_formatted() {
+        let mut e = Exposition::default();
+        e.header("x", Kind::Gauge, "help");
+        e.sample("x", &[("a", "q\"\\\n")], None, 1.5);
+        e.sample("x", &[], None, 3.0);
+        assert_eq!(
+            e.out,
+            "# HELP x help\n# TYPE x gauge\nx{a=\"q\\\"\\\\\\n\"} 1.5\nx 3\n"
+        );
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative_and_end_in_inf() {
+        let mut e = Exposition::default();
+        e.histogram("h", &[("e", "1")], &[1.0, 2.5], &[1, 2, 3], 9.0, 6);
+        assert!(e.out.contains("h_bucket{e=\"1\",le=\"1\"} 1\n"));
+        assert!(e.out.contains("h_bucket{e=\"1\",le=\"2.5\"} 3\n"));
+        assert!(e.out.contains("h_bucket{e=\"1\",le=\"+Inf\"} 6\n"));
+        assert!(e.out.contains("h_count{e=\"1\"} 6\n"));
+    }
+}

@@ -1,0 +1,163 @@
+//! `/environments/{id}`: the current snapshot and the items behind each alert
+//! condition (expired leases, oldest queued, stuck stopping), with the last
+//! refresh errors. HTML for a person, JSON for `Accept: application/json`.
+
+use super::{age_secs, esc, when, STYLE};
+use crate::api::wire::WorkState;
+use crate::snapshot::{EnvironmentState, ItemSample};
+use serde_json::{json, Value};
+use std::fmt::Write;
+
+fn item_json(i: &ItemSample, now_ms: i64, age_from: Option<i64>) -> Value {
+    json!({
+        "work_id": i.work_id,
+        "session_id": i.session_id,
+        "state": i.state,
+        "age_seconds": age_secs(now_ms, age_from),
+        "created_at": i.created_at_ms.map(|t| when(Some(t))),
+        "acknowledged_at": i.acknowledged_at_ms.map(|t| when(Some(t))),
+        "started_at": i.started_at_ms.map(|t| when(Some(t))),
+        "latest_heartbeat_at": i.latest_heartbeat_at_ms.map(|t| when(Some(t))),
+        "stop_requested_at": i.stop_requested_at_ms.map(|t| when(Some(t))),
+    })
+}
+
+fn heartbeat_of(i: &ItemSample) -> Option<i64> {
+    i.latest_heartbeat_at_ms
+        .or(i.acknowledged_at_ms)
+        .or(i.created_at_ms)
+}
+
+/// The drill-down as JSON.
+pub fn json(st: &EnvironmentState, now_ms: i64, lease_ttl_ms: i64) -> Value {
+    let snap = st.snapshot.as_deref();
+    let expired: Vec<Value> = snap
+        .map(|s| {
+            s.work
+                .oldest_heartbeats
+                .iter()
+                .filter(|i| heartbeat_of(i).is_some_and(|h| h < now_ms - lease_ttl_ms))
+                .map(|i| item_json(i, now_ms, heartbeat_of(i)))
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "environment_id": st.environment.id,
+        "name": st.environment.name,
+        "labels": st.environment.labels,
+        "up": st.up,
+        "last_success_at": st.last_success_ms.map(|t| when(Some(t))),
+        "lease_ttl_seconds": lease_ttl_ms as f64 / 1000.0,
+        "snapshot": snap.map(|s| json!({
+            "refreshed_at": when(Some(s.finished_at_ms)),
+            "queue": {
+                "depth": s.queue.depth,
+                "pending": s.queue.pending,
+                "workers_polling": s.queue.workers_polling,
+                "oldest_queued_at": s.queue.oldest_queued_at_ms.map(|t| when(Some(t))),
+                "oldest_age_seconds": age_secs(now_ms, s.queue.oldest_queued_at_ms).unwrap_or(0.0),
+            },
+            "items": WorkState::KNOWN.iter().enumerate().map(|(i, st)| (st.as_str().to_string(), json!(s.work.states[i]))).collect::<serde_json::Map<_, _>>(),
+            "unknown_state_items": s.work.unknown_state,
+            "leases_expired": s.work.leases_expired(now_ms, lease_ttl_ms),
+            "list_pages": s.work.pages,
+            "list_truncated": s.work.truncated,
+        })),
+        "expired_leases": expired,
+        "oldest_heartbeats": snap.map(|s| s.work.oldest_heartbeats.iter().map(|i| item_json(i, now_ms, heartbeat_of(i))).collect::<Vec<_>>()).unwrap_or_default(),
+        "oldest_queued": snap.map(|s| s.work.oldest_queued.iter().map(|i| item_json(i, now_ms, i.created_at_ms)).collect::<Vec<_>>()).unwrap_or_default(),
+        "stuck_stopping": snap.map(|s| s.work.oldest_stopping.iter().map(|i| item_json(i, now_ms, i.stop_requested_at_ms)).collect::<Vec<_>>()).unwrap_or_default(),
+        "recent_errors": st.recent_errors.iter().map(|e| json!({"at": when(Some(e.at_ms)), "reason": e.reason, "message": e.message})).collect::<Vec<_>>(),
+    })
+}
+
+fn table(html: &mut String, title: &str, items: &[Value]) {
+    let _ = write!(html, "<h2>{}</h2>", esc(title));
+    if items.is_empty() {
+        html.push_str("<p>None.</p>");
+        return;
+    }
+    html.push_str("<table><tr><th>work id</th><th>session id</th><th>state</th><th>age (s)</th><th>created</th><th>acknowledged</th><th>started</th><th>last heartbeat</th><th>stop requested</th></tr>");
+    for i in items {
+        let s = |k: &str| esc(i.get(k).and_then(Value::as_str).unwrap_or("-"));
+        let age = i
+            .get("age_seconds")
+            .and_then(Value::as_f64)
+            .map_or("-".into(), |a| format!("{a:.0}"));
+        let _ = write!(
+            html,
+            "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{age}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            s("work_id"), s("session_id"), s("state"), s("created_at"), s("acknowledged_at"), s("started_at"), s("latest_heartbeat_at"), s("stop_requested_at")
+        );
+    }
+    html.push_str("</table>");
+}
+
+/// The drill-down as HTML.
+pub fn html(st: &EnvironmentState, now_ms: i64, lease_ttl_ms: i64) -> String {
+    let j = json(st, now_ms, lease_ttl_ms);
+    let mut html = String::with_capacity(8192);
+    let id = esc(&st.environment.id);
+    let _ = write!(
+        html,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{id}</title>{STYLE}</head><body><p><a href=\"/\">all environments</a> · <a href=\"/environments/{id}?format=json\">JSON</a></p><h1>{} <small><code>{id}</code></small></h1><p>{} · last success {}</p>",
+        esc(&st.environment.name),
+        if st.up { "<span class=\"up\">up</span>" } else { "<span class=\"down\">down</span>" },
+        when(st.last_success_ms)
+    );
+    if let Some(s) = j.get("snapshot").filter(|s| !s.is_null()) {
+        let q = &s["queue"];
+        let _ = write!(
+            html,
+            "<table><tr><th>depth</th><th>pending</th><th>workers polling</th><th>oldest queued age (s)</th><th>expired leases</th>{}</tr><tr><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{}</td>{}</tr></table>",
+            WorkState::KNOWN.iter().map(|st| format!("<th>{}</th>", st.as_str())).collect::<String>(),
+            q["depth"], q["pending"], q["workers_polling"], q["oldest_age_seconds"].as_f64().unwrap_or(0.0), s["leases_expired"],
+            WorkState::KNOWN.iter().map(|st| format!("<td>{}</td>", s["items"][st.as_str()])).collect::<String>(),
+        );
+    } else {
+        html.push_str("<p>No current snapshot (never refreshed, or the last success is older than --refresh.stale-after).</p>");
+    }
+    let list = |k: &str| {
+        j.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    table(
+        &mut html,
+        &format!(
+            "Expired leases (no heartbeat for over {:.0} s)",
+            lease_ttl_ms as f64 / 1000.0
+        ),
+        &list("expired_leases"),
+    );
+    table(&mut html, "Oldest queued", &list("oldest_queued"));
+    table(
+        &mut html,
+        "Stuck stopping (oldest stop requests)",
+        &list("stuck_stopping"),
+    );
+    table(
+        &mut html,
+        "Oldest heartbeats (starting and active)",
+        &list("oldest_heartbeats"),
+    );
+    html.push_str("<h2>Recent refresh errors</h2>");
+    if st.recent_errors.is_empty() {
+        html.push_str("<p>None.</p>");
+    } else {
+        html.push_str("<table><tr><th>at</th><th>reason</th><th>message</th></tr>");
+        for e in &st.recent_errors {
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                when(Some(e.at_ms)),
+                esc(e.reason),
+                esc(&e.message)
+            );
+        }
+        html.push_str("</table>");
+    }
+    html.push_str("</body></html>");
+    html
+}

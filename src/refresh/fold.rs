@@ -1,0 +1,286 @@
+//! Folds list pages into counts as they arrive, so a refresh's memory does not
+//! grow with the number of pages, and tracks items across refreshes so each
+//! lifecycle duration is observed exactly once.
+//!
+//! Tracking is bounded: only items not yet `stopped` are remembered (a u64
+//! hash of the id and a few flags), and an item unseen for `FORGET_AFTER`
+//! walks is forgotten. A `stopped` item that was never tracked (it went
+//! through its whole life between two refreshes) is recognised as new by its
+//! `stopped_at` being later than every `stopped_at` of earlier walks.
+
+use crate::api::decode::{timestamp_ms, WorkRow};
+use crate::api::wire::WorkState;
+use crate::snapshot::{ItemSample, Lifecycle, WorkSnapshot};
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::hash::{BuildHasher, Hasher};
+
+const ACKED: u8 = 1;
+const STARTED: u8 = 2;
+const RAN: u8 = 4;
+const STOP_DONE: u8 = 8;
+
+/// Walks an item may go unseen before it is forgotten.
+const FORGET_AFTER: u8 = 3;
+/// Items kept per alert condition for the drill-down page.
+const SAMPLES: usize = 20;
+
+#[derive(Debug, Clone, Copy)]
+struct Tracked {
+    observed: u8,
+    missed: u8,
+}
+
+/// What one environment remembers between refreshes.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    items: HashMap<u64, Tracked>,
+    stopped_watermark_ms: i64,
+    hasher: std::hash::RandomState,
+}
+
+impl Tracker {
+    /// `started_ms`: the exporter's start; events before it are history, not observations.
+    pub fn new(started_ms: i64) -> Self {
+        Tracker {
+            items: HashMap::new(),
+            stopped_watermark_ms: started_ms,
+            hasher: std::hash::RandomState::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    fn key(&self, id: &str) -> u64 {
+        let mut h = self.hasher.build_hasher();
+        h.write(id.as_bytes());
+        h.finish()
+    }
+}
+
+/// A max-heap of the oldest `SAMPLES` items by a timestamp.
+#[derive(Debug, Default)]
+struct Oldest(BinaryHeap<(i64, ItemSample)>);
+
+impl Oldest {
+    fn offer(&mut self, ts: i64, make: impl FnOnce() -> ItemSample) {
+        if self.0.len() < SAMPLES {
+            self.0.push((ts, make()));
+        } else if self.0.peek().is_some_and(|(top, _)| ts < *top) {
+            self.0.pop();
+            self.0.push((ts, make()));
+        }
+    }
+    fn into_sorted(self) -> Vec<ItemSample> {
+        self.0
+            .into_sorted_vec()
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect()
+    }
+}
+
+/// One walk in progress over an environment's work list.
+#[derive(Debug)]
+pub struct Fold<'t> {
+    old: &'t Tracker,
+    next: HashMap<u64, Tracked>,
+    stopped_seen: HashSet<u64>,
+    max_stopped_ms: i64,
+    started_ms: i64,
+    work: WorkSnapshot,
+    delta: Lifecycle,
+    queued: Oldest,
+    heartbeats: Oldest,
+    stopping: Oldest,
+}
+
+fn secs(from: Option<i64>, to: Option<i64>) -> Option<f64> {
+    Some((to? - from?).max(0) as f64 / 1000.0)
+}
+
+impl<'t> Fold<'t> {
+    pub fn new(old: &'t Tracker, started_ms: i64) -> Self {
+        Fold {
+            old,
+            next: HashMap::with_capacity(old.items.len()),
+            stopped_seen: HashSet::new(),
+            max_stopped_ms: old.stopped_watermark_ms,
+            started_ms,
+            work: WorkSnapshot::default(),
+            delta: Lifecycle::default(),
+            queued: Oldest::default(),
+            heartbeats: Oldest::default(),
+            stopping: Oldest::default(),
+        }
+    }
+
+    /// Count one row of a page.
+    pub fn add(&mut self, row: &WorkRow<'_>) {
+        let key = self.old.key(&row.id);
+        let stopped = row.state == WorkState::Stopped;
+        // A row seen twice in one walk (the list shifted under the cursor) counts once.
+        if self.next.contains_key(&key) || (stopped && !self.stopped_seen.insert(key)) {
+            return;
+        }
+        let created = timestamp_ms(&row.created_at);
+        let acked = timestamp_ms(&row.acknowledged_at);
+        let started = timestamp_ms(&row.started_at);
+        let heartbeat = timestamp_ms(&row.latest_heartbeat_at);
+        let stop_requested = timestamp_ms(&row.stop_requested_at);
+        let stopped_at = timestamp_ms(&row.stopped_at);
+
+        match row.state.index() {
+            Some(i) => self.work.states[i] += 1,
+            None => self.work.unknown_state += 1,
+        }
+        if row
+            .data
+            .as_ref()
+            .and_then(|d| d.kind.as_deref())
+            .is_some_and(|k| k != "session")
+        {
+            self.work.other_type += 1;
+        }
+
+        let sample = |state: WorkState| ItemSample {
+            work_id: row.id.to_string(),
+            session_id: row
+                .data
+                .as_ref()
+                .and_then(|d| d.id.as_deref())
+                .unwrap_or("")
+                .to_string(),
+            state: state.as_str(),
+            created_at_ms: created,
+            acknowledged_at_ms: acked,
+            started_at_ms: started,
+            latest_heartbeat_at_ms: heartbeat,
+            stop_requested_at_ms: stop_requested,
+        };
+        match row.state {
+            WorkState::Queued => {
+                if let Some(ts) = created {
+                    self.queued.offer(ts, || sample(row.state));
+                }
+            }
+            WorkState::Starting | WorkState::Active => {
+                if let Some(ts) = heartbeat.or(acked).or(created) {
+                    self.work.heartbeats_ms.push(ts);
+                    self.heartbeats.offer(ts, || sample(row.state));
+                }
+            }
+            WorkState::Stopping => {
+                if let Some(ts) = stop_requested {
+                    self.work.oldest_stop_requested_ms =
+                        Some(self.work.oldest_stop_requested_ms.map_or(ts, |o| o.min(ts)));
+                    self.stopping.offer(ts, || sample(row.state));
+                }
+            }
+            _ => {}
+        }
+
+        // Lifecycle observations.
+        let known = self.old.items.get(&key).copied();
+        let mut t = match known {
+            Some(t) => Tracked {
+                observed: t.observed,
+                missed: 0,
+            },
+            None => {
+                if stopped && stopped_at.is_none_or(|s| s <= self.old.stopped_watermark_ms) {
+                    // Counted in an earlier walk, or stopped before the exporter started.
+                    if let Some(s) = stopped_at {
+                        self.max_stopped_ms = self.max_stopped_ms.max(s);
+                    }
+                    return;
+                }
+                if created.is_some_and(|c| c >= self.started_ms) {
+                    self.delta.created += 1;
+                }
+                Tracked {
+                    observed: 0,
+                    missed: 0,
+                }
+            }
+        };
+        // An event before the exporter started is history for an item seen the first time.
+        let fresh = |end: Option<i64>| known.is_some() || end.is_some_and(|e| e >= self.started_ms);
+        if t.observed & ACKED == 0 && acked.is_some() {
+            t.observed |= ACKED;
+            if fresh(acked) {
+                self.delta
+                    .queue_wait
+                    .observe(secs(created, acked).unwrap_or(0.0));
+            }
+        }
+        if t.observed & STARTED == 0 && started.is_some() {
+            t.observed |= STARTED;
+            if fresh(started) {
+                self.delta
+                    .startup
+                    .observe(secs(acked.or(created), started).unwrap_or(0.0));
+            }
+        }
+        if stopped {
+            if let Some(s) = stopped_at {
+                self.max_stopped_ms = self.max_stopped_ms.max(s);
+            }
+            if fresh(stopped_at) {
+                self.delta.stopped += 1;
+                if t.observed & RAN == 0 {
+                    if let Some(run) = secs(started, stopped_at) {
+                        self.delta.run.observe(run);
+                    }
+                }
+                if t.observed & STOP_DONE == 0 {
+                    if let Some(stop) = secs(stop_requested, stopped_at) {
+                        self.delta.stop.observe(stop);
+                    }
+                }
+            }
+            // Stopped and observed: forget it.
+            return;
+        }
+        self.next.insert(key, t);
+    }
+
+    /// The walk completed: the snapshot's counts, the lifecycle events to add,
+    /// and the tracker for the next walk.
+    pub fn finish(mut self, truncated: bool, pages: u32) -> (WorkSnapshot, Lifecycle, Tracker) {
+        for (key, t) in &self.old.items {
+            if !self.next.contains_key(key)
+                && !self.stopped_seen.contains(key)
+                && t.missed + 1 < FORGET_AFTER
+            {
+                self.next.insert(
+                    *key,
+                    Tracked {
+                        observed: t.observed,
+                        missed: t.missed + 1,
+                    },
+                );
+            }
+        }
+        self.work.heartbeats_ms.sort_unstable();
+        self.work.truncated = truncated;
+        self.work.pages = pages;
+        self.work.oldest_queued = self.queued.into_sorted();
+        self.work.oldest_heartbeats = self.heartbeats.into_sorted();
+        self.work.oldest_stopping = self.stopping.into_sorted();
+        let tracker = Tracker {
+            items: self.next,
+            stopped_watermark_ms: self.max_stopped_ms,
+            hasher: self.old.hasher.clone(),
+        };
+        (self.work, self.delta, tracker)
+    }
+}
+
+#[cfg(test)]
+mod tests;

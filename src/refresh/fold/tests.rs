@@ -1,0 +1,219 @@
+//! Specifications of the fold: counting, once-only observations, bounded tracking.
+
+use super::*;
+use crate::api::decode::work_page;
+use crate::api::wire::format_timestamp_ms;
+
+const START: i64 = 1_800_000_000_000;
+
+fn ts(ms: Option<i64>) -> String {
+    ms.map_or("null".into(), |m| format!("\"{}\"", format_timestamp_ms(m)))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn row(
+    id: &str,
+    state: &str,
+    created: i64,
+    acked: Option<i64>,
+    started: Option<i64>,
+    hb: Option<i64>,
+    stop_req: Option<i64>,
+    stopped: Option<i64>,
+) -> String {
+    format!(
+        r#"{{"id":"{id}","type":"work","environment_id":"env_1","state":"{state}","created_at":{},"acknowledged_at":{},"started_at":{},"latest_heartbeat_at":{},"stop_requested_at":{},"stopped_at":{},"data":{{"id":"session_{id}","type":"session"}},"metadata":{{}},"secret":null}}"#,
+        ts(Some(created)),
+        ts(acked),
+        ts(started),
+        ts(hb),
+        ts(stop_req),
+        ts(stopped)
+    )
+}
+
+fn walk(tracker: &Tracker, rows: &[String]) -> (WorkSnapshot, Lifecycle, Tracker) {
+    let body = format!(r#"{{"data":[{}],"next_page":null}}"#, rows.join(","));
+    let page = work_page(body.as_bytes()).unwrap();
+    let mut fold = Fold::new(tracker, START);
+    for r in &page.data {
+        fold.add(r);
+    }
+    fold.finish(false, 1)
+}
+
+#[test]
+fn states_are_counted_and_unknown_ones_apart() {
+    let t = Tracker::new(START);
+    let rows = vec![
+        row("a", "queued", START, None, None, None, None, None),
+        row(
+            "b",
+            "active",
+            START,
+            Some(START + 1000),
+            Some(START + 2000),
+            Some(START + 3000),
+            None,
+            None,
+        ),
+        row("c", "paused", START, None, None, None, None, None),
+    ];
+    let (w, _, _) = walk(&t, &rows);
+    assert_eq!(w.states, [1, 0, 1, 0, 0]);
+    assert_eq!(w.unknown_state, 1);
+    assert_eq!(w.heartbeats_ms, vec![START + 3000]);
+    assert_eq!(w.oldest_queued[0].work_id, "a");
+}
+
+#[test]
+fn each_duration_is_observed_once_across_refreshes() {
+    let t0 = Tracker::new(START);
+    let queued = row("a", "queued", START + 100, None, None, None, None, None);
+    let (_, d1, t1) = walk(&t0, &[queued]);
+    assert_eq!(d1.created, 1);
+    assert_eq!(d1.queue_wait.count, 0);
+
+    let active = row(
+        "a",
+        "active",
+        START + 100,
+        Some(START + 2100),
+        Some(START + 3100),
+        Some(START + 4000),
+        None,
+        None,
+    );
+    let (_, d2, t2) = walk(&t1, std::slice::from_ref(&active));
+    assert_eq!(
+        (d2.created, d2.queue_wait.count, d2.startup.count),
+        (0, 1, 1)
+    );
+    assert_eq!(d2.queue_wait.sum, 2.0);
+
+    let (_, d3, t3) = walk(&t2, &[active]);
+    assert_eq!(
+        (d3.queue_wait.count, d3.startup.count, d3.stopped),
+        (0, 0, 0)
+    );
+
+    let stopped = row(
+        "a",
+        "stopped",
+        START + 100,
+        Some(START + 2100),
+        Some(START + 3100),
+        Some(START + 4000),
+        Some(START + 9100),
+        Some(START + 10100),
+    );
+    let (_, d4, t4) = walk(&t3, std::slice::from_ref(&stopped));
+    assert_eq!((d4.stopped, d4.run.count, d4.stop.count), (1, 1, 1));
+    assert_eq!(d4.run.sum, 7.0);
+    assert!(t4.is_empty(), "a stopped item is forgotten once observed");
+
+    // Still listed as stopped: never counted again.
+    let (_, d5, _) = walk(&t4, &[stopped]);
+    assert_eq!((d5.stopped, d5.created, d5.run.count), (0, 0, 0));
+}
+
+#[test]
+fn an_item_that_lived_and_stopped_between_refreshes_is_counted_once() {
+    let t0 = Tracker::new(START);
+    let whole = row(
+        "z",
+        "stopped",
+        START + 10,
+        Some(START + 20),
+        Some(START + 30),
+        None,
+        None,
+        Some(START + 5030),
+    );
+    let (_, d1, t1) = walk(&t0, std::slice::from_ref(&whole));
+    assert_eq!(
+        (
+            d1.created,
+            d1.stopped,
+            d1.queue_wait.count,
+            d1.startup.count,
+            d1.run.count
+        ),
+        (1, 1, 1, 1, 1)
+    );
+    let (_, d2, _) = walk(&t1, &[whole]);
+    assert_eq!((d2.created, d2.stopped), (0, 0));
+}
+
+#[test]
+fn history_before_the_exporter_started_is_not_observed() {
+    let t0 = Tracker::new(START);
+    let old = row(
+        "o",
+        "stopped",
+        START - 9000,
+        Some(START - 8000),
+        Some(START - 7000),
+        None,
+        None,
+        Some(START - 1000),
+    );
+    let old_active = row(
+        "p",
+        "active",
+        START - 9000,
+        Some(START - 8000),
+        Some(START - 7000),
+        Some(START - 10),
+        None,
+        None,
+    );
+    let (w, d, t1) = walk(&t0, &[old, old_active]);
+    assert_eq!(w.states, [0, 0, 1, 0, 1]);
+    assert_eq!(
+        (d.created, d.stopped, d.queue_wait.count, d.startup.count),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(t1.len(), 1);
+}
+
+#[test]
+fn duplicate_rows_in_one_walk_count_once() {
+    let t0 = Tracker::new(START);
+    let r = row("d", "queued", START + 1, None, None, None, None, None);
+    let (w, d, _) = walk(&t0, &[r.clone(), r]);
+    assert_eq!(w.states[0], 1);
+    assert_eq!(d.created, 1);
+}
+
+#[test]
+fn unseen_items_are_forgotten_after_a_few_walks() {
+    let t0 = Tracker::new(START);
+    let (_, _, mut t) = walk(
+        &t0,
+        &[row("g", "queued", START + 1, None, None, None, None, None)],
+    );
+    for _ in 0..FORGET_AFTER {
+        assert_eq!(t.len(), 1);
+        t = walk(&t, &[]).2;
+    }
+    assert!(t.is_empty());
+}
+
+#[test]
+fn negative_durations_from_clock_skew_are_clamped_to_zero() {
+    let t0 = Tracker::new(START);
+    let skewed = row(
+        "s",
+        "active",
+        START + 5000,
+        Some(START + 1000),
+        Some(START + 500),
+        Some(START + 6000),
+        None,
+        None,
+    );
+    let (_, d, _) = walk(&t0, &[skewed]);
+    assert_eq!(d.queue_wait.sum, 0.0);
+    assert_eq!(d.startup.sum, 0.0);
+}

@@ -1,0 +1,260 @@
+//! Refreshing: one refresh reads an environment's queue stats and walks its
+//! whole work list, then replaces its snapshot (or marks it down). The
+//! scheduler runs refreshes for every environment, spread over the interval,
+//! within the request budget. Refresh writes snapshots and renders nothing.
+
+pub mod fold;
+pub mod scheduler;
+
+use crate::api::client::endpoint;
+use crate::api::decode;
+use crate::api::{ApiClient, ApiError, Credential};
+use crate::clock::SharedClock;
+use crate::config::{CredentialKind, Environment, RefreshSettings};
+use crate::secret::Secret;
+use crate::snapshot::{QueueSnapshot, Snapshot, Store};
+use fold::{Fold, Tracker};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use tokio::time::Instant;
+
+/// Told how refreshes go, so the exporter can report it without refresh knowing metrics.
+pub trait RefreshObserver: Send + Sync {
+    fn refresh_done(&self, seconds: f64);
+    fn effective_interval(&self, seconds: f64);
+}
+
+/// Refreshes environments into a `Store`.
+pub struct Refresher {
+    client: Arc<ApiClient>,
+    store: Store,
+    settings: RefreshSettings,
+    api_key: Option<Secret>,
+    stats_credential: CredentialKind,
+    clock: SharedClock,
+    started_ms: i64,
+    trackers: Mutex<HashMap<String, Tracker>>,
+    observer: Arc<dyn RefreshObserver>,
+}
+
+/// What a completed refresh reports back to the scheduler.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome {
+    /// API requests the refresh made (stats + list pages), for the budget estimate.
+    pub requests: u32,
+    pub ok: bool,
+}
+
+impl Refresher {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client: Arc<ApiClient>,
+        store: Store,
+        settings: RefreshSettings,
+        api_key: Option<Secret>,
+        stats_credential: CredentialKind,
+        clock: SharedClock,
+        observer: Arc<dyn RefreshObserver>,
+    ) -> Self {
+        let started_ms = clock.now_ms();
+        Refresher {
+            client,
+            store,
+            settings,
+            api_key,
+            stats_credential,
+            clock,
+            started_ms,
+            trackers: Mutex::new(HashMap::new()),
+            observer,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn settings(&self) -> &RefreshSettings {
+        &self.settings
+    }
+
+    pub fn client(&self) -> &ApiClient {
+        &self.client
+    }
+
+    /// Forget the trackers of environments no longer watched.
+    pub fn retain(&self, ids: &HashSet<&str>) {
+        self.trackers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|id, _| ids.contains(id.as_str()));
+    }
+
+    /// Refresh one environment now and commit the result to the store.
+    pub async fn refresh_once(&self, env: &Environment) -> Outcome {
+        let t0 = Instant::now();
+        let deadline = t0 + self.settings.timeout;
+        let mut requests = 0;
+        let result = self.refresh(env, deadline, &mut requests).await;
+        self.observer.refresh_done(t0.elapsed().as_secs_f64());
+        let ok = match result {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(
+                    environment_id = %env.id,
+                    endpoint = e.endpoint(),
+                    status = e.status().map(|s| s.to_string()).unwrap_or_else(|| "none".into()),
+                    request_id = e.request_id().unwrap_or("none"),
+                    reason = e.reason(),
+                    "refresh failed: {e}"
+                );
+                self.store.commit_failure(&env.id, &e, self.clock.now_ms());
+                false
+            }
+        };
+        Outcome { requests, ok }
+    }
+
+    async fn refresh(
+        &self,
+        env: &Environment,
+        deadline: Instant,
+        requests: &mut u32,
+    ) -> Result<(), ApiError> {
+        let cred = match (self.stats_credential, &self.api_key, &env.key) {
+            (CredentialKind::ApiKey, Some(k), _) => Credential::ApiKey(k),
+            (_, _, Some(k)) => Credential::EnvironmentKey(k),
+            (_, Some(k), None) => Credential::ApiKey(k),
+            (_, None, None) => return Err(no_key(endpoint::STATS, &env.id)),
+        };
+        *requests += 1;
+        let stats = self.client.stats(&env.id, cred, deadline).await?;
+        let key = env
+            .key
+            .as_ref()
+            .ok_or_else(|| no_key(endpoint::LIST_WORK, &env.id))?;
+
+        // Take the tracker out for the walk; a failed walk puts the old one back untouched.
+        let tracker = self
+            .trackers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&env.id)
+            .unwrap_or_else(|| Tracker::new(self.started_ms));
+        let walked = self.walk(env, key, &tracker, deadline, requests).await;
+        let (work, delta, next) = match walked {
+            Ok(done) => done,
+            Err(e) => {
+                self.trackers
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(env.id.clone(), tracker);
+                return Err(e);
+            }
+        };
+        if work.truncated {
+            tracing::warn!(environment_id = %env.id, pages = work.pages, "work list cut short at --list.max-pages; counts cover only the pages read");
+        }
+        self.trackers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(env.id.clone(), next);
+        let queue = QueueSnapshot {
+            depth: stats.depth,
+            pending: stats.pending,
+            workers_polling: stats.workers_polling,
+            oldest_queued_at_ms: stats
+                .oldest_queued_at
+                .as_deref()
+                .and_then(crate::api::wire::parse_timestamp)
+                .map(|s| (s * 1000.0) as i64),
+        };
+        let snapshot = Snapshot {
+            queue,
+            work,
+            finished_at_ms: self.clock.now_ms(),
+        };
+        self.store.commit_success(&env.id, snapshot, &delta);
+        Ok(())
+    }
+
+    /// Follow `next_page` to the end, folding each page as it arrives.
+    async fn walk(
+        &self,
+        env: &Environment,
+        key: &Secret,
+        tracker: &Tracker,
+        deadline: Instant,
+        requests: &mut u32,
+    ) -> Result<
+        (
+            crate::snapshot::WorkSnapshot,
+            crate::snapshot::Lifecycle,
+            Tracker,
+        ),
+        ApiError,
+    > {
+        let mut fold = Fold::new(tracker, self.started_ms);
+        let mut cursor: Option<String> = None;
+        let mut cursors = HashSet::new();
+        let mut pages = 0;
+        loop {
+            if pages >= self.settings.max_pages {
+                return Ok(fold.finish(true, pages));
+            }
+            *requests += 1;
+            let resp = self
+                .client
+                .list_work_page(
+                    &env.id,
+                    key,
+                    self.settings.page_size,
+                    cursor.as_deref(),
+                    deadline,
+                )
+                .await?;
+            pages += 1;
+            let page = decode::work_page(&resp.body).map_err(|e| ApiError::Decode {
+                endpoint: endpoint::LIST_WORK,
+                request_id: resp.request_id.clone(),
+                message: format!("page {pages}: {e}"),
+            })?;
+            for row in &page.data {
+                fold.add(row);
+            }
+            match page.next_page {
+                None => return Ok(fold.finish(false, pages)),
+                Some(next) => {
+                    if page.data.is_empty() {
+                        return Err(ApiError::Pagination {
+                            endpoint: endpoint::LIST_WORK,
+                            message: format!(
+                                "page {pages} is empty but next_page is set (request-id {})",
+                                resp.request_id
+                            ),
+                        });
+                    }
+                    if !cursors.insert(next.to_string()) {
+                        return Err(ApiError::Pagination {
+                            endpoint: endpoint::LIST_WORK,
+                            message: format!(
+                                "next_page cursor repeated after {pages} pages (request-id {})",
+                                resp.request_id
+                            ),
+                        });
+                    }
+                    cursor = Some(next.into_owned());
+                }
+            }
+        }
+    }
+}
+
+fn no_key(endpoint: &'static str, id: &str) -> ApiError {
+    ApiError::Auth {
+        endpoint,
+        status: 0,
+        request_id: "none".into(),
+        message: format!("no environment key configured for {id}; provide it in the config file or the keys directory"),
+    }
+}

@@ -1,0 +1,196 @@
+//! The scheduler: refreshes every environment once per interval, spread over
+//! the interval by a stable per-environment offset, never two refreshes of one
+//! environment at once, at most `--api.max-concurrency` at a time. When the
+//! fleet needs more requests per interval than the budget allows, it stretches
+//! the interval instead of bursting, and says so.
+
+use super::{Outcome, Refresher};
+use crate::config::Environment;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// How long in-flight refreshes may finish after shutdown is asked for.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// A stable fraction in [0, 1) from an environment id (FNV-1a), so each
+/// environment keeps its place in the interval across restarts.
+pub fn offset_fraction(id: &str) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in id.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    // FNV's high bits barely move for ids that differ in the last byte: mix them.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The interval the budget allows: at least `interval`, longer when the
+/// requests a cycle needs exceed `rate` × `interval`.
+pub fn effective_interval(interval: Duration, requests_per_cycle: u64, rate: f64) -> Duration {
+    let needed = Duration::from_secs_f64(requests_per_cycle as f64 / rate);
+    interval.max(needed)
+}
+
+struct Slot {
+    env: Environment,
+    due: Instant,
+    in_flight: bool,
+    /// Requests the last refresh made; 2 (stats + one page) until known.
+    requests: u32,
+}
+
+/// Run until `shutdown`: refresh every environment of `environments` (which may change).
+pub async fn run(
+    refresher: Arc<Refresher>,
+    mut environments: watch::Receiver<Vec<Environment>>,
+    shutdown: CancellationToken,
+) {
+    let interval = refresher.settings().interval;
+    let max_in_flight = refresher.client().max_concurrency();
+    let mut slots: HashMap<String, Slot> = HashMap::new();
+    let mut tasks: JoinSet<(String, Outcome)> = JoinSet::new();
+    let mut stretched = false;
+
+    let sync = |slots: &mut HashMap<String, Slot>, envs: &[Environment]| {
+        refresher.store().set_environments(envs);
+        let ids: HashSet<&str> = envs.iter().map(|e| e.id.as_str()).collect();
+        slots.retain(|id, _| ids.contains(id.as_str()));
+        refresher.retain(&ids);
+        let now = Instant::now();
+        // First refreshes spread over a short window so the exporter is ready soon.
+        let first_window = interval.min(Duration::from_secs(5));
+        for e in envs {
+            match slots.get_mut(&e.id) {
+                Some(slot) => slot.env = e.clone(),
+                None => {
+                    let due = now + first_window.mul_f64(offset_fraction(&e.id));
+                    slots.insert(
+                        e.id.clone(),
+                        Slot {
+                            env: e.clone(),
+                            due,
+                            in_flight: false,
+                            requests: 2,
+                        },
+                    );
+                }
+            }
+        }
+    };
+    let initial = environments.borrow_and_update().clone();
+    sync(&mut slots, &initial);
+
+    loop {
+        let needed: u64 = slots.values().map(|s| u64::from(s.requests)).sum();
+        let effective = effective_interval(interval, needed, refresher.client().budget().rate());
+        refresher
+            .observer
+            .effective_interval(effective.as_secs_f64());
+        let now_stretched = effective > interval.mul_f64(1.01);
+        if now_stretched != stretched {
+            stretched = now_stretched;
+            if stretched {
+                tracing::warn!(
+                    environments = slots.len(),
+                    requests_per_cycle = needed,
+                    budget_rps = refresher.client().budget().rate(),
+                    effective_interval_seconds = effective.as_secs_f64(),
+                    "request budget too small for the refresh interval: stretching the interval; raise --api.max-requests-per-second or --refresh.interval, or shard"
+                );
+            } else {
+                tracing::info!("refresh interval back to the configured value");
+            }
+        }
+
+        let now = Instant::now();
+        let mut due: Vec<&mut Slot> = slots
+            .values_mut()
+            .filter(|s| !s.in_flight && s.due <= now)
+            .collect();
+        due.sort_by_key(|s| s.due);
+        let free = max_in_flight.saturating_sub(tasks.len());
+        for slot in due.into_iter().take(free) {
+            slot.in_flight = true;
+            // Spread is kept: the next refresh is one interval after this one was due.
+            slot.due = (slot.due + effective).max(now + effective.mul_f64(0.5));
+            let r = Arc::clone(&refresher);
+            let env = slot.env.clone();
+            tasks.spawn(async move {
+                let outcome = r.refresh_once(&env).await;
+                (env.id, outcome)
+            });
+        }
+        let next_due = slots
+            .values()
+            .filter(|s| !s.in_flight)
+            .map(|s| s.due)
+            .min()
+            .unwrap_or(now + interval);
+        let wake = if tasks.len() >= max_in_flight {
+            now + interval
+        } else {
+            next_due
+        };
+
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                if let Ok((id, outcome)) = done {
+                    if let Some(slot) = slots.get_mut(&id) {
+                        slot.in_flight = false;
+                        if outcome.ok {
+                            slot.requests = outcome.requests.max(2);
+                        }
+                    }
+                }
+            }
+            changed = environments.changed() => {
+                if changed.is_err() {
+                    // The sender is gone: keep the current set.
+                    environments = watch::channel(slots.values().map(|s| s.env.clone()).collect()).1;
+                    continue;
+                }
+                let envs = environments.borrow_and_update().clone();
+                sync(&mut slots, &envs);
+            }
+            _ = tokio::time::sleep_until(wake) => {}
+        }
+    }
+
+    // Stop scheduling; give in-flight refreshes a short grace, then drop them.
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    tasks.abort_all();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_are_stable_and_spread() {
+        assert_eq!(offset_fraction("env_a"), offset_fraction("env_a"));
+        let v: Vec<f64> = (0..100)
+            .map(|i| offset_fraction(&format!("env_{i}")))
+            .collect();
+        assert!(v.iter().all(|f| (0.0..1.0).contains(f)));
+        let below_half = v.iter().filter(|f| **f < 0.5).count();
+        assert!((30..70).contains(&below_half), "{below_half}");
+    }
+
+    #[test]
+    fn interval_stretches_only_when_the_budget_is_short() {
+        let i = Duration::from_secs(30);
+        assert_eq!(effective_interval(i, 100, 5.0), i);
+        assert_eq!(effective_interval(i, 300, 5.0), Duration::from_secs(60));
+    }
+}

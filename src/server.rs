@@ -1,0 +1,198 @@
+//! The HTTP server: `/metrics`, the landing and drill-down pages, and the
+//! health endpoints. Scrapes never wait for the API: they render the latest
+//! snapshots. Shutdown is a parameter; in-flight requests get a short grace.
+
+use crate::clock::SharedClock;
+use crate::metrics::ExporterMetrics;
+use crate::pages;
+use crate::snapshot::Store;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+/// Most connections served at once; more wait in the accept queue.
+pub const MAX_CONNECTIONS: usize = 256;
+/// A client must send its request headers within this time.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head accepted.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// How long open requests may finish after shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Everything the pages and `/metrics` read.
+pub struct Site {
+    pub store: Store,
+    pub metrics: Arc<ExporterMetrics>,
+    pub clock: SharedClock,
+    pub telemetry_path: String,
+    pub lease_ttl: Duration,
+    pub stale_after: Duration,
+    /// Base of drill-down links (`--web.external-url`, or this server's address).
+    pub external_url: String,
+}
+
+type Body = Full<Bytes>;
+
+fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Body> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+fn wants(req: &Request<Incoming>, header: hyper::header::HeaderName, needle: &str) -> bool {
+    req.headers()
+        .get(header)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains(needle))
+}
+
+impl Site {
+    /// Route one request.
+    pub fn handle(&self, req: &Request<Incoming>) -> Response<Body> {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return respond(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain; charset=utf-8",
+                "only GET and HEAD\n",
+            );
+        }
+        let now_ms = self.clock.now_ms();
+        let path = req.uri().path();
+        if path == self.telemetry_path {
+            let text = self.metrics.render(
+                &self.store,
+                now_ms,
+                self.lease_ttl,
+                self.stale_after,
+                &self.external_url,
+            );
+            return self.maybe_gzip(req, text);
+        }
+        match path {
+            "/" => respond(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                pages::landing::render(&self.store, &self.telemetry_path, now_ms),
+            ),
+            "/-/healthy" => respond(StatusCode::OK, "text/plain; charset=utf-8", "Healthy\n"),
+            "/-/ready" => {
+                if self.store.all_attempted() {
+                    respond(StatusCode::OK, "text/plain; charset=utf-8", "Ready\n")
+                } else {
+                    respond(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "text/plain; charset=utf-8",
+                        "Not ready: waiting for the first refresh of every environment\n",
+                    )
+                }
+            }
+            _ => match path.strip_prefix("/environments/") {
+                Some(id) => self.drilldown(req, id, now_ms),
+                None => respond(
+                    StatusCode::NOT_FOUND,
+                    "text/plain; charset=utf-8",
+                    "not found\n",
+                ),
+            },
+        }
+    }
+
+    fn drilldown(&self, req: &Request<Incoming>, id: &str, now_ms: i64) -> Response<Body> {
+        let map = self.store.read();
+        let Some(state) = map.get(id) else {
+            return respond(
+                StatusCode::NOT_FOUND,
+                "text/plain; charset=utf-8",
+                "no such environment is watched by this exporter\n",
+            );
+        };
+        let ttl_ms = self.lease_ttl.as_millis() as i64;
+        let as_json = wants(req, ACCEPT, "application/json")
+            || req.uri().query().is_some_and(|q| q.contains("format=json"));
+        if as_json {
+            let body = serde_json::to_vec_pretty(&pages::drilldown::json(state, now_ms, ttl_ms))
+                .unwrap_or_default();
+            respond(StatusCode::OK, "application/json", body)
+        } else {
+            respond(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                pages::drilldown::html(state, now_ms, ttl_ms),
+            )
+        }
+    }
+
+    fn maybe_gzip(&self, req: &Request<Incoming>, text: String) -> Response<Body> {
+        const CT: &str = "text/plain; version=0.0.4; charset=utf-8";
+        if wants(req, ACCEPT_ENCODING, "gzip") {
+            let mut enc = flate2::write::GzEncoder::new(
+                Vec::with_capacity(text.len() / 4),
+                flate2::Compression::fast(),
+            );
+            if enc.write_all(text.as_bytes()).is_ok() {
+                if let Ok(gz) = enc.finish() {
+                    let mut r = respond(StatusCode::OK, CT, gz);
+                    r.headers_mut()
+                        .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                    return r;
+                }
+            }
+        }
+        respond(StatusCode::OK, CT, text)
+    }
+}
+
+/// Serve on `listener` until `shutdown`.
+pub async fn serve(listener: TcpListener, site: Arc<Site>, shutdown: CancellationToken) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            p = Arc::clone(&slots).acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+        };
+        let (stream, _) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let site = Arc::clone(&site);
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let site = Arc::clone(&site);
+            async move { Ok::<_, std::convert::Infallible>(site.handle(&req)) }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .max_buf_size(MAX_HEADER_BYTES.max(8192))
+            .serve_connection(TokioIo::new(stream), service);
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+}

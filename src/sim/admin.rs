@@ -1,0 +1,146 @@
+//! Admin endpoints (admin token only, never faulted): switch the scenario and
+//! read the ground truth that tests compare the exporter's numbers with.
+//!
+//! - `POST /_sim/scenario` `{"scenario": NAME, "environment"?: ID}`
+//! - `GET /_sim/state`
+
+use crate::sim::auth::bearer;
+use crate::sim::http::{ok_value, read_json, Resp};
+use crate::sim::ids;
+use crate::sim::scenario::Scenario;
+use crate::sim::state::{Fault, Truth, LEASE_TTL_MS, POLLING_WINDOW_MS};
+use crate::sim::world::World;
+use hyper::body::Incoming;
+use hyper::{Method, Request};
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+struct Workers {
+    configured: usize,
+    busy: usize,
+}
+
+/// One environment's ground truth.
+#[derive(Debug, Serialize)]
+pub(crate) struct EnvState {
+    pub id: String,
+    pub scenario: &'static str,
+    #[serde(flatten)]
+    pub truth: Truth,
+    workers: Workers,
+}
+
+/// The body of `GET /_sim/state`.
+#[derive(Debug, Serialize)]
+pub(crate) struct SimState {
+    pub scenario: &'static str,
+    pub now: String,
+    pub lease_ttl_seconds: i64,
+    pub polling_window_seconds: i64,
+    pub environments: Vec<EnvState>,
+}
+
+pub(crate) fn state(world: &World) -> SimState {
+    let now = world.clock.now_ms();
+    let environments = world.envs[..world.listed]
+        .iter()
+        .map(|env| {
+            let cell = env.lock();
+            EnvState {
+                id: env.id.clone(),
+                scenario: env.scenario().name(),
+                truth: cell.q.truth(now),
+                workers: Workers {
+                    configured: cell.load.worker_count(),
+                    busy: cell.load.busy(),
+                },
+            }
+        })
+        .collect();
+    SimState {
+        scenario: world.scenario().name(),
+        now: ids::timestamp(now),
+        lease_ttl_seconds: LEASE_TTL_MS / 1000,
+        polling_window_seconds: POLLING_WINDOW_MS / 1000,
+        environments,
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Switched {
+    scenario: &'static str,
+    environments: Vec<String>,
+}
+
+pub(crate) async fn handle(world: &World, req: Request<Incoming>) -> Result<Resp, Fault> {
+    if bearer(req.headers()) != Some(world.admin_token.as_str()) {
+        return Err(Fault::new(
+            401,
+            "authentication_failed",
+            "admin endpoints take `Authorization: Bearer <admin_token>`",
+        ));
+    }
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    match (method, path.as_str()) {
+        (Method::GET, "/_sim/state") => ok_value(&state(world)),
+        (Method::POST, "/_sim/scenario") => {
+            let body = read_json(req.into_body()).await?;
+            let name = body
+                .get("scenario")
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| {
+                    Fault::new(
+                        400,
+                        "invalid_request",
+                        format!(
+                            "body must be {{\"scenario\": NAME}}; valid scenarios: {}",
+                            Scenario::names()
+                        ),
+                    )
+                })?;
+            let scenario = Scenario::parse(name)
+                .map_err(|e| Fault::new(400, "unknown_scenario", e.to_string()))?;
+            let environments = match body.get("environment").and_then(|v| v.as_str()) {
+                Some(id) => {
+                    let i = world
+                        .by_id
+                        .get(id)
+                        .copied()
+                        .filter(|&i| world.envs[i].self_hosted)
+                        .ok_or_else(|| {
+                            Fault::new(
+                                404,
+                                "environment_not_found",
+                                format!("no simulated self-hosted environment {id}"),
+                            )
+                        })?;
+                    world.envs[i].set_scenario(scenario);
+                    vec![id.to_owned()]
+                }
+                None => {
+                    world.set_scenario_all(scenario);
+                    world
+                        .envs
+                        .iter()
+                        .filter(|e| e.self_hosted)
+                        .map(|e| e.id.clone())
+                        .collect()
+                }
+            };
+            tracing::info!(
+                scenario = scenario.name(),
+                environments = environments.len(),
+                "simulator scenario switched"
+            );
+            ok_value(&Switched {
+                scenario: scenario.name(),
+                environments,
+            })
+        }
+        _ => Err(Fault::new(
+            404,
+            "not_found",
+            format!("no such admin endpoint: {path}"),
+        )),
+    }
+}

@@ -1,0 +1,114 @@
+//! Credential rules of the simulated API: exactly one credential per request,
+//! the API key or an environment key, each accepted only where the real
+//! service accepts it.
+//!
+//! A credential is recognised by its value, whichever header carries it: the
+//! documented shapes are `x-api-key` for the API key and `Authorization:
+//! Bearer` for an environment key, but the official Python SDK (2.14) sends
+//! the API key as a bearer token too, and the simulator must serve it.
+
+use crate::sim::state::Fault;
+use crate::sim::world::World;
+use hyper::header::{HeaderMap, AUTHORIZATION};
+
+/// Who is calling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cred {
+    Api,
+    /// The key of environment number `usize`.
+    Env(usize),
+}
+
+/// Which credential an endpoint takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    ApiKey,
+    EnvKey,
+    Either,
+}
+
+fn unauthorized(message: &str) -> Fault {
+    Fault::new(401, "authentication_failed", message)
+}
+
+/// The bearer token of an `Authorization` header, if it has one.
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+pub(crate) fn credential(world: &World, headers: &HeaderMap) -> Result<Cred, Fault> {
+    let api_header = headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim);
+    let auth_header = headers.get(AUTHORIZATION);
+    let value = match (api_header, auth_header) {
+        (Some(_), Some(_)) => {
+            return Err(Fault::new(
+                400,
+                "multiple_credentials",
+                "send exactly one credential: x-api-key or Authorization: Bearer, not both",
+            ))
+        }
+        (Some(v), None) => v,
+        (None, Some(_)) => bearer(headers)
+            .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <environment key>`"))?,
+        (None, None) => {
+            return Err(unauthorized(
+                "missing credential: send the API key (x-api-key) or an environment key (Authorization: Bearer)",
+            ))
+        }
+    };
+    if value == world.api_key {
+        return Ok(Cred::Api);
+    }
+    world
+        .by_key
+        .get(value)
+        .map(|&i| Cred::Env(i))
+        .ok_or_else(|| {
+            unauthorized("invalid credential: neither the API key nor an environment key")
+        })
+}
+
+/// Checks that `cred` may call an endpoint needing `need` on environment `env`.
+pub(crate) fn authorize(cred: Cred, need: Need, env: Option<usize>) -> Result<(), Fault> {
+    match (need, cred) {
+        (Need::ApiKey, Cred::Env(_)) => Err(unauthorized(
+            "this endpoint takes the API key; environment keys are rejected",
+        )),
+        (Need::EnvKey, Cred::Api) => Err(unauthorized(
+            "this endpoint takes the environment's key as a bearer token; the API key is rejected",
+        )),
+        (_, Cred::Env(i)) if env.is_some_and(|e| e != i) => Err(Fault::new(
+            403,
+            "environment_key_mismatch",
+            "this environment key belongs to another environment",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Requests must carry `anthropic-beta` with the managed-agents beta.
+pub(crate) fn check_beta(headers: &HeaderMap) -> Result<(), Fault> {
+    let ok = headers
+        .get_all("anthropic-beta")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|b| b.trim() == crate::api::wire::BETA_HEADER);
+    if ok {
+        Ok(())
+    } else {
+        Err(Fault::new(
+            400,
+            "beta_header_required",
+            format!(
+                "this endpoint is in beta: send the header `anthropic-beta: {}`",
+                crate::api::wire::BETA_HEADER
+            ),
+        ))
+    }
+}

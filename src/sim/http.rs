@@ -1,0 +1,181 @@
+//! The HTTP server of the simulator (hyper 1): connection handling, the
+//! request id on every response, error envelopes, and fault injection.
+
+use crate::api::wire::{error_type_for_status, ErrorBody, ErrorDetail};
+use crate::sim::scenario::{inject, Injected};
+use crate::sim::state::Fault;
+use crate::sim::world::World;
+use crate::sim::{admin, routes};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub(crate) type Resp = Response<Full<Bytes>>;
+
+/// Largest request body accepted.
+const MAX_BODY: usize = 1 << 20;
+
+pub(crate) async fn serve(world: Arc<World>, listener: TcpListener, shutdown: CancellationToken) {
+    loop {
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "simulator accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let world = world.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let world = world.clone();
+                async move { Ok::<_, Infallible>(handle(&world, req).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = shutdown.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+                }
+            }
+        });
+    }
+}
+
+async fn handle(world: &World, req: Request<Incoming>) -> Resp {
+    let n = world.next_request();
+    let rid = world.token("req_01", 22);
+    let result = if req.uri().path().starts_with("/_sim/") {
+        admin::handle(world, req).await
+    } else {
+        api(world, req, n).await
+    };
+    let mut resp = result.unwrap_or_else(|f| error(&f, &rid));
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        resp.headers_mut().insert("request-id", v);
+    }
+    resp
+}
+
+async fn api(world: &World, req: Request<Incoming>, n: u64) -> Result<Resp, Fault> {
+    let env = routes::env_of_path(world, req.uri().path());
+    let scenario = env.map_or_else(|| world.scenario(), |i| world.envs[i].scenario());
+    match inject(scenario, world.fault_seed, n) {
+        Injected::Pass => {}
+        Injected::Stall { ms } => tokio::time::sleep(Duration::from_millis(ms)).await,
+        Injected::Fail {
+            status,
+            retry_after_s,
+        } => {
+            let mut f = Fault::new(status, injected_code(status), injected_message(status));
+            f.retry_after_s = retry_after_s;
+            return Err(f);
+        }
+    }
+    routes::dispatch(world, req).await
+}
+
+fn injected_code(status: u16) -> &'static str {
+    match status {
+        429 => "rate_limited",
+        529 => "overloaded",
+        503 => "service_unavailable",
+        _ => "internal_error",
+    }
+}
+
+fn injected_message(status: u16) -> &'static str {
+    match status {
+        429 => "rate limit exceeded (simulated)",
+        529 => "overloaded (simulated)",
+        503 => "service unavailable (simulated)",
+        _ => "internal server error (simulated)",
+    }
+}
+
+pub(crate) fn json(status: u16, body: String) -> Resp {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+pub(crate) fn ok(body: String) -> Resp {
+    json(200, body)
+}
+
+/// Serialises a value; a failure (it cannot happen for our types) is a 500.
+pub(crate) fn ok_value<T: serde::Serialize>(v: &T) -> Result<Resp, Fault> {
+    serde_json::to_string(v).map(ok).map_err(|e| {
+        Fault::new(
+            500,
+            "internal_error",
+            format!("cannot render response: {e}"),
+        )
+    })
+}
+
+/// The error envelope, with the request id in the body too.
+pub(crate) fn error(f: &Fault, rid: &str) -> Resp {
+    let mut details = serde_json::json!({ "error_code": f.code });
+    if let Some(lease) = &f.current_state {
+        details["current_state"] = serde_json::to_value(lease).unwrap_or_default();
+    }
+    let body = ErrorBody {
+        kind: "error".into(),
+        error: ErrorDetail {
+            kind: error_type_for_status(f.status).into(),
+            message: f.message.clone(),
+            details: Some(details),
+        },
+        request_id: Some(rid.to_owned()),
+    };
+    let mut resp = json(f.status, serde_json::to_string(&body).unwrap_or_default());
+    if let Some(s) = f.retry_after_s {
+        resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from(s));
+    }
+    resp
+}
+
+/// The request body, at most 1 MiB; `Value::Null` when empty.
+pub(crate) async fn read_json(body: Incoming) -> Result<serde_json::Value, Fault> {
+    let bytes = Limited::new(body, MAX_BODY)
+        .collect()
+        .await
+        .map_err(|_| {
+            Fault::new(
+                413,
+                "request_too_large",
+                "request body too large or unreadable",
+            )
+        })?
+        .to_bytes();
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Value::Null);
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Fault::new(
+            400,
+            "invalid_json",
+            format!("request body is not valid JSON: {e}"),
+        )
+    })
+}

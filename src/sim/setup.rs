@@ -1,0 +1,133 @@
+//! Checks the simulator's options and writes its credentials file.
+
+use super::{Credentials, Scenario, SimError, SimOptions};
+use std::path::Path;
+
+pub(crate) fn check(opts: &SimOptions) -> Result<Scenario, SimError> {
+    let scenario = Scenario::parse(&opts.scenario)?;
+    let invalid = |flag, problem: &str| {
+        Err(SimError::InvalidOption {
+            flag,
+            problem: problem.to_owned(),
+        })
+    };
+    if opts.environments == 0 || opts.environments > 100_000 {
+        return invalid("--environments", "must be between 1 and 100000");
+    }
+    if opts.items_per_environment > 1_000_000 {
+        return invalid("--items-per-environment", "must be at most 1000000");
+    }
+    if opts.workers > 10_000 {
+        return invalid("--workers", "must be at most 10000");
+    }
+    if !opts.arrivals_per_minute.is_finite() || opts.arrivals_per_minute < 0.0 {
+        return invalid("--arrivals-per-minute", "must be a number of at least 0");
+    }
+    Ok(scenario)
+}
+
+/// Writes the credentials as JSON, readable by the owner only (mode 0600).
+pub fn write_credentials(path: &Path, credentials: &Credentials) -> Result<(), SimError> {
+    use std::io::Write;
+    let fail = |source| SimError::CredentialsWrite {
+        path: path.to_owned(),
+        source,
+    };
+    let body =
+        serde_json::to_vec_pretty(credentials).map_err(|e| fail(std::io::Error::other(e)))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        // An existing file keeps its mode on open: tighten it before writing keys.
+        if path.exists() {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
+        }
+    }
+    let mut file = options.open(path).map_err(fail)?;
+    file.write_all(&body)
+        .and_then(|_| file.write_all(b"\n"))
+        .map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::{start, EnvironmentKey};
+    use tokio_util::sync::CancellationToken;
+
+    fn opts() -> SimOptions {
+        SimOptions {
+            listen_address: "127.0.0.1:0".parse().unwrap(),
+            environments: 2,
+            scenario: "steady".into(),
+            seed: 1,
+            items_per_environment: 0,
+            workers: 4,
+            arrivals_per_minute: 20.0,
+            credentials_out: None,
+        }
+    }
+
+    #[test]
+    fn unknown_scenario_flag_names_the_valid_ones() {
+        let err = check(&SimOptions {
+            scenario: "chaos".into(),
+            ..opts()
+        })
+        .unwrap_err();
+        assert_eq!(err.reason(), "unknown_scenario");
+        assert!(
+            err.to_string().contains("--scenario") && err.to_string().contains("workers-down"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn credentials_file_is_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("creds.json");
+        std::fs::write(&path, "old").unwrap();
+        let creds = Credentials {
+            base_url: "http://x".into(),
+            api_key: "k".into(),
+            admin_token: "a".into(),
+            environments: vec![EnvironmentKey {
+                id: "env_01".into(),
+                key: "e".into(),
+            }],
+        };
+        write_credentials(&path, &creds).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        let back: Credentials = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(back.environments[0].id, "env_01");
+        let err = write_credentials(&dir.path().join("missing/creds.json"), &creds).unwrap_err();
+        assert_eq!(err.reason(), "credentials_write");
+    }
+
+    #[tokio::test]
+    async fn bind_failure_names_the_flag() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = taken.local_addr().unwrap();
+        let err = start(
+            SimOptions {
+                listen_address: addr,
+                ..opts()
+            },
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.reason(), "bind");
+        assert!(err.to_string().contains("--listen-address"), "{err}");
+    }
+}

@@ -1,0 +1,201 @@
+//! The simulated workload of one environment: session arrivals and workers
+//! that behave like the official SDK worker (one item at a time, no polling
+//! while busy, jittered sleep after an empty poll, ack, lease heartbeats,
+//! stop when done). `step(now)` advances it; one task ticks every environment.
+
+use crate::api::wire::WorkState;
+use crate::sim::ids::{mix, SplitMix64};
+use crate::sim::scenario::Scenario;
+use crate::sim::state::{EnvQueue, DEFAULT_RECLAIM_MS, NO_HEARTBEAT};
+
+/// Stopped items stay listed this long, then are dropped (bounded memory).
+pub(crate) const KEEP_STOPPED_MS: i64 = 120_000;
+const PRUNE_EVERY_MS: i64 = 5_000;
+/// Longest gap a step catches up on (a stalled process must not cause a burst).
+const MAX_STEP_MS: i64 = 5_000;
+/// The backlog scenario stops adding work past this depth.
+const BACKLOG_CAP: usize = 20_000;
+/// Share of claims a worker "crashes" on between poll and ack (shows `pending`).
+const CRASH_SHARE: f64 = 0.01;
+
+#[derive(Debug)]
+struct Job {
+    seq: u64,
+    ends: i64,
+    next_heartbeat: i64,
+    /// The server's previous `last_heartbeat`, echoed as `expected_last_heartbeat`.
+    last_heartbeat: String,
+}
+
+#[derive(Debug)]
+struct Worker {
+    id: String,
+    job: Option<Job>,
+    next_poll: i64,
+    /// Goes silent (keeps its item, stops heartbeating) under `stale-heartbeats`.
+    goes_stale: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Workload {
+    rng: SplitMix64,
+    workers: Vec<Worker>,
+    arrivals_per_minute: f64,
+    mean_run_ms: i64,
+    last_step: Option<i64>,
+    next_prune: i64,
+}
+
+impl Workload {
+    pub(crate) fn new(
+        seed: u64,
+        env_index: usize,
+        workers: usize,
+        arrivals_per_minute: f64,
+    ) -> Self {
+        let stream = mix(seed ^ mix(env_index as u64 + 1));
+        let arrivals = if arrivals_per_minute.is_finite() {
+            arrivals_per_minute.max(0.0)
+        } else {
+            0.0
+        };
+        // Runs long enough to see (5-40 s on average), short enough that a
+        // steady fleet sits at about half its capacity.
+        let mean_run_ms = if workers > 0 && arrivals > 0.0 {
+            (0.5 * workers as f64 * 60_000.0 / arrivals).clamp(5_000.0, 40_000.0) as i64
+        } else {
+            20_000
+        };
+        let workers = (0..workers)
+            .map(|k| Worker {
+                id: format!("sim-worker-{}-{k}", env_index + 1),
+                job: None,
+                next_poll: 0,
+                goes_stale: k == 0 || mix(stream ^ k as u64) % 2 == 0,
+            })
+            .collect();
+        Workload {
+            rng: SplitMix64::new(stream),
+            workers,
+            arrivals_per_minute: arrivals,
+            mean_run_ms,
+            last_step: None,
+            next_prune: 0,
+        }
+    }
+
+    pub(crate) fn worker_count(&self) -> usize {
+        self.workers.len()
+    }
+
+    pub(crate) fn busy(&self) -> usize {
+        self.workers.iter().filter(|w| w.job.is_some()).count()
+    }
+
+    fn capacity_per_minute(&self) -> f64 {
+        self.workers.len() as f64 * 60_000.0 / self.mean_run_ms as f64
+    }
+
+    /// Arrivals per minute under `scenario` at queue depth `depth`.
+    fn arrival_rate(&self, scenario: Scenario, depth: usize) -> f64 {
+        let cap = self.capacity_per_minute();
+        let steady = if self.workers.is_empty() {
+            self.arrivals_per_minute
+        } else {
+            self.arrivals_per_minute.min(0.6 * cap)
+        };
+        match scenario {
+            Scenario::Backlog if depth >= BACKLOG_CAP => 0.0,
+            Scenario::Backlog => self.arrivals_per_minute.max(2.5 * cap).max(6.0),
+            // Keep a little work waiting: every worker finds an item when it frees up.
+            Scenario::Saturated if depth < (2 * self.workers.len()).max(3) => 1.5 * cap,
+            Scenario::Saturated => 0.0,
+            _ => steady,
+        }
+    }
+
+    pub(crate) fn step(&mut self, q: &mut EnvQueue, scenario: Scenario, now: i64) {
+        let dt = self
+            .last_step
+            .map_or(0, |t| (now - t).clamp(0, MAX_STEP_MS));
+        self.last_step = Some(now);
+        let expected = self.arrival_rate(scenario, q.depth()) / 60_000.0 * dt as f64;
+        // Dithered rounding: random, and right on average.
+        let arrivals = (expected + self.rng.next_f64()).floor() as u64;
+        for _ in 0..arrivals {
+            q.enqueue(now);
+        }
+        if scenario != Scenario::StuckStopping {
+            q.complete_due_stops(now);
+        }
+        for k in 0..self.workers.len() {
+            self.step_worker(k, q, scenario, now);
+        }
+        if now >= self.next_prune {
+            q.prune(KEEP_STOPPED_MS, now);
+            self.next_prune = now + PRUNE_EVERY_MS;
+        }
+    }
+
+    fn step_worker(&mut self, k: usize, q: &mut EnvQueue, scenario: Scenario, now: i64) {
+        let rng = &mut self.rng;
+        let w = &mut self.workers[k];
+        if let Some(job) = &mut w.job {
+            if scenario == Scenario::StaleHeartbeats && w.goes_stale {
+                return; // keeps the item, says nothing
+            }
+            if now >= job.next_heartbeat {
+                match q.heartbeat(job.seq, Some(&job.last_heartbeat), None, now) {
+                    Ok(r)
+                        if r.lease_extended
+                            && !matches!(r.state, WorkState::Stopping | WorkState::Stopped) =>
+                    {
+                        job.last_heartbeat = r.last_heartbeat;
+                        job.next_heartbeat = now + rng.range(3_000, 5_000);
+                    }
+                    // Told to shut down, or the lease is lost (412): let the item go.
+                    _ => {
+                        w.job = None;
+                        w.next_poll = now + rng.range(100, 600);
+                        return;
+                    }
+                }
+            }
+            if now < job.ends || job.last_heartbeat == NO_HEARTBEAT {
+                return;
+            }
+            // Done: stop the item and, like the SDK's poller, poll again at once.
+            let _ = q.stop(job.seq, false, now);
+            w.job = None;
+            w.next_poll = now;
+        }
+        if scenario == Scenario::WorkersDown || now < w.next_poll {
+            return;
+        }
+        let Some(i) = q.poll(Some(&w.id), DEFAULT_RECLAIM_MS, now) else {
+            w.next_poll = now + rng.range(1_000, 3_000);
+            return;
+        };
+        let seq = q.items()[i].seq;
+        if scenario != Scenario::Saturated && rng.chance(CRASH_SHARE) {
+            // Died between claim and ack: the item stays pending until reclaimed.
+            w.next_poll = now + rng.range(1_000, 3_000);
+            return;
+        }
+        if q.ack(seq, now).is_err() {
+            w.next_poll = now + rng.range(1_000, 3_000);
+            return;
+        }
+        let run = rng.range(self.mean_run_ms * 2 / 5, self.mean_run_ms * 8 / 5);
+        w.job = Some(Job {
+            seq,
+            ends: now + run,
+            next_heartbeat: now + rng.range(300, 1_500),
+            last_heartbeat: NO_HEARTBEAT.to_owned(),
+        });
+    }
+}
+
+#[cfg(test)]
+#[path = "workload_tests.rs"]
+mod tests;

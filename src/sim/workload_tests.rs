@@ -1,0 +1,132 @@
+//! Scenario tests of the simulated workload, stepped on a synthetic clock.
+
+use super::*;
+use crate::sim::state::Truth;
+
+const T0: i64 = 1_780_000_000_000;
+const TICK: i64 = 250;
+
+struct Rig {
+    q: EnvQueue,
+    load: Workload,
+    now: i64,
+}
+
+impl Rig {
+    fn new(seed: u64, workers: usize, per_minute: f64) -> Self {
+        Rig {
+            q: EnvQueue::new("env_01t".into(), 3),
+            load: Workload::new(seed, 0, workers, per_minute),
+            now: T0,
+        }
+    }
+
+    fn run(&mut self, scenario: Scenario, secs: i64) -> Truth {
+        for _ in 0..secs * 1000 / TICK {
+            self.now += TICK;
+            self.load.step(&mut self.q, scenario, self.now);
+        }
+        self.q.truth(self.now)
+    }
+}
+
+#[test]
+fn same_seed_gives_the_same_history() {
+    let mut a = Rig::new(11, 4, 20.0);
+    let mut b = Rig::new(11, 4, 20.0);
+    let mut c = Rig::new(12, 4, 20.0);
+    let (ta, tb, tc) = (
+        a.run(Scenario::Steady, 300),
+        b.run(Scenario::Steady, 300),
+        c.run(Scenario::Steady, 300),
+    );
+    assert_eq!(ta, tb);
+    assert_ne!(a.q.items().len() + ta.counts["stopped"] as usize, 0);
+    assert!(
+        ta != tc || a.q.items().len() != c.q.items().len(),
+        "another seed, another history"
+    );
+}
+
+#[test]
+fn steady_keeps_up_with_arrivals_and_workers_are_seen_polling() {
+    let mut r = Rig::new(1, 4, 20.0);
+    let t = r.run(Scenario::Steady, 300);
+    assert!(t.counts["stopped"] > 20, "{t:?}");
+    assert!(t.depth < 8, "{t:?}");
+    assert!(t.workers_polling >= 1, "{t:?}");
+    assert_eq!(t.expired_leases, 0, "{t:?}");
+}
+
+#[test]
+fn workers_down_stops_polling_and_depth_climbs_while_held_items_finish() {
+    let mut r = Rig::new(2, 4, 20.0);
+    r.run(Scenario::Steady, 120);
+    let t = r.run(Scenario::WorkersDown, 60);
+    assert_eq!(t.workers_polling, 0, "{t:?}");
+    assert_eq!(r.load.busy(), 0, "held items finished");
+    assert_eq!(t.counts["active"] + t.counts["starting"], 0, "{t:?}");
+    let later = r.run(Scenario::WorkersDown, 60);
+    assert!(later.depth > t.depth, "{t:?} -> {later:?}");
+    let back = r.run(Scenario::Steady, 240);
+    assert!(
+        back.workers_polling >= 1 && back.depth < later.depth,
+        "{back:?}"
+    );
+}
+
+#[test]
+fn saturated_keeps_every_worker_busy_with_work_waiting_and_progress() {
+    let mut r = Rig::new(3, 4, 20.0);
+    let t = r.run(Scenario::Saturated, 120);
+    let stopped_before = t.counts["stopped"];
+    let t = r.run(Scenario::Saturated, 30);
+    assert_eq!(r.load.busy(), 4);
+    assert!(t.depth > 0, "{t:?}");
+    assert_eq!(t.workers_polling, 0, "busy workers are not polling: {t:?}");
+    assert!(t.counts["stopped"] > stopped_before, "items keep finishing");
+}
+
+#[test]
+fn backlog_grows_the_queue() {
+    let mut r = Rig::new(4, 4, 20.0);
+    let a = r.run(Scenario::Backlog, 60);
+    let b = r.run(Scenario::Backlog, 60);
+    assert!(b.depth > a.depth && a.depth > 5, "{a:?} {b:?}");
+}
+
+#[test]
+fn stale_heartbeats_show_expired_leases_within_100_s() {
+    let mut r = Rig::new(5, 4, 20.0);
+    r.run(Scenario::Steady, 60);
+    let early = r.run(Scenario::StaleHeartbeats, 60);
+    assert_eq!(early.expired_leases, 0, "{early:?}");
+    let t = r.run(Scenario::StaleHeartbeats, 40);
+    assert!(t.expired_leases >= 1, "{t:?}");
+    let recovered = r.run(Scenario::Steady, 60);
+    assert_eq!(
+        recovered.expired_leases, 0,
+        "silent workers resume and finish: {recovered:?}"
+    );
+}
+
+#[test]
+fn stuck_stopping_piles_items_up_in_stopping() {
+    let mut r = Rig::new(6, 4, 20.0);
+    let before = r.run(Scenario::Steady, 60);
+    let t = r.run(Scenario::StuckStopping, 90);
+    assert!(t.counts["stopping"] >= 5, "{t:?}");
+    assert!(
+        t.counts["stopped"] <= before.counts["stopped"] + 1,
+        "{before:?} {t:?}"
+    );
+    let done = r.run(Scenario::Steady, 10);
+    assert!(done.counts["stopping"] < 3, "{done:?}");
+}
+
+#[test]
+fn api_scenarios_leave_the_workload_steady() {
+    let mut r = Rig::new(7, 4, 20.0);
+    let t = r.run(Scenario::ApiDown, 120);
+    assert!(t.counts["stopped"] > 5 && t.expired_leases == 0, "{t:?}");
+}

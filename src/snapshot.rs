@@ -1,0 +1,290 @@
+//! What refreshes produced, per environment, shared with the metrics and
+//! pages. A refresh replaces an environment's snapshot whole or not at all;
+//! the lifecycle histograms and counters accumulate across refreshes.
+
+use crate::api::ApiError;
+use crate::config::Environment;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Queue statistics, as `GET …/work/stats` returned them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueSnapshot {
+    pub depth: i64,
+    pub pending: i64,
+    pub workers_polling: Option<i64>,
+    pub oldest_queued_at_ms: Option<i64>,
+}
+
+/// A work item named on the drill-down page (never in a metric label).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ItemSample {
+    pub work_id: String,
+    pub session_id: String,
+    pub state: &'static str,
+    pub created_at_ms: Option<i64>,
+    pub acknowledged_at_ms: Option<i64>,
+    pub started_at_ms: Option<i64>,
+    pub latest_heartbeat_at_ms: Option<i64>,
+    pub stop_requested_at_ms: Option<i64>,
+}
+
+/// Counts from one full walk of the work list.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WorkSnapshot {
+    /// Items per known state, in `WorkState::KNOWN` order.
+    pub states: [u64; 5],
+    /// Items whose state this version does not know.
+    pub unknown_state: u64,
+    /// Items whose `data.type` is not `session`.
+    pub other_type: u64,
+    /// Last heartbeat (acknowledgement when none yet) of every starting/active
+    /// item, ascending, so ages and expired leases are computed at scrape time.
+    pub heartbeats_ms: Vec<i64>,
+    pub oldest_stop_requested_ms: Option<i64>,
+    /// The walk hit --list.max-pages before the last page.
+    pub truncated: bool,
+    pub pages: u32,
+    /// Oldest items behind each alert condition, for the drill-down page.
+    pub oldest_queued: Vec<ItemSample>,
+    pub oldest_heartbeats: Vec<ItemSample>,
+    pub oldest_stopping: Vec<ItemSample>,
+}
+
+impl WorkSnapshot {
+    /// Starting/active items whose heartbeat is older than `ttl_ms` at `now_ms`.
+    pub fn leases_expired(&self, now_ms: i64, ttl_ms: i64) -> usize {
+        self.heartbeats_ms
+            .partition_point(|&hb| hb < now_ms - ttl_ms)
+    }
+}
+
+/// A complete, successful refresh.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub queue: QueueSnapshot,
+    pub work: WorkSnapshot,
+    pub finished_at_ms: i64,
+}
+
+/// A histogram with fixed buckets, for durations observed once per item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Histogram {
+    pub bounds: &'static [f64],
+    /// Per bucket, not cumulative; one more than `bounds` for +Inf.
+    pub counts: Vec<u64>,
+    pub sum: f64,
+    pub count: u64,
+}
+
+impl Histogram {
+    pub fn new(bounds: &'static [f64]) -> Self {
+        Histogram {
+            bounds,
+            counts: vec![0; bounds.len() + 1],
+            sum: 0.0,
+            count: 0,
+        }
+    }
+
+    pub fn observe(&mut self, value: f64) {
+        let v = if value.is_finite() {
+            value.max(0.0)
+        } else {
+            0.0
+        };
+        let i = self.bounds.partition_point(|&b| b < v);
+        self.counts[i] += 1;
+        self.sum += v;
+        self.count += 1;
+    }
+
+    pub fn merge(&mut self, other: &Histogram) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.sum += other.sum;
+        self.count += other.count;
+    }
+}
+
+pub const QUEUE_WAIT_BUCKETS: &[f64] = &[
+    0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+pub const STARTUP_BUCKETS: &[f64] = &[0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0];
+pub const RUN_BUCKETS: &[f64] = &[
+    10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 43200.0,
+];
+pub const STOP_BUCKETS: &[f64] = &[0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0];
+
+/// Durations and counts of work items' lifecycles, accumulated across refreshes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Lifecycle {
+    pub queue_wait: Histogram,
+    pub startup: Histogram,
+    pub run: Histogram,
+    pub stop: Histogram,
+    pub created: u64,
+    pub stopped: u64,
+}
+
+impl Default for Lifecycle {
+    fn default() -> Self {
+        Lifecycle {
+            queue_wait: Histogram::new(QUEUE_WAIT_BUCKETS),
+            startup: Histogram::new(STARTUP_BUCKETS),
+            run: Histogram::new(RUN_BUCKETS),
+            stop: Histogram::new(STOP_BUCKETS),
+            created: 0,
+            stopped: 0,
+        }
+    }
+}
+
+impl Lifecycle {
+    pub fn merge(&mut self, d: &Lifecycle) {
+        self.queue_wait.merge(&d.queue_wait);
+        self.startup.merge(&d.startup);
+        self.run.merge(&d.run);
+        self.stop.merge(&d.stop);
+        self.created += d.created;
+        self.stopped += d.stopped;
+    }
+}
+
+/// A failed refresh, as the landing and drill-down pages show it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshError {
+    pub at_ms: i64,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// Everything known about one environment.
+#[derive(Debug, Clone)]
+pub struct EnvironmentState {
+    pub environment: Environment,
+    pub snapshot: Option<Arc<Snapshot>>,
+    pub up: bool,
+    pub attempted: bool,
+    pub last_success_ms: Option<i64>,
+    pub lifecycle: Lifecycle,
+    pub failures: BTreeMap<&'static str, u64>,
+    pub recent_errors: VecDeque<RefreshError>,
+}
+
+impl EnvironmentState {
+    fn new(environment: Environment) -> Self {
+        EnvironmentState {
+            environment,
+            snapshot: None,
+            up: false,
+            attempted: false,
+            last_success_ms: None,
+            lifecycle: Lifecycle::default(),
+            failures: ApiError::REASONS.iter().map(|r| (*r, 0)).collect(),
+            recent_errors: VecDeque::new(),
+        }
+    }
+
+    /// The snapshot, if it is young enough to serve (`stale_after_ms` after the last success).
+    pub fn fresh_snapshot(&self, now_ms: i64, stale_after_ms: i64) -> Option<&Snapshot> {
+        let snap = self.snapshot.as_deref()?;
+        if self.up || now_ms - snap.finished_at_ms <= stale_after_ms {
+            Some(snap)
+        } else {
+            None
+        }
+    }
+}
+
+const RECENT_ERRORS: usize = 5;
+
+/// Every watched environment's state, keyed by id.
+#[derive(Debug, Clone, Default)]
+pub struct Store(Arc<RwLock<BTreeMap<String, EnvironmentState>>>);
+
+impl Store {
+    pub fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, EnvironmentState>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, BTreeMap<String, EnvironmentState>> {
+        self.0.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Make the watched set exactly `envs`: new ones start empty, removed ones lose every series.
+    pub fn set_environments(&self, envs: &[Environment]) {
+        let mut map = self.write();
+        map.retain(|id, _| envs.iter().any(|e| &e.id == id));
+        for e in envs {
+            match map.get_mut(&e.id) {
+                Some(state) => state.environment = e.clone(),
+                None => {
+                    map.insert(e.id.clone(), EnvironmentState::new(e.clone()));
+                }
+            }
+        }
+    }
+
+    /// A refresh succeeded: swap in its snapshot and add its lifecycle events.
+    pub fn commit_success(&self, id: &str, snapshot: Snapshot, delta: &Lifecycle) {
+        let mut map = self.write();
+        if let Some(state) = map.get_mut(id) {
+            state.attempted = true;
+            state.up = true;
+            state.last_success_ms = Some(snapshot.finished_at_ms);
+            state.lifecycle.merge(delta);
+            state.snapshot = Some(Arc::new(snapshot));
+        }
+    }
+
+    /// A refresh failed: the environment is down, its last snapshot stays until stale.
+    pub fn commit_failure(&self, id: &str, error: &ApiError, at_ms: i64) {
+        let mut map = self.write();
+        if let Some(state) = map.get_mut(id) {
+            state.attempted = true;
+            state.up = false;
+            *state.failures.entry(error.reason()).or_insert(0) += 1;
+            state.recent_errors.push_front(RefreshError {
+                at_ms,
+                reason: error.reason(),
+                message: error.to_string(),
+            });
+            state.recent_errors.truncate(RECENT_ERRORS);
+        }
+    }
+
+    /// True once every environment has had a first refresh attempt.
+    pub fn all_attempted(&self) -> bool {
+        self.read().values().all(|s| s.attempted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_puts_values_in_the_first_bucket_not_below_them() {
+        let mut h = Histogram::new(&[1.0, 5.0]);
+        h.observe(1.0);
+        h.observe(3.0);
+        h.observe(9.0);
+        h.observe(-2.0); // clock skew: never negative
+        assert_eq!(h.counts, vec![2, 1, 1]);
+        assert_eq!(h.count, 4);
+        assert_eq!(h.sum, 13.0);
+    }
+
+    #[test]
+    fn lease_counts_as_expired_after_ttl_without_heartbeat() {
+        let w = WorkSnapshot {
+            heartbeats_ms: vec![1_000, 50_000, 95_000],
+            ..Default::default()
+        };
+        assert_eq!(w.leases_expired(100_000, 90_000), 1);
+        assert_eq!(w.leases_expired(200_000, 90_000), 3);
+        assert_eq!(w.leases_expired(1_000, 90_000), 0);
+    }
+}

@@ -1,0 +1,147 @@
+//! A bad configuration stops the program before it serves, with exit status 2
+//! and one message that names the field and the fix.
+
+use std::process::Command;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_anthropic-work-exporter"));
+    c.env_remove("ANTHROPIC_ENVIRONMENT_ID")
+        .env_remove("ANTHROPIC_ENVIRONMENT_KEY")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("ANTHROPIC_BASE_URL");
+    c
+}
+
+fn fails_with(cmd: &mut Command, needles: &[&str]) {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "exit status for {needles:?}; stderr:\n{stderr}"
+    );
+    for n in needles {
+        assert!(stderr.contains(n), "stderr should mention {n:?}:\n{stderr}");
+    }
+}
+
+fn config_file(dir: &tempfile::TempDir, yaml: &str) -> std::path::PathBuf {
+    let p = dir.path().join("config.yml");
+    std::fs::write(&p, yaml).unwrap();
+    p
+}
+
+#[test]
+fn no_environment_at_all_names_the_variables_and_the_demo() {
+    fails_with(
+        bin().args(["--web.listen-address", "127.0.0.1:0"]),
+        &["ANTHROPIC_ENVIRONMENT_ID", "demo"],
+    );
+}
+
+#[test]
+fn a_bad_duration_names_the_flag() {
+    fails_with(
+        bin()
+            .args(["--refresh.interval", "soon"])
+            .env("ANTHROPIC_ENVIRONMENT_ID", "env_1")
+            .env("ANTHROPIC_ENVIRONMENT_KEY", "k"),
+        &["--refresh.interval", "30s"],
+    );
+}
+
+#[test]
+fn a_page_size_over_1000_is_refused() {
+    fails_with(
+        bin()
+            .args(["--list.page-size", "5000"])
+            .env("ANTHROPIC_ENVIRONMENT_ID", "env_1")
+            .env("ANTHROPIC_ENVIRONMENT_KEY", "k"),
+        &["--list.page-size", "1000"],
+    );
+}
+
+#[test]
+fn an_unknown_field_in_the_file_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = config_file(
+        &dir,
+        "environments:\n  - id: env_1\n    key: {env: K}\n    colour: blue\n",
+    );
+    fails_with(
+        bin().arg("--config.file").arg(&p).env("K", "x"),
+        &["colour", "environments"],
+    );
+}
+
+#[test]
+fn a_missing_key_file_is_named_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = config_file(
+        &dir,
+        "environments:\n  - id: env_1\n    key: {file: /nonexistent/key}\n",
+    );
+    fails_with(
+        bin().arg("--config.file").arg(&p),
+        &["environments[0].key", "/nonexistent/key"],
+    );
+}
+
+#[test]
+fn a_duplicate_environment_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = config_file(
+        &dir,
+        "environments:\n  - id: env_1\n    key: {env: K}\n  - id: env_1\n    key: {env: K}\n",
+    );
+    fails_with(
+        bin().arg("--config.file").arg(&p).env("K", "x"),
+        &["environments[1].id", "twice"],
+    );
+}
+
+#[test]
+fn a_reserved_label_name_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = config_file(
+        &dir,
+        "environments:\n  - id: env_1\n    key: {env: K}\n    labels: {state: x}\n",
+    );
+    fails_with(
+        bin().arg("--config.file").arg(&p).env("K", "x"),
+        &["labels", "state"],
+    );
+}
+
+#[test]
+fn check_config_accepts_a_good_file_and_never_prints_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, "env-key-marker-cc\n").unwrap();
+    let p = config_file(&dir, &format!("api_key: {{env: MY_API_KEY}}\nenvironments:\n  - id: env_1\n    name: prod\n    labels: {{team: a}}\n    key: {{file: {}}}\n", key.display()));
+    let out = bin()
+        .arg("check-config")
+        .arg("--config.file")
+        .arg(&p)
+        .env("MY_API_KEY", "api-key-marker-cc")
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{all}");
+    assert!(
+        all.contains("env_1") && all.contains("configuration OK"),
+        "{all}"
+    );
+    assert!(!all.contains("marker-cc"), "{all}");
+}
+
+#[test]
+fn a_secret_is_never_accepted_as_a_flag() {
+    let out = bin().args(["--api.key", "sk-ant-x"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("configuration OK"));
+}

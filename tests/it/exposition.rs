@@ -1,0 +1,198 @@
+//! The exposition three ways: a golden file, `promtool check metrics`, and
+//! the metrics documentation compared with a live render.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+use work_exporter::api::ApiError;
+use work_exporter::config::Environment;
+use work_exporter::metrics::{render_environments, ExporterMetrics, Settings};
+use work_exporter::snapshot::{
+    ItemSample, Lifecycle, QueueSnapshot, Snapshot, Store, WorkSnapshot,
+};
+
+const NOW: i64 = 1_767_225_600_000;
+
+fn store() -> Store {
+    let store = Store::default();
+    let envs = vec![
+        Environment {
+            id: "env_a".into(),
+            name: "prod \"eu\"".into(),
+            labels: BTreeMap::from([("team".into(), "core".into())]),
+            key: None,
+        },
+        Environment {
+            id: "env_b".into(),
+            name: "staging".into(),
+            labels: BTreeMap::new(),
+            key: None,
+        },
+        Environment {
+            id: "env_c".into(),
+            name: "never-refreshed".into(),
+            labels: BTreeMap::new(),
+            key: None,
+        },
+    ];
+    store.set_environments(&envs);
+    let mut life = Lifecycle::default();
+    life.queue_wait.observe(0.7);
+    life.queue_wait.observe(42.0);
+    life.run.observe(600.0);
+    life.created = 5;
+    life.stopped = 2;
+    let snap = Snapshot {
+        queue: QueueSnapshot {
+            depth: 4,
+            pending: 1,
+            workers_polling: Some(0),
+            oldest_queued_at_ms: Some(NOW - 125_000),
+        },
+        work: WorkSnapshot {
+            states: [4, 1, 3, 1, 7],
+            unknown_state: 1,
+            other_type: 0,
+            heartbeats_ms: vec![NOW - 200_000, NOW - 20_000, NOW - 5_000, NOW - 1_000],
+            oldest_stop_requested_ms: Some(NOW - 61_500),
+            truncated: false,
+            pages: 1,
+            oldest_queued: vec![ItemSample {
+                work_id: "work_1".into(),
+                session_id: "session_1".into(),
+                state: "queued",
+                created_at_ms: Some(NOW - 125_000),
+                acknowledged_at_ms: None,
+                started_at_ms: None,
+                latest_heartbeat_at_ms: None,
+                stop_requested_at_ms: None,
+            }],
+            oldest_heartbeats: vec![],
+            oldest_stopping: vec![],
+        },
+        finished_at_ms: NOW - 3_000,
+    };
+    store.commit_success("env_a", snap, &life);
+    let b = Snapshot {
+        queue: QueueSnapshot {
+            depth: 0,
+            pending: 0,
+            workers_polling: None,
+            oldest_queued_at_ms: None,
+        },
+        finished_at_ms: NOW - 2_000,
+        ..Default::default()
+    };
+    store.commit_success("env_b", b, &Lifecycle::default());
+    store.commit_failure(
+        "env_b",
+        &ApiError::RateLimited {
+            endpoint: "list_work",
+            request_id: "req_1".into(),
+            message: "slow".into(),
+        },
+        NOW - 1_000,
+    );
+    store
+}
+
+fn render() -> String {
+    render_environments(
+        &store(),
+        NOW,
+        Duration::from_secs(90),
+        Duration::from_secs(90),
+        "http://exporter.test:9781",
+    )
+}
+
+#[test]
+fn exposition_matches_the_golden_file() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/golden/environments.prom"
+    );
+    let got = render();
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(path, &got).unwrap();
+    }
+    let want = std::fs::read_to_string(path).expect("golden file (UPDATE_GOLDEN=1 writes it)");
+    assert_eq!(
+        got, want,
+        "exposition changed; if intended, rerun with UPDATE_GOLDEN=1 and review the diff"
+    );
+}
+
+fn full_render() -> String {
+    let m = ExporterMetrics::new(&Settings {
+        budget_rps: 5.0,
+        interval: Duration::from_secs(30),
+        lease_ttl: Duration::from_secs(90),
+    })
+    .unwrap();
+    use work_exporter::api::RequestObserver;
+    m.request_done("stats", "200", 0.01);
+    m.ratelimit_remaining(100.0);
+    m.render(
+        &store(),
+        NOW,
+        Duration::from_secs(90),
+        Duration::from_secs(90),
+        "http://x",
+    )
+}
+
+#[test]
+fn promtool_finds_nothing_to_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.prom");
+    std::fs::write(&p, full_render()).unwrap();
+    let out = std::process::Command::new("promtool")
+        .arg("check")
+        .arg("metrics")
+        .stdin(std::fs::File::open(&p).unwrap())
+        .output()
+        .expect("promtool is installed by scripts/test");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && report.trim().is_empty(),
+        "promtool check metrics:\n{report}"
+    );
+}
+
+#[test]
+fn docs_list_exactly_the_metrics_served() {
+    let served: BTreeSet<String> = full_render()
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .filter(|n| !n.starts_with("process_"))
+        .map(String::from)
+        .collect();
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md")).unwrap();
+    let documented: BTreeSet<String> = docs
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        served, documented,
+        "docs/metrics.md and the live output disagree"
+    );
+}
+
+#[test]
+fn a_never_refreshed_environment_has_up_zero_and_no_data_series() {
+    let text = render();
+    assert!(text.contains("anthropic_work_up{environment_id=\"env_c\",team=\"\"} 0"));
+    assert!(!text
+        .lines()
+        .any(|l| l.starts_with("anthropic_work_queue_depth{environment_id=\"env_c\"")));
+    let _ = Arc::new(());
+}
