@@ -11,7 +11,8 @@ Starts, all on 127.0.0.1 with free ports and a temporary directory:
     group_wait/group_interval are shortened;
   - the webhook receiver itself (a thread of this script).
 
-Then, one simulated environment per scenario, all at once:
+After a steady baseline (work picked up everywhere, no no-workers alert
+pending), one simulated environment per scenario, all at once:
   env 1  workers-down      -> AnthropicWorkNoWorkers (critical, pager) must arrive
   env 2  stale-heartbeats  -> AnthropicWorkLeasesExpired (warning, team) must arrive
   env 3  saturated         -> AnthropicWorkNoWorkers must NOT arrive, although
@@ -53,6 +54,8 @@ DEADLINE_S = 300
 # Saturated must stay silent for at least this long after work waits with
 # nobody polling (the shortened no-workers window + for: + margin).
 SATURATED_QUIET_S = 60
+# Steady load before the scenarios: longer than the shortened no-workers window.
+BASELINE_S = 35
 
 # Rewrites applied to the temporary copy of the rules, so the drill finishes
 # in minutes. (pattern, replacement, expected number of matches; None = at
@@ -408,9 +411,23 @@ scrape_configs:
         self.check(f"{name}: drill-down page names what is behind the alert",
                    status == 200 and page.get("environment_id") == env and ok, detail)
 
+    def steady_baseline(self):
+        """Let the no-workers window fill with steady data: pick-ups in every
+        environment, and no no-workers alert pending or firing."""
+        started = time.monotonic()
+
+        def ready():
+            busy = self.query(f'increase(anthropic_work_queue_wait_seconds_count{{job="{JOB}"}}[30s]) > 0')
+            return len(busy) >= 4 and time.monotonic() - started >= BASELINE_S
+        wait_until(f"{BASELINE_S}s of steady data with pick-ups in every environment", ready, 90, self.procs, interval=1)
+        alerts = self.query('ALERTS{alertname="AnthropicWorkNoWorkers"}')
+        self.check("steady baseline: no no-workers alert pending or firing", not alerts,
+                   f"{len(alerts)} found" if alerts else f"{time.monotonic() - started:.0f}s of steady load, work picked up everywhere")
+
     def run(self):
         self.start_all()
         self.check_inhibition()
+        self.steady_baseline()
 
         e_down, e_stale, e_sat, e_api = self.envs[:4]
         phases = {
