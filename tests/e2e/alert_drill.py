@@ -560,7 +560,7 @@ def main():
     except DrillFailure as e:
         print(f"\nFAIL: {e}", flush=True)
         drill.procs.dump_logs()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
         print("\nFAIL: interrupted", flush=True)
     finally:
         drill.procs.stop_all()
