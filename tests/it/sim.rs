@@ -28,6 +28,8 @@ pub(super) enum Key<'a> {
     Api,
     Env(usize),
     Raw(&'a str),
+    EnvHeaderXApi(usize),
+    ApiAsBearer,
     None,
 }
 
@@ -73,6 +75,8 @@ impl Sim {
             Key::Api => req.header("x-api-key", &self.creds.api_key),
             Key::Env(i) => req.bearer_auth(&self.creds.environments[i].key),
             Key::Raw(h) => req.header("authorization", h),
+            Key::EnvHeaderXApi(i) => req.header("x-api-key", &self.creds.environments[i].key),
+            Key::ApiAsBearer => req.bearer_auth(&self.creds.api_key),
             Key::None => req,
         };
         if let Some(b) = body {

@@ -24,6 +24,11 @@ async fn each_endpoint_takes_only_its_credential() {
         (format!("/v1/environments/{env}"), Key::Api, 200),
         (work.clone(), Key::None, 401),
         (work.clone(), Key::Raw("Bearer sk-wrong"), 401),
+        (work.clone(), Key::EnvHeaderXApi(0), 401),
+        // The official Python SDK sends the API key as a bearer token.
+        (format!("{work}/stats"), Key::ApiAsBearer, 200),
+        (format!("{work}/{id}"), Key::ApiAsBearer, 200),
+        (work.clone(), Key::ApiAsBearer, 401),
     ];
     for (path, key, want) in cases {
         let (s, body) = sim.get(&path, key).await;
