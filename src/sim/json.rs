@@ -197,28 +197,3 @@ mod tests {
         assert_eq!(parse_cursor("pg1_!!!!!!!!!!!"), None);
     }
 }
-
-#[cfg(test)]
-mod bench {
-    use super::*;
-    use crate::sim::ids::SplitMix64;
-
-    /// `cargo test --release --lib page_render_cost -- --ignored --nocapture`
-    #[test]
-    #[ignore = "timing; run by hand in release"]
-    fn page_render_cost() {
-        let mut q = EnvQueue::new("env_01bench".into(), 1);
-        crate::sim::seed::populate(&mut q, 10_000, &mut SplitMix64::new(1), 1_780_000_000_000);
-        // The fastest of several batches: the machine is shared.
-        let mut best = std::time::Duration::MAX;
-        let mut bytes = 0;
-        for _ in 0..30 {
-            let t = std::time::Instant::now();
-            for k in 0..10 {
-                bytes = work_page(&q, Some(k * 900), 1000).len();
-            }
-            best = best.min(t.elapsed() / 10);
-        }
-        println!("{best:?} per 1000-item page ({bytes} bytes)");
-    }
-}
