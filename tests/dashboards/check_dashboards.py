@@ -225,6 +225,8 @@ def check_variables(rep, name, dash):
             qs = q.get("query") if isinstance(q, dict) else q
             if not isinstance(qs, str) or not qs.strip():
                 rep.error(where, "empty query")
+            elif v.get("definition") not in (None, qs):
+                rep.error(where, f"definition {v.get('definition')!r} differs from the query {qs!r}")
         elif v.get("type") not in ("datasource", "constant", "custom", "interval", "textbox"):
             rep.error(where, f"unexpected variable type {v.get('type')!r}")
 
@@ -312,6 +314,7 @@ def check_structure(root, dashboards=None):
         if not isinstance(panels, list) or not panels:
             rep.error(name, "no panels")
             continue
+        var_names = {v.get("name") for v in dash.get("templating", {}).get("list", [])}
         every = list(all_panels(panels))
         ids = [p.get("id") for p in every]
         if any(not isinstance(i, int) for i in ids):
@@ -358,6 +361,10 @@ def check_structure(root, dashboards=None):
                 if not isinstance(expr, str) or not expr.strip():
                     rep.error(tw, "no expr")
                     continue
+                for m in VAR_RE.finditer(expr):
+                    var = m.group(1) or m.group(2) or m.group(3)
+                    if var not in var_names and var not in BUILTINS:
+                        rep.error(tw, f"uses ${var}, which is neither a variable of this dashboard nor a Grafana built-in")
                 if tg.get("hide"):
                     rep.error(tw, "hidden target: remove it rather than hide it")
                 for metric in re.findall(r"\b(?:anthropic_work_[a-z0-9_]+|process_[a-z0-9_]+)\b", expr):
@@ -454,13 +461,14 @@ MUTATIONS = {
     "old schemaVersion": lambda d: d.__setitem__("schemaVersion", 16),
     "no datasource variable": lambda d: d["templating"].__setitem__("list", [v for v in d["templating"]["list"] if v["name"] != "datasource"]),
     "environment not multi": lambda d: next(v for v in d["templating"]["list"] if v["name"] == "environment").__setitem__("multi", False),
-    "environment from wrong label": lambda d: next(v for v in d["templating"]["list"] if v["name"] == "environment")["query"].__setitem__("query", "label_values(anthropic_work_up, environment)"),
+    "environment from wrong label": lambda d: next(v for v in d["templating"]["list"] if v["name"] == "environment").update(query="label_values(anthropic_work_up, environment)", definition="label_values(anthropic_work_up, environment)"),
     "DS_ input": lambda d: first_panel(d).__setitem__("datasource", {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}),
     "typo in metric name": lambda d: first_panel(d)["targets"][0].__setitem__("expr", "sum(anthropic_work_queue_dept)"),
     "uid changed": lambda d: d.__setitem__("uid", "something-else"),
     "numeric id": lambda d: d.__setitem__("id", 7),
     "runbook anchor not lowercase": lambda d: first_panel(d).__setitem__("links", [{"title": "r", "url": "https://x/docs/runbooks.md#AnthropicWorkQueueLag"}]),
     "link to unknown dashboard": lambda d: first_panel(d).__setitem__("links", [{"title": "x", "url": "/d/awe-nope?var-environment=1"}]),
+    "undefined variable": lambda d: first_panel(d)["targets"][0].__setitem__("expr", 'sum(anthropic_work_up{environment_id=~"$env"})'),
     "no alert annotation": lambda d: d["annotations"].__setitem__("list", [a for a in d["annotations"]["list"] if a.get("builtIn")]),
 }
 
@@ -638,7 +646,7 @@ def cmd_live(args):
         state, detail = results[i]
         if state in ("error", "unresolved"):
             rep.error(where, f"{detail}\n       query: {expr}")
-            print(f"FAIL {where}: {detail}")
+            print(f"FAIL {where}: {detail}\n       query: {expr}")
         elif state == "empty" and reason is None:
             rep.error(where, f"returned no data ({detail})\n       query: {expr}")
             print(f"FAIL {where}: {detail}\n       query: {expr}")
