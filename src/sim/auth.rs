@@ -64,13 +64,9 @@ pub(crate) fn credential(world: &World, headers: &HeaderMap) -> Result<Cred, Fau
     if value == world.api_key {
         return Ok(Cred::Api);
     }
-    world
-        .by_key
-        .get(value)
-        .map(|&i| Cred::Env(i))
-        .ok_or_else(|| {
-            unauthorized("invalid credential: neither the API key nor an environment key")
-        })
+    world.index_of_key(value).map(Cred::Env).ok_or_else(|| {
+        unauthorized("invalid credential: neither the API key nor an environment key")
+    })
 }
 
 /// Checks that `cred` may call an endpoint needing `need` on environment `env`.
