@@ -342,6 +342,9 @@ impl Config {
         }
 
         let shard = scale::shard(args)?;
+        if args.config_file.is_none() && !args.discovery_enabled {
+            scale::discovery(args, None, false)?; // a --discovery.* flag without --discovery.enabled
+        }
         let sources = match &args.config_file {
             Some(path) => Self::environments_from_file(path, args, env)?,
             None => Self::environment_from_variables(args, env)?,
@@ -449,7 +452,7 @@ impl Config {
             });
         }
         let id = env("ANTHROPIC_ENVIRONMENT_ID").ok_or_else(|| {
-            ConfigError::new("ANTHROPIC_ENVIRONMENT_ID", "no environment to watch", "set ANTHROPIC_ENVIRONMENT_ID and ANTHROPIC_ENVIRONMENT_KEY, or pass --config.file (try `demo` to run without an account)")
+            ConfigError::new("ANTHROPIC_ENVIRONMENT_ID", "no environment to watch", "set ANTHROPIC_ENVIRONMENT_ID and ANTHROPIC_ENVIRONMENT_KEY, pass --config.file, or discover them with --discovery.enabled and ANTHROPIC_API_KEY (try `demo` to run without an account)")
         })?;
         let key = env("ANTHROPIC_ENVIRONMENT_KEY").map(Secret::new);
         if key.is_none() {
