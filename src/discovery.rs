@@ -168,20 +168,18 @@ impl Discovery {
             for env in page.data.iter().filter(|e| keep(&self.settings, e)) {
                 found.insert(env.id.clone(), env.name.clone());
             }
-            match page.next_page {
-                None => {
-                    return Ok(found
-                        .into_iter()
-                        .map(|(id, name)| Found { id, name })
-                        .collect())
-                }
-                Some(next) if page.data.is_empty() || !cursors.insert(next.clone()) => {
-                    return Err(pagination(format!(
-                        "page {pages} is empty or repeats a cursor but next_page is set"
-                    )));
-                }
-                Some(next) => cursor = Some(next),
+            let Some(next) = page.next_page else {
+                return Ok(found
+                    .into_iter()
+                    .map(|(id, name)| Found { id, name })
+                    .collect());
+            };
+            if page.data.is_empty() || !cursors.insert(next.clone()) {
+                return Err(pagination(format!(
+                    "page {pages} is empty or repeats a cursor, but next_page is set"
+                )));
             }
+            cursor = Some(next);
         }
         // A partial list would drop environments: keep the last set instead.
         Err(pagination(format!(
