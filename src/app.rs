@@ -348,25 +348,7 @@ async fn check_config(args: &CheckConfigArgs) -> Result<(), AppError> {
         cfg.api.stats_credential
     );
     if let Some(d) = &cfg.discovery {
-        println!(
-            "  discovery every {}: name regex {}, ids {}, archived {}, keys from {}",
-            humantime::format_duration(d.interval),
-            d.name_regex.as_ref().map_or("any", |r| r.as_str()),
-            d.ids.as_ref().map_or("any".to_string(), |ids| ids
-                .iter()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(",")),
-            if d.include_archived {
-                "included"
-            } else {
-                "excluded"
-            },
-            d.keys_dir.as_ref().map_or(
-                "nowhere (work lists will fail with reason=auth)".to_string(),
-                |p| p.display().to_string()
-            )
-        );
+        println!("  {}", d.describe());
     }
     if cfg.shard.is_sharded() || cfg.probe_only {
         println!(

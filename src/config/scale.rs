@@ -22,6 +22,29 @@ pub struct DiscoverySettings {
     pub keys_dir: Option<PathBuf>,
 }
 
+impl DiscoverySettings {
+    /// One line for `check-config`.
+    pub fn describe(&self) -> String {
+        let ids = self.ids.as_ref().map_or("any".to_string(), |ids| {
+            ids.iter().cloned().collect::<Vec<_>>().join(",")
+        });
+        format!(
+            "discovery every {}: name regex {}, ids {ids}, archived {}, keys from {}",
+            humantime::format_duration(self.interval),
+            self.name_regex.as_ref().map_or("any", |r| r.as_str()),
+            if self.include_archived {
+                "included"
+            } else {
+                "excluded"
+            },
+            self.keys_dir.as_ref().map_or_else(
+                || "nowhere (work lists will fail with reason=auth)".to_string(),
+                |p| p.display().to_string()
+            ),
+        )
+    }
+}
+
 /// The `discovery:` section of the YAML file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
