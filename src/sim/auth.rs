@@ -65,11 +65,11 @@ pub(crate) fn credential(world: &World, headers: &HeaderMap) -> Result<Cred, Fau
     if value == world.api_key {
         return Ok(Cred::Api);
     }
-    match world.by_key.get(value) {
+    match world.index_of_key(value) {
         Some(_) if api_header.is_some() => Err(unauthorized(
             "an environment key goes in `Authorization: Bearer`, not in x-api-key",
         )),
-        Some(&i) => Ok(Cred::Env(i)),
+        Some(i) => Ok(Cred::Env(i)),
         None => Err(unauthorized(
             "invalid credential: neither the API key nor an environment key",
         )),

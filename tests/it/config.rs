@@ -217,3 +217,110 @@ async fn check_config_probe_prints_what_works_and_why_not() {
     );
     shutdown.cancel();
 }
+
+#[test]
+fn discovery_without_the_api_key_names_the_variable() {
+    fails_with(
+        bin().args(["--discovery.enabled"]),
+        &["--discovery.enabled", "ANTHROPIC_API_KEY"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let p = config_file(&dir, "discovery: {interval: 1m}\n");
+    fails_with(
+        bin().arg("--config.file").arg(&p),
+        &["--discovery.enabled", "api_key"],
+    );
+}
+
+#[test]
+fn discovery_settings_are_checked_before_serving() {
+    let with_key = |args: &[&str]| {
+        let mut c = bin();
+        c.args(args).env("ANTHROPIC_API_KEY", "k");
+        c
+    };
+    fails_with(
+        &mut with_key(&["--discovery.enabled", "--discovery.name-regex", "(prod"]),
+        &["--discovery.name-regex", "regular expression"],
+    );
+    fails_with(
+        &mut with_key(&[
+            "--discovery.enabled",
+            "--discovery.keys-dir",
+            "/nonexistent/keys",
+        ]),
+        &["--discovery.keys-dir", "/nonexistent/keys"],
+    );
+    fails_with(
+        &mut with_key(&["--discovery.enabled", "--discovery.ids", "env_1,../x"]),
+        &["--discovery.ids", "../x"],
+    );
+    fails_with(
+        &mut with_key(&["--discovery.interval", "1m"]),
+        &["--discovery.interval", "--discovery.enabled"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let p = config_file(&dir, "api_key: {env: K}\ndiscovery: {keys_directory: /x}\n");
+    fails_with(
+        bin().arg("--config.file").arg(&p).env("K", "x"),
+        &[
+            "keys_directory",
+            "discovery.{interval,name_regex,ids,include_archived,keys_dir}",
+        ],
+    );
+}
+
+#[test]
+fn a_shard_outside_the_total_is_refused() {
+    let env1 = |args: &[&str]| {
+        let mut c = bin();
+        c.args(args)
+            .env("ANTHROPIC_ENVIRONMENT_ID", "env_1")
+            .env("ANTHROPIC_ENVIRONMENT_KEY", "k");
+        c
+    };
+    fails_with(
+        &mut env1(&["--shard", "3", "--total-shards", "3"]),
+        &["--shard", "0 to 2"],
+    );
+    fails_with(&mut env1(&["--total-shards", "0"]), &["--total-shards"]);
+}
+
+#[test]
+fn check_config_shows_discovery_from_a_file_without_environments() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    let p = config_file(
+        &dir,
+        &format!(
+            "api_key: {{env: MY_API_KEY}}\ndiscovery:\n  interval: 2m\n  name_regex: ^prod-\n  keys_dir: {}\n",
+            keys.display()
+        ),
+    );
+    let out = bin()
+        .args([
+            "check-config",
+            "--shard",
+            "1",
+            "--total-shards",
+            "2",
+            "--config.file",
+        ])
+        .arg(&p)
+        .env("MY_API_KEY", "api-key-marker-dd")
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{all}");
+    assert!(
+        all.contains("discovery every 2m") && all.contains("^prod-"),
+        "{all}"
+    );
+    assert!(all.contains("shard 1 of 2"), "{all}");
+    assert!(!all.contains("marker-dd"), "{all}");
+}
