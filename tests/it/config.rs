@@ -145,3 +145,75 @@ fn a_secret_is_never_accepted_as_a_flag() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("configuration OK"));
 }
+
+#[tokio::test]
+async fn check_config_probe_prints_what_works_and_why_not() {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let sim = work_exporter::sim::start(
+        crate::ground_truth::options(2, 10, 0, 0.0, "steady"),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    let c = &sim.credentials;
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good");
+    std::fs::write(&good, &c.environments[0].key).unwrap();
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "env-key-marker-wrong").unwrap();
+    let p = config_file(
+        &dir,
+        &format!(
+            "api_key: {{env: SIM_API_KEY}}\nenvironments:\n  - id: {}\n    key: {{file: {}}}\n  - id: {}\n    key: {{file: {}}}\n",
+            c.environments[0].id,
+            good.display(),
+            c.environments[1].id,
+            wrong.display()
+        ),
+    );
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_anthropic-work-exporter"))
+        .arg("check-config")
+        .arg("--probe")
+        .arg("--config.file")
+        .arg(&p)
+        .arg("--api.base-url")
+        .arg(&c.base_url)
+        .env("SIM_API_KEY", &c.api_key)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failing probe exits 1:\n{stdout}"
+    );
+    let line = |id: &str, endpoint: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(id) && l.contains(endpoint))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line(&c.environments[0].id, "stats").contains(" ok "),
+        "{stdout}"
+    );
+    assert!(
+        line(&c.environments[0].id, "list_work").contains(" ok "),
+        "{stdout}"
+    );
+    assert!(
+        line(&c.environments[1].id, "stats").contains(" ok "),
+        "stats reads with the API key:\n{stdout}"
+    );
+    assert!(
+        line(&c.environments[1].id, "list_work").contains(" auth "),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("marker-wrong") && !stdout.contains(&c.api_key),
+        "{stdout}"
+    );
+    shutdown.cancel();
+}
