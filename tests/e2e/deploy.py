@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Checks the deployment artefacts (issue 6): the container image recipe, the
 Kubernetes manifests as kustomize renders them, and the worker-autoscaling
-examples. deploy.sh installs the tools and runs this; one line per check, exit
+examples, and every rendered manifest against the Kubernetes API schemas.
+deploy.sh installs the tools and runs this; one line per check, exit
 status 1 when any failed.
 
     python3 tests/e2e/deploy.py --kubectl kubectl --hadolint hadolint [--promtool promtool] [--bin PATH]
@@ -14,6 +15,7 @@ import traceback
 import deploy_autoscaling
 import deploy_image
 import deploy_k8s
+import deploy_schemas
 from deploy_lib import Report, binary_path
 
 
@@ -31,6 +33,7 @@ def main():
         ("image", lambda: deploy_image.check(report, args.hadolint, binary)),
         ("kubernetes", lambda: deploy_k8s.check(report, args.kubectl, args.promtool, binary)),
         ("autoscaling", lambda: deploy_autoscaling.check(report, args.kubectl, args.promtool)),
+        ("schemas", lambda: deploy_schemas.check(report)),
     )
     for name, run_section in sections:
         try:

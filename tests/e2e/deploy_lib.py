@@ -65,12 +65,18 @@ def load_yaml_file(path):
         return [d for d in yaml.safe_load_all(f) if d is not None]
 
 
-def render(kubectl, path):
+# Everything render() produced, by what was rendered: the schema check reads it.
+RENDERED = {}
+
+
+def render(kubectl, path, label=None):
     """`kubectl kustomize PATH` as a list of documents; raises with kustomize's message."""
     out = run([kubectl, "kustomize", path])
     if out.returncode != 0:
         raise RuntimeError(f"kubectl kustomize {os.path.relpath(path, ROOT)} failed:\n{out.stderr}")
-    return [d for d in yaml.safe_load_all(out.stdout) if d is not None]
+    docs = [d for d in yaml.safe_load_all(out.stdout) if d is not None]
+    RENDERED[label or os.path.relpath(path, K8S)] = docs
+    return docs
 
 
 def kinds(docs):
