@@ -191,6 +191,7 @@ async fn demo(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), AppErr
     let defaults = Cli::parse_from(["anthropic-work-exporter"]).serve;
     let serve_args = ServeArgs {
         listen_address: args.listen_address.clone(),
+        external_url: args.external_url.clone(),
         refresh_interval: args.refresh_interval.clone(),
         // The simulator is local: a generous budget, and stats read with the API key.
         max_requests_per_second: 50.0,

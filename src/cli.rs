@@ -98,6 +98,9 @@ pub struct DemoArgs {
     /// Address to serve the exporter on.
     #[arg(long = "web.listen-address", default_value = "127.0.0.1:9781")]
     pub listen_address: String,
+    /// External URL of the exporter, used in drill-down links (e.g. behind a container port mapping).
+    #[arg(long = "web.external-url")]
+    pub external_url: Option<String>,
     /// Starting scenario of the simulated workload.
     #[arg(long, default_value = "steady")]
     pub scenario: String,
