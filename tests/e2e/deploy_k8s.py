@@ -17,11 +17,6 @@ PORT = 9781
 KEYS_SECRET = "anthropic-work-exporter-environment-keys"
 API_KEY_SECRET = "anthropic-work-exporter-api-key"
 ORG_READ_LIMIT_PER_SECOND = 20
-# Flags issue 6 adds: allowed before the binary has them, checked once it does.
-PENDING_FLAGS = {
-    "shard", "total-shards", "discovery.enabled", "discovery.interval",
-    "discovery.name-regex", "discovery.ids", "discovery.keys-dir",
-}
 SHARDING_ARGS = ("--shard=", "--total-shards=", "--web.external-url=", "--api.max-requests-per-second=")
 SHARDING_ENV = {"POD_NAME", "SHARD", "TOTAL_SHARDS", "API_MAX_REQUESTS_PER_SECOND"}
 
@@ -93,15 +88,7 @@ def check_flags(report, what, c, binary):
         report.check(f"{what}: flags checked against the binary", False, f"no binary at {binary}")
         return
     known = exporter_flags(binary)
-    if "total-shards" in known:
-        report.check(f"{what}: the binary accepts every flag used", used <= known, sorted(used - known))
-    else:
-        unknown = used - known - PENDING_FLAGS
-        report.check(f"{what}: the binary accepts every flag used (issue 6's flags pending)", not unknown,
-                     sorted(unknown))
-        pending = sorted(used & PENDING_FLAGS - known)
-        if pending:
-            print(f"note  not in this binary yet (issue 6): {', '.join(pending)}")
+    report.check(f"{what}: the binary accepts every flag used", used <= known, sorted(used - known))
 
 
 def check_service_wiring(report, what, docs, pod_labels):
