@@ -59,7 +59,7 @@ pub(crate) fn push_base62(out: &mut String, mut v: u64, width: usize) {
     out.push_str(std::str::from_utf8(&buf[..width]).unwrap_or_default());
 }
 
-fn parse_base62(s: &str) -> Option<u64> {
+pub(crate) fn parse_base62(s: &str) -> Option<u64> {
     let mut v: u64 = 0;
     for b in s.bytes() {
         let d = match b {
