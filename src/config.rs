@@ -2,8 +2,13 @@
 //! `Config`. Everything that can be wrong with the configuration is found
 //! here, before any socket opens, and reported with the field and the fix.
 
+mod scale;
+
+pub use scale::{is_plain_id, DiscoverySettings, DEFAULT_DISCOVERY_INTERVAL};
+
 use crate::cli::ServeArgs;
 use crate::secret::Secret;
+use crate::shard::Shard;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -80,9 +85,25 @@ pub struct Config {
     pub external_url: Option<String>,
     pub refresh: RefreshSettings,
     pub api: ApiSettings,
+    /// The environments listed in the configuration (all shards: see `shard`).
     pub environments: Vec<Environment>,
+    /// Environments found by listing them, besides the listed ones; `None` when off.
+    pub discovery: Option<DiscoverySettings>,
+    /// Which environments of all this process watches.
+    pub shard: Shard,
+    /// Multi-target mode: refresh only when `/probe` asks.
+    pub probe_only: bool,
     /// `--web.config.file`, loaded and checked (TLS, basic auth).
     pub web: Option<std::sync::Arc<crate::web_config::WebServerConfig>>,
+}
+
+/// Credentials and environments, from the file or from environment variables.
+struct Sources {
+    api_key: Option<Secret>,
+    stats_credential: CredentialKind,
+    workspace_id: Option<String>,
+    environments: Vec<Environment>,
+    discovery: Option<scale::FileDiscovery>,
 }
 
 /// Where a secret comes from: a file or an environment variable, never a flag.
@@ -102,6 +123,7 @@ struct FileConfig {
     workspace_id: Option<String>,
     #[serde(default)]
     environments: Vec<FileEnvironment>,
+    discovery: Option<scale::FileDiscovery>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -339,11 +361,17 @@ impl Config {
             })?;
         }
 
-        let (api_key, stats_credential, workspace_id, environments) = match &args.config_file {
-            Some(path) => Self::environments_from_file(path, env)?,
-            None => Self::environment_from_variables(env)?,
+        let shard = scale::shard(args)?;
+        if args.config_file.is_none() && !args.discovery_enabled {
+            scale::discovery(args, None, false)?; // a --discovery.* flag without --discovery.enabled
+        }
+        let sources = match &args.config_file {
+            Some(path) => Self::environments_from_file(path, args, env)?,
+            None => Self::environment_from_variables(args, env)?,
         };
-        Self::build(
+        let discovery =
+            scale::discovery(args, sources.discovery.as_ref(), sources.api_key.is_some())?;
+        let mut cfg = Self::build(
             args,
             interval,
             timeout,
@@ -351,8 +379,11 @@ impl Config {
             lease_ttl,
             base_url,
             external_url,
-            (api_key, stats_credential, workspace_id, environments),
-        )
+            sources,
+        )?;
+        cfg.discovery = discovery;
+        cfg.shard = shard;
+        Ok(cfg)
     }
 
     /// The settings of `args` with environments given directly (the demo, tests).
@@ -364,8 +395,12 @@ impl Config {
         let mut cfg = Self::from_args(args, &|name| match name {
             "ANTHROPIC_ENVIRONMENT_ID" => Some("placeholder".into()),
             "ANTHROPIC_ENVIRONMENT_KEY" => Some("placeholder".into()),
+            "ANTHROPIC_API_KEY" => Some("placeholder".into()),
             _ => None,
         })?;
+        if cfg.discovery.is_some() && api_key.is_none() {
+            scale::discovery(args, None, false)?;
+        }
         cfg.api.stats_credential = if api_key.is_some() {
             CredentialKind::ApiKey
         } else {
@@ -376,7 +411,7 @@ impl Config {
         Ok(cfg)
     }
 
-    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    #[allow(clippy::too_many_arguments)]
     fn build(
         args: &ServeArgs,
         interval: Duration,
@@ -385,12 +420,7 @@ impl Config {
         lease_ttl: Duration,
         base_url: url::Url,
         external_url: Option<String>,
-        (api_key, stats_credential, workspace_id, environments): (
-            Option<Secret>,
-            CredentialKind,
-            Option<String>,
-            Vec<Environment>,
-        ),
+        sources: Sources,
     ) -> Result<Config, ConfigError> {
         Ok(Config {
             listen_address: parse_listen_address("--web.listen-address", &args.listen_address)?,
@@ -409,11 +439,14 @@ impl Config {
                 max_concurrency: args.max_concurrency,
                 max_requests_per_second: args.max_requests_per_second,
                 max_body_bytes: 32 << 20,
-                api_key,
-                stats_credential,
-                workspace_id,
+                api_key: sources.api_key,
+                stats_credential: sources.stats_credential,
+                workspace_id: sources.workspace_id,
             },
-            environments,
+            environments: sources.environments,
+            discovery: None,
+            shard: Shard::default(),
+            probe_only: args.probe_only,
             web: match &args.web_config_file {
                 Some(path) => Some(std::sync::Arc::new(
                     crate::web_config::WebServerConfig::load(path)?,
@@ -423,21 +456,29 @@ impl Config {
         })
     }
 
-    #[allow(clippy::type_complexity)]
     fn environment_from_variables(
+        args: &ServeArgs,
         env: EnvLookup,
-    ) -> Result<
-        (
-            Option<Secret>,
-            CredentialKind,
-            Option<String>,
-            Vec<Environment>,
-        ),
-        ConfigError,
-    > {
+    ) -> Result<Sources, ConfigError> {
         let api_key = env("ANTHROPIC_API_KEY").map(Secret::new);
+        let stats_credential = if api_key.is_some() {
+            CredentialKind::ApiKey
+        } else {
+            CredentialKind::EnvironmentKey
+        };
+        let workspace_id = env("ANTHROPIC_WORKSPACE_ID");
+        if args.discovery_enabled && env("ANTHROPIC_ENVIRONMENT_ID").is_none() {
+            // Discovery alone: every environment comes from the list.
+            return Ok(Sources {
+                api_key,
+                stats_credential,
+                workspace_id,
+                environments: Vec::new(),
+                discovery: None,
+            });
+        }
         let id = env("ANTHROPIC_ENVIRONMENT_ID").ok_or_else(|| {
-            ConfigError::new("ANTHROPIC_ENVIRONMENT_ID", "no environment to watch", "set ANTHROPIC_ENVIRONMENT_ID and ANTHROPIC_ENVIRONMENT_KEY, or pass --config.file (try `demo` to run without an account)")
+            ConfigError::new("ANTHROPIC_ENVIRONMENT_ID", "no environment to watch", "set ANTHROPIC_ENVIRONMENT_ID and ANTHROPIC_ENVIRONMENT_KEY, pass --config.file, or discover them with --discovery.enabled and ANTHROPIC_API_KEY (try `demo` to run without an account)")
         })?;
         let key = env("ANTHROPIC_ENVIRONMENT_KEY").map(Secret::new);
         if key.is_none() {
@@ -447,38 +488,25 @@ impl Config {
                 "export ANTHROPIC_ENVIRONMENT_KEY",
             ));
         }
-        let stats = if api_key.is_some() {
-            CredentialKind::ApiKey
-        } else {
-            CredentialKind::EnvironmentKey
-        };
-        let workspace = env("ANTHROPIC_WORKSPACE_ID");
-        Ok((
+        Ok(Sources {
             api_key,
-            stats,
-            workspace,
-            vec![Environment {
+            stats_credential,
+            workspace_id,
+            environments: vec![Environment {
                 name: id.clone(),
                 id,
                 labels: BTreeMap::new(),
                 key,
             }],
-        ))
+            discovery: None,
+        })
     }
 
-    #[allow(clippy::type_complexity)]
     fn environments_from_file(
         path: &Path,
+        args: &ServeArgs,
         env: EnvLookup,
-    ) -> Result<
-        (
-            Option<Secret>,
-            CredentialKind,
-            Option<String>,
-            Vec<Environment>,
-        ),
-        ConfigError,
-    > {
+    ) -> Result<Sources, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigError::new(
                 "--config.file",
@@ -486,26 +514,18 @@ impl Config {
                 "check the path",
             )
         })?;
-        Self::environments_from_text(&text, &path.display().to_string(), env)
+        Self::environments_from_text(&text, &path.display().to_string(), args, env)
     }
 
     /// Parse and check the text of a configuration file (`origin` names it in errors).
-    #[allow(clippy::type_complexity)]
     fn environments_from_text(
         text: &str,
         origin: &str,
+        args: &ServeArgs,
         env: EnvLookup,
-    ) -> Result<
-        (
-            Option<Secret>,
-            CredentialKind,
-            Option<String>,
-            Vec<Environment>,
-        ),
-        ConfigError,
-    > {
+    ) -> Result<Sources, ConfigError> {
         let file: FileConfig = serde_yaml_ng::from_str(text).map_err(|e| {
-            ConfigError::new(format!("--config.file {origin}"), e.to_string(), "fix the YAML; known fields: api_key, credentials.stats, workspace_id, environments[].{id,name,labels,key}")
+            ConfigError::new(format!("--config.file {origin}"), e.to_string(), "fix the YAML; known fields: api_key, credentials.stats, workspace_id, environments[].{id,name,labels,key}, discovery.{interval,name_regex,ids,include_archived,keys_dir}")
         })?;
         let api_key = match &file.api_key {
             Some(src) => Some(read_secret("api_key", src, env)?),
@@ -519,13 +539,15 @@ impl Config {
             None if api_key.is_some() => CredentialKind::ApiKey,
             None => CredentialKind::EnvironmentKey,
         };
-        if file.environments.is_empty() {
+        let discovering = scale::discovery_wanted(args, file.discovery.as_ref());
+        if file.environments.is_empty() && !discovering {
             return Err(ConfigError::new(
                 "environments",
                 "lists no environment",
-                "add at least one `- id: env_…` with its key",
+                "add at least one `- id: env_…` with its key, or a `discovery:` section",
             ));
         }
+        let keys_dir_given = discovering && scale::keys_dir_given(args, file.discovery.as_ref());
         let mut seen = BTreeSet::new();
         let mut out = Vec::with_capacity(file.environments.len());
         for (i, e) in file.environments.iter().enumerate() {
@@ -550,11 +572,13 @@ impl Config {
             }
             let key = match &e.key {
                 Some(src) => Some(read_secret(&format!("{field}.key"), src, env)?),
+                // The key is read from the keys directory, again on every discovery.
+                None if keys_dir_given => None,
                 None => {
                     return Err(ConfigError::new(
                         format!("{field}.key"),
                         "missing: listing work needs the environment key",
-                        "add `key: {file: /path}` or `key: {env: VARIABLE}`",
+                        "add `key: {file: /path}` or `key: {env: VARIABLE}`, or set discovery.keys_dir",
                     ));
                 }
             };
@@ -572,7 +596,13 @@ impl Config {
                 key,
             });
         }
-        Ok((api_key, stats, file.workspace_id, out))
+        Ok(Sources {
+            api_key,
+            stats_credential: stats,
+            workspace_id: file.workspace_id,
+            environments: out,
+            discovery: file.discovery,
+        })
     }
 }
 
@@ -580,5 +610,6 @@ impl Config {
 /// tests): the number of environments it lists, or the first problem. Key
 /// files it names are read; variables come from `env`.
 pub fn check_file_text(text: &str, env: EnvLookup) -> Result<usize, ConfigError> {
-    Config::environments_from_text(text, "(text)", env).map(|(_, _, _, envs)| envs.len())
+    Config::environments_from_text(text, "(text)", &ServeArgs::default(), env)
+        .map(|sources| sources.environments.len())
 }

@@ -1,7 +1,8 @@
-//! The HTTP server: `/metrics`, the landing and drill-down pages, and the
-//! health endpoints. Scrapes never wait for the API: they render the latest
-//! snapshots. Shutdown is a parameter; in-flight requests get a short grace.
-//! Connections, TLS, basic auth and the limits are in `accept`.
+//! The HTTP server: `/metrics`, the landing and drill-down pages, the
+//! health endpoints, and `/probe` (see `probe_target`). Scrapes of `/metrics`
+//! never wait for the API: they render the latest snapshots. Shutdown is a
+//! parameter; in-flight requests get a short grace. Connections, TLS, basic
+//! auth and the limits are in `accept`.
 
 mod accept;
 
@@ -10,6 +11,8 @@ pub use accept::{serve as serve_with, Limits, ServeOptions, IDLE_TIMEOUT, TLS_HA
 use crate::clock::SharedClock;
 use crate::metrics::ExporterMetrics;
 use crate::pages;
+use crate::probe_target;
+use crate::refresh::Refresher;
 use crate::snapshot::Store;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -41,6 +44,10 @@ pub struct Site {
     pub stale_after: Duration,
     /// Base of drill-down links (`--web.external-url`, or this server's address).
     pub external_url: String,
+    /// Refreshes on demand for `/probe`.
+    pub refresher: Arc<Refresher>,
+    /// `--probe.only`: `/metrics` serves only the exporter's own metrics.
+    pub probe_only: bool,
 }
 
 type Body = Full<Bytes>;
@@ -77,13 +84,17 @@ impl Site {
         let now_ms = self.clock.now_ms();
         let path = req.uri().path();
         if path == self.telemetry_path {
-            let text = self.metrics.render(
-                &self.store,
-                now_ms,
-                self.lease_ttl,
-                self.stale_after,
-                &self.external_url,
-            );
+            let text = if self.probe_only {
+                self.metrics.render_own()
+            } else {
+                self.metrics.render(
+                    &self.store,
+                    now_ms,
+                    self.lease_ttl,
+                    self.stale_after,
+                    &self.external_url,
+                )
+            };
             return self.maybe_gzip(req, text);
         }
         match path {
@@ -94,7 +105,13 @@ impl Site {
             ),
             "/-/healthy" => respond(StatusCode::OK, "text/plain; charset=utf-8", "Healthy\n"),
             "/-/ready" => {
-                if self.store.all_attempted() {
+                // With --probe.only nothing refreshes until asked: ready once the set is known.
+                let ready = if self.probe_only {
+                    self.store.environments_known()
+                } else {
+                    self.store.all_attempted()
+                };
+                if ready {
                     respond(StatusCode::OK, "text/plain; charset=utf-8", "Ready\n")
                 } else {
                     respond(
@@ -112,6 +129,25 @@ impl Site {
                     "not found\n",
                 ),
             },
+        }
+    }
+
+    /// `/probe?environment=ID`: refresh one environment on demand.
+    pub async fn probe(&self, req: &Request<Incoming>) -> Response<Body> {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return respond(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain; charset=utf-8",
+                "only GET and HEAD\n",
+            );
+        }
+        let timeout = req
+            .headers()
+            .get("x-prometheus-scrape-timeout-seconds")
+            .and_then(|v| v.to_str().ok());
+        match probe_target::probe(self, req.uri().query(), timeout).await {
+            Ok(text) => self.maybe_gzip(req, text),
+            Err((status, message)) => respond(status, "text/plain; charset=utf-8", message),
         }
     }
 

@@ -346,31 +346,29 @@ impl ApiClient {
             Some("false") => Some(false),
             _ => None,
         };
-        if let Some(len) = resp.content_length() {
-            if len as usize > self.max_body {
-                return Err(fail(
-                    ApiError::TooLarge {
-                        endpoint,
-                        request_id,
-                        limit: self.max_body,
-                    },
-                    status.to_string(),
-                ));
-            }
+        let too_large = |request_id: String| {
+            fail(
+                ApiError::TooLarge {
+                    endpoint,
+                    request_id,
+                    limit: self.max_body,
+                },
+                status.to_string(),
+            )
+        };
+        // Refuse early when the length is announced, and count as it streams when not.
+        if resp
+            .content_length()
+            .is_some_and(|len| len as usize > self.max_body)
+        {
+            return Err(too_large(request_id));
         }
         let mut body = BytesMut::new();
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
                     if body.len() + chunk.len() > self.max_body {
-                        return Err(fail(
-                            ApiError::TooLarge {
-                                endpoint,
-                                request_id,
-                                limit: self.max_body,
-                            },
-                            status.to_string(),
-                        ));
+                        return Err(too_large(request_id));
                     }
                     body.extend_from_slice(&chunk);
                 }

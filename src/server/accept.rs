@@ -169,7 +169,11 @@ impl Connection {
                         return Ok::<_, std::convert::Infallible>(unauthorized());
                     }
                 }
-                let mut resp = site.handle(&req);
+                let mut resp = if req.uri().path() == "/probe" {
+                    site.probe(&req).await
+                } else {
+                    site.handle(&req)
+                };
                 if let Some(config) = &config {
                     for (name, value) in &config.headers {
                         resp.headers_mut().insert(name.clone(), value.clone());
@@ -292,20 +296,53 @@ mod tests {
     use tokio::io::AsyncWriteExt;
 
     fn site() -> Arc<Site> {
-        let metrics = ExporterMetrics::new(&Settings {
-            budget_rps: 5.0,
-            interval: Duration::from_secs(30),
-            lease_ttl: Duration::from_secs(90),
-        })
+        let metrics = Arc::new(
+            ExporterMetrics::new(&Settings {
+                budget_rps: 5.0,
+                interval: Duration::from_secs(30),
+                lease_ttl: Duration::from_secs(90),
+                discovery: false,
+            })
+            .unwrap(),
+        );
+        let store = crate::snapshot::Store::default();
+        let clock: crate::clock::SharedClock = Arc::new(ManualClock::new(0));
+        let client = crate::api::ApiClient::new(
+            url::Url::parse("http://127.0.0.1:1").unwrap(),
+            None,
+            1,
+            1 << 20,
+            Arc::new(crate::api::RequestBudget::new(1.0)),
+            metrics.clone(),
+        )
         .unwrap();
+        let settings = crate::config::RefreshSettings {
+            interval: Duration::from_secs(30),
+            timeout: Duration::from_secs(1),
+            stale_after: Duration::from_secs(90),
+            lease_ttl: Duration::from_secs(90),
+            page_size: 1000,
+            max_pages: 1,
+        };
+        let refresher = crate::refresh::Refresher::new(
+            Arc::new(client),
+            store.clone(),
+            settings,
+            None,
+            crate::config::CredentialKind::EnvironmentKey,
+            clock.clone(),
+            metrics.clone(),
+        );
         Arc::new(Site {
-            store: crate::snapshot::Store::default(),
-            metrics: Arc::new(metrics),
-            clock: Arc::new(ManualClock::new(0)),
+            store,
+            metrics,
+            clock,
             telemetry_path: "/metrics".into(),
             lease_ttl: Duration::from_secs(90),
             stale_after: Duration::from_secs(90),
             external_url: "http://x".into(),
+            refresher: Arc::new(refresher),
+            probe_only: false,
         })
     }
 

@@ -89,17 +89,7 @@ pub(crate) fn parse_cursor(s: &str) -> Option<u64> {
     if rest.len() != 11 {
         return None;
     }
-    let mut v: u64 = 0;
-    for b in rest.bytes() {
-        let d = match b {
-            b'0'..=b'9' => b - b'0',
-            b'A'..=b'Z' => b - b'A' + 10,
-            b'a'..=b'z' => b - b'a' + 36,
-            _ => return None,
-        };
-        v = v.checked_mul(62)?.checked_add(u64::from(d))?;
-    }
-    Some(v ^ CURSOR_MASK)
+    Some(ids::parse_base62(rest)? ^ CURSOR_MASK)
 }
 
 /// One page of the work list, after item `after`.

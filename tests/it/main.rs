@@ -2,16 +2,19 @@
 
 mod capture;
 mod config;
+mod discovery;
 mod exposition;
 mod faults;
 mod fuzz_smoke;
 mod ground_truth;
 mod leaks;
 mod load;
+mod multi_target;
 mod pair;
 mod refresh;
 mod rig;
 mod server;
+mod sharding;
 mod sim;
 mod storm;
 mod upstream;

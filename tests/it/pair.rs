@@ -229,6 +229,7 @@ impl Pair {
                 budget_rps: o.budget_rps,
                 interval: settings.interval,
                 lease_ttl: settings.lease_ttl,
+                discovery: false,
             })
             .unwrap(),
         );
@@ -257,6 +258,16 @@ impl Pair {
             lease_ttl: settings.lease_ttl,
             stale_after: settings.stale_after,
             external_url: "http://exporter.test:9781".into(),
+            refresher: Arc::new(Refresher::new(
+                client.clone(),
+                store.clone(),
+                settings.clone(),
+                Some(Secret::new(o.api_key.clone())),
+                CredentialKind::ApiKey,
+                Arc::new(clock.clone()),
+                metrics.clone(),
+            )),
+            probe_only: false,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
