@@ -1,0 +1,116 @@
+//! The idle deadline, on an in-memory pipe with paused time.
+use super::*;
+use crate::clock::ManualClock;
+use crate::metrics::{ExporterMetrics, Settings};
+use tokio::io::AsyncWriteExt;
+
+fn site() -> Arc<Site> {
+    let metrics = Arc::new(
+        ExporterMetrics::new(&Settings {
+            budget_rps: 5.0,
+            interval: Duration::from_secs(30),
+            lease_ttl: Duration::from_secs(90),
+            discovery: false,
+        })
+        .unwrap(),
+    );
+    let store = crate::snapshot::Store::default();
+    let clock: crate::clock::SharedClock = Arc::new(ManualClock::new(0));
+    let client = crate::api::ApiClient::new(
+        url::Url::parse("http://127.0.0.1:1").unwrap(),
+        None,
+        1,
+        1 << 20,
+        Arc::new(crate::api::RequestBudget::new(1.0)),
+        metrics.clone(),
+    )
+    .unwrap();
+    let settings = crate::config::RefreshSettings {
+        interval: Duration::from_secs(30),
+        timeout: Duration::from_secs(1),
+        stale_after: Duration::from_secs(90),
+        lease_ttl: Duration::from_secs(90),
+        page_size: 1000,
+        max_pages: 1,
+    };
+    let refresher = crate::refresh::Refresher::new(
+        Arc::new(client),
+        store.clone(),
+        settings,
+        None,
+        crate::config::CredentialKind::EnvironmentKey,
+        clock.clone(),
+        metrics.clone(),
+    );
+    Arc::new(Site {
+        store,
+        metrics,
+        clock,
+        telemetry_path: "/metrics".into(),
+        lease_ttl: Duration::from_secs(90),
+        stale_after: Duration::from_secs(90),
+        external_url: "http://x".into(),
+        refresher: Arc::new(refresher),
+        probe_only: false,
+    })
+}
+
+fn connection(idle: Duration) -> (Connection, hyper_util::server::graceful::GracefulShutdown) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let conn = Connection {
+        site: site(),
+        web: None,
+        limits: Limits {
+            idle_timeout: idle,
+            ..Limits::default()
+        },
+        watcher: graceful.watcher(),
+    };
+    (conn, graceful)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_stops_reading_its_response_is_dropped_after_the_idle_timeout() {
+    // A pipe of 64 bytes: the response fills it, and the client never reads.
+    let (mut client, server) = tokio::io::duplex(64);
+    let (conn, _graceful) = connection(Duration::from_secs(30));
+    client
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let t = Instant::now();
+    tokio::time::timeout(Duration::from_secs(300), conn.serve(server))
+        .await
+        .expect("the stalled connection was closed");
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_secs(30) && took < Duration::from_secs(31),
+        "{took:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_that_keeps_moving_is_not_idle() {
+    let (client, server) = tokio::io::duplex(64);
+    let (conn, _graceful) = connection(Duration::from_secs(30));
+    let (mut rd, mut wr) = tokio::io::split(client);
+    let served = tokio::spawn(conn.serve(server));
+    // A request every 5 s (within the header deadline) for 40 s, longer
+    // in all than the idle timeout; each answer read in full.
+    for _ in 0..8 {
+        wr.write_all(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        while !String::from_utf8_lossy(&got).contains("Healthy\n") {
+            let n = tokio::io::AsyncReadExt::read(&mut rd, &mut buf)
+                .await
+                .unwrap();
+            assert!(n > 0, "closed while in use");
+            got.extend_from_slice(&buf[..n]);
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    assert!(!served.is_finished());
+}
