@@ -1,4 +1,5 @@
 //! The idle deadline, on an in-memory pipe with paused time.
+
 use super::*;
 use crate::clock::ManualClock;
 use crate::metrics::{ExporterMetrics, Settings};
