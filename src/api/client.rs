@@ -353,7 +353,12 @@ impl ApiClient {
                 ));
             }
         }
-        let mut body = BytesMut::new();
+        // Sized from content-length when given: growing by doubling copied each page twice.
+        let mut body = BytesMut::with_capacity(
+            resp.content_length()
+                .map_or(0, |len| len as usize)
+                .min(self.max_body),
+        );
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
