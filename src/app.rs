@@ -4,6 +4,7 @@ use crate::api::{ApiClient, RequestBudget};
 use crate::cli::{CheckConfigArgs, Cli, Command, DemoArgs, HealthcheckArgs, ServeArgs};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{self, Config, ConfigError, Environment};
+use crate::discovery::{self, Discovery};
 use crate::metrics::{ExporterMetrics, Settings};
 use crate::refresh::{scheduler, Refresher};
 use crate::secret::Secret;
@@ -135,23 +136,31 @@ pub async fn run_exporter(
             budget_rps: cfg.api.max_requests_per_second,
             interval: cfg.refresh.interval,
             lease_ttl: cfg.refresh.lease_ttl,
+            discovery: cfg.discovery.is_some(),
         })
         .map_err(|e| AppError::Client(e.to_string()))?,
     );
+    metrics.set_shard(cfg.shard.index, cfg.shard.total);
     let budget = Arc::new(RequestBudget::new(cfg.api.max_requests_per_second));
-    let client = ApiClient::new(
-        cfg.api.base_url.clone(),
-        cfg.api.workspace_id.clone(),
-        cfg.api.max_concurrency,
-        cfg.api.max_body_bytes,
-        budget,
-        metrics.clone(),
-    )
-    .map_err(|e| AppError::Client(e.to_string()))?;
+    let client = Arc::new(
+        ApiClient::new(
+            cfg.api.base_url.clone(),
+            cfg.api.workspace_id.clone(),
+            cfg.api.max_concurrency,
+            cfg.api.max_body_bytes,
+            budget,
+            metrics.clone(),
+        )
+        .map_err(|e| AppError::Client(e.to_string()))?,
+    );
+    // Until the first discovery: the configured environments of this shard.
+    let keys_dir = cfg.discovery.as_ref().and_then(|d| d.keys_dir.clone());
+    let initial = discovery::watched(&cfg.environments, &[], cfg.shard, keys_dir.as_deref());
     let store = Store::default();
-    store.set_environments(&cfg.environments);
+    store.set_environments(&initial);
+    store.set_discovery_pending(cfg.discovery.is_some());
     let refresher = Arc::new(Refresher::new(
-        Arc::new(client),
+        client.clone(),
         store.clone(),
         cfg.refresh.clone(),
         cfg.api.api_key.clone(),
@@ -164,33 +173,75 @@ pub async fn run_exporter(
         source,
     })?;
     let site = Arc::new(Site {
-        store,
-        metrics,
+        store: store.clone(),
+        metrics: metrics.clone(),
         clock,
         telemetry_path: cfg.telemetry_path.clone(),
         lease_ttl: cfg.refresh.lease_ttl,
         stale_after: cfg.refresh.stale_after,
         external_url: external_url(&cfg, bound),
+        refresher: refresher.clone(),
+        probe_only: cfg.probe_only,
     });
     tracing::info!(
         address = %bound,
-        environments = cfg.environments.len(),
+        environments = initial.len(),
+        discovery = cfg.discovery.is_some(),
+        shard = cfg.shard.index,
+        total_shards = cfg.shard.total,
+        probe_only = cfg.probe_only,
         interval = %humantime::format_duration(cfg.refresh.interval),
         budget_rps = cfg.api.max_requests_per_second,
         "serving metrics"
     );
-    let (_env_tx, env_rx) = watch::channel(cfg.environments.clone());
-    let sched = tokio::spawn(scheduler::run(refresher, env_rx, shutdown.clone()));
+    let (env_tx, env_rx) = watch::channel(initial);
+    let discovering = spawn_discovery(&cfg, client, metrics, store, env_tx, &shutdown);
+    let sched = if cfg.probe_only {
+        tokio::spawn(scheduler::follow(refresher, env_rx, shutdown.clone()))
+    } else {
+        tokio::spawn(scheduler::run(refresher, env_rx, shutdown.clone()))
+    };
     server::serve(listener, site, shutdown).await;
     let _ = sched.await;
+    if let Some(task) = discovering {
+        let _ = task.await;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Start discovering environments, when configured; it feeds `env_tx`.
+fn spawn_discovery(
+    cfg: &Config,
+    client: Arc<ApiClient>,
+    metrics: Arc<ExporterMetrics>,
+    store: Store,
+    env_tx: watch::Sender<Vec<Environment>>,
+    shutdown: &CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
+    // The config only enables discovery with an API key.
+    let (settings, api_key) = (cfg.discovery.clone()?, cfg.api.api_key.clone()?);
+    if settings.keys_dir.is_none() {
+        tracing::warn!("discovery without --discovery.keys-dir: work lists of discovered environments cannot be read (reason=auth); only their stats are");
+    }
+    let discovery = Arc::new(Discovery::new(
+        client,
+        api_key,
+        settings,
+        cfg.environments.clone(),
+        cfg.shard,
+        cfg.refresh.timeout,
+        cfg.refresh.max_pages,
+        metrics,
+    ));
+    Some(tokio::spawn(discovery.run(store, env_tx, shutdown.clone())))
 }
 
 async fn demo(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), AppError> {
     let defaults = Cli::parse_from(["anthropic-work-exporter"]).serve;
     let serve_args = ServeArgs {
         listen_address: args.listen_address.clone(),
+        external_url: args.external_url.clone(),
         refresh_interval: args.refresh_interval.clone(),
         // The simulator is local: a generous budget, and stats read with the API key.
         max_requests_per_second: 50.0,
@@ -297,6 +348,21 @@ async fn check_config(args: &CheckConfigArgs) -> Result<(), AppError> {
         },
         cfg.api.stats_credential
     );
+    if let Some(d) = &cfg.discovery {
+        println!("  {}", d.describe());
+    }
+    if cfg.shard.is_sharded() || cfg.probe_only {
+        println!(
+            "  shard {} of {}{}",
+            cfg.shard.index,
+            cfg.shard.total,
+            if cfg.probe_only {
+                "; multi-target mode (--probe.only)"
+            } else {
+                ""
+            }
+        );
+    }
     for e in &cfg.environments {
         println!(
             "  - {} ({}): environment key {}",

@@ -89,6 +89,39 @@ pub struct ServeArgs {
     #[arg(long = "lease.ttl", default_value = "90s")]
     pub lease_ttl: String,
 
+    /// Discover environments by listing them with the API key (a `discovery:` section in
+    /// --config.file implies it).
+    #[arg(long = "discovery.enabled")]
+    pub discovery_enabled: bool,
+    /// How often environments are listed again. Default: 5m.
+    #[arg(long = "discovery.interval")]
+    pub discovery_interval: Option<String>,
+    /// Keep only discovered environments whose name matches this regular expression.
+    #[arg(long = "discovery.name-regex")]
+    pub discovery_name_regex: Option<String>,
+    /// Keep only discovered environments with these ids (comma-separated allow-list).
+    #[arg(long = "discovery.ids")]
+    pub discovery_ids: Option<String>,
+    /// Keep archived environments too.
+    #[arg(long = "discovery.include-archived")]
+    pub discovery_include_archived: bool,
+    /// Directory holding one file per environment id with its environment key (a mounted
+    /// Kubernetes Secret); read again on every discovery, so added and rotated keys are used.
+    #[arg(long = "discovery.keys-dir")]
+    pub discovery_keys_dir: Option<PathBuf>,
+
+    /// This process's shard, from 0 to --total-shards - 1.
+    #[arg(long = "shard", default_value_t = 0)]
+    pub shard: u32,
+    /// Number of shards: each environment is watched by exactly one of them.
+    #[arg(long = "total-shards", default_value_t = 1)]
+    pub total_shards: u32,
+
+    /// Multi-target mode: no background refresh; an environment is refreshed when
+    /// /probe?environment=ID asks, and /metrics serves only the exporter's own metrics.
+    #[arg(long = "probe.only")]
+    pub probe_only: bool,
+
     #[command(flatten)]
     pub log: LogArgs,
 }
@@ -98,6 +131,9 @@ pub struct DemoArgs {
     /// Address to serve the exporter on.
     #[arg(long = "web.listen-address", default_value = "127.0.0.1:9781")]
     pub listen_address: String,
+    /// External URL of the exporter, used in drill-down links (e.g. behind a container port mapping).
+    #[arg(long = "web.external-url")]
+    pub external_url: Option<String>,
     /// Starting scenario of the simulated workload.
     #[arg(long, default_value = "steady")]
     pub scenario: String,

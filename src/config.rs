@@ -2,8 +2,13 @@
 //! `Config`. Everything that can be wrong with the configuration is found
 //! here, before any socket opens, and reported with the field and the fix.
 
+mod scale;
+
+pub use scale::{is_plain_id, DiscoverySettings, DEFAULT_DISCOVERY_INTERVAL};
+
 use crate::cli::ServeArgs;
 use crate::secret::Secret;
+use crate::shard::Shard;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -80,7 +85,23 @@ pub struct Config {
     pub external_url: Option<String>,
     pub refresh: RefreshSettings,
     pub api: ApiSettings,
+    /// The environments listed in the configuration (all shards: see `shard`).
     pub environments: Vec<Environment>,
+    /// Environments found by listing them, besides the listed ones; `None` when off.
+    pub discovery: Option<DiscoverySettings>,
+    /// Which environments of all this process watches.
+    pub shard: Shard,
+    /// Multi-target mode: refresh only when `/probe` asks.
+    pub probe_only: bool,
+}
+
+/// Credentials and environments, from the file or from environment variables.
+struct Sources {
+    api_key: Option<Secret>,
+    stats_credential: CredentialKind,
+    workspace_id: Option<String>,
+    environments: Vec<Environment>,
+    discovery: Option<scale::FileDiscovery>,
 }
 
 /// Where a secret comes from: a file or an environment variable, never a flag.
@@ -100,6 +121,7 @@ struct FileConfig {
     workspace_id: Option<String>,
     #[serde(default)]
     environments: Vec<FileEnvironment>,
+    discovery: Option<scale::FileDiscovery>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -319,11 +341,17 @@ impl Config {
             })?;
         }
 
-        let (api_key, stats_credential, workspace_id, environments) = match &args.config_file {
-            Some(path) => Self::environments_from_file(path, env)?,
-            None => Self::environment_from_variables(env)?,
+        let shard = scale::shard(args)?;
+        if args.config_file.is_none() && !args.discovery_enabled {
+            scale::discovery(args, None, false)?; // a --discovery.* flag without --discovery.enabled
+        }
+        let sources = match &args.config_file {
+            Some(path) => Self::environments_from_file(path, args, env)?,
+            None => Self::environment_from_variables(args, env)?,
         };
-        Self::build(
+        let discovery =
+            scale::discovery(args, sources.discovery.as_ref(), sources.api_key.is_some())?;
+        let mut cfg = Self::build(
             args,
             interval,
             timeout,
@@ -331,8 +359,11 @@ impl Config {
             lease_ttl,
             base_url,
             external_url,
-            (api_key, stats_credential, workspace_id, environments),
-        )
+            sources,
+        )?;
+        cfg.discovery = discovery;
+        cfg.shard = shard;
+        Ok(cfg)
     }
 
     /// The settings of `args` with environments given directly (the demo, tests).
@@ -344,8 +375,12 @@ impl Config {
         let mut cfg = Self::from_args(args, &|name| match name {
             "ANTHROPIC_ENVIRONMENT_ID" => Some("placeholder".into()),
             "ANTHROPIC_ENVIRONMENT_KEY" => Some("placeholder".into()),
+            "ANTHROPIC_API_KEY" => Some("placeholder".into()),
             _ => None,
         })?;
+        if cfg.discovery.is_some() && api_key.is_none() {
+            scale::discovery(args, None, false)?;
+        }
         cfg.api.stats_credential = if api_key.is_some() {
             CredentialKind::ApiKey
         } else {
@@ -356,7 +391,7 @@ impl Config {
         Ok(cfg)
     }
 
-    #[allow(clippy::too_many_arguments, clippy::type_complexity)]
+    #[allow(clippy::too_many_arguments)]
     fn build(
         args: &ServeArgs,
         interval: Duration,
@@ -365,12 +400,7 @@ impl Config {
         lease_ttl: Duration,
         base_url: url::Url,
         external_url: Option<String>,
-        (api_key, stats_credential, workspace_id, environments): (
-            Option<Secret>,
-            CredentialKind,
-            Option<String>,
-            Vec<Environment>,
-        ),
+        sources: Sources,
     ) -> Result<Config, ConfigError> {
         Ok(Config {
             listen_address: parse_listen_address("--web.listen-address", &args.listen_address)?,
@@ -389,29 +419,40 @@ impl Config {
                 max_concurrency: args.max_concurrency,
                 max_requests_per_second: args.max_requests_per_second,
                 max_body_bytes: 32 << 20,
-                api_key,
-                stats_credential,
-                workspace_id,
+                api_key: sources.api_key,
+                stats_credential: sources.stats_credential,
+                workspace_id: sources.workspace_id,
             },
-            environments,
+            environments: sources.environments,
+            discovery: None,
+            shard: Shard::default(),
+            probe_only: args.probe_only,
         })
     }
 
-    #[allow(clippy::type_complexity)]
     fn environment_from_variables(
+        args: &ServeArgs,
         env: EnvLookup,
-    ) -> Result<
-        (
-            Option<Secret>,
-            CredentialKind,
-            Option<String>,
-            Vec<Environment>,
-        ),
-        ConfigError,
-    > {
+    ) -> Result<Sources, ConfigError> {
         let api_key = env("ANTHROPIC_API_KEY").map(Secret::new);
+        let stats_credential = if api_key.is_some() {
+            CredentialKind::ApiKey
+        } else {
+            CredentialKind::EnvironmentKey
+        };
+        let workspace_id = env("ANTHROPIC_WORKSPACE_ID");
+        if args.discovery_enabled && env("ANTHROPIC_ENVIRONMENT_ID").is_none() {
+            // Discovery alone: every environment comes from the list.
+            return Ok(Sources {
+                api_key,
+                stats_credential,
+                workspace_id,
+                environments: Vec::new(),
+                discovery: None,
+            });
+        }
         let id = env("ANTHROPIC_ENVIRONMENT_ID").ok_or_else(|| {
-            ConfigError::new("ANTHROPIC_ENVIRONMENT_ID", "no environment to watch", "set ANTHROPIC_ENVIRONMENT_ID and ANTHROPIC_ENVIRONMENT_KEY, or pass --config.file (try `demo` to run without an account)")
+            ConfigError::new("ANTHROPIC_ENVIRONMENT_ID", "no environment to watch", "set ANTHROPIC_ENVIRONMENT_ID and ANTHROPIC_ENVIRONMENT_KEY, pass --config.file, or discover them with --discovery.enabled and ANTHROPIC_API_KEY (try `demo` to run without an account)")
         })?;
         let key = env("ANTHROPIC_ENVIRONMENT_KEY").map(Secret::new);
         if key.is_none() {
@@ -421,38 +462,25 @@ impl Config {
                 "export ANTHROPIC_ENVIRONMENT_KEY",
             ));
         }
-        let stats = if api_key.is_some() {
-            CredentialKind::ApiKey
-        } else {
-            CredentialKind::EnvironmentKey
-        };
-        let workspace = env("ANTHROPIC_WORKSPACE_ID");
-        Ok((
+        Ok(Sources {
             api_key,
-            stats,
-            workspace,
-            vec![Environment {
+            stats_credential,
+            workspace_id,
+            environments: vec![Environment {
                 name: id.clone(),
                 id,
                 labels: BTreeMap::new(),
                 key,
             }],
-        ))
+            discovery: None,
+        })
     }
 
-    #[allow(clippy::type_complexity)]
     fn environments_from_file(
         path: &Path,
+        args: &ServeArgs,
         env: EnvLookup,
-    ) -> Result<
-        (
-            Option<Secret>,
-            CredentialKind,
-            Option<String>,
-            Vec<Environment>,
-        ),
-        ConfigError,
-    > {
+    ) -> Result<Sources, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             ConfigError::new(
                 "--config.file",
@@ -461,7 +489,7 @@ impl Config {
             )
         })?;
         let file: FileConfig = serde_yaml_ng::from_str(&text).map_err(|e| {
-            ConfigError::new(format!("--config.file {}", path.display()), e.to_string(), "fix the YAML; known fields: api_key, credentials.stats, workspace_id, environments[].{id,name,labels,key}")
+            ConfigError::new(format!("--config.file {}", path.display()), e.to_string(), "fix the YAML; known fields: api_key, credentials.stats, workspace_id, environments[].{id,name,labels,key}, discovery.{interval,name_regex,ids,include_archived,keys_dir}")
         })?;
         let api_key = match &file.api_key {
             Some(src) => Some(read_secret("api_key", src, env)?),
@@ -475,13 +503,15 @@ impl Config {
             None if api_key.is_some() => CredentialKind::ApiKey,
             None => CredentialKind::EnvironmentKey,
         };
-        if file.environments.is_empty() {
+        let discovering = scale::discovery_wanted(args, file.discovery.as_ref());
+        if file.environments.is_empty() && !discovering {
             return Err(ConfigError::new(
                 "environments",
                 "lists no environment",
-                "add at least one `- id: env_…` with its key",
+                "add at least one `- id: env_…` with its key, or a `discovery:` section",
             ));
         }
+        let keys_dir_given = discovering && scale::keys_dir_given(args, file.discovery.as_ref());
         let mut seen = BTreeSet::new();
         let mut out = Vec::with_capacity(file.environments.len());
         for (i, e) in file.environments.iter().enumerate() {
@@ -506,11 +536,13 @@ impl Config {
             }
             let key = match &e.key {
                 Some(src) => Some(read_secret(&format!("{field}.key"), src, env)?),
+                // The key is read from the keys directory, again on every discovery.
+                None if keys_dir_given => None,
                 None => {
                     return Err(ConfigError::new(
                         format!("{field}.key"),
                         "missing: listing work needs the environment key",
-                        "add `key: {file: /path}` or `key: {env: VARIABLE}`",
+                        "add `key: {file: /path}` or `key: {env: VARIABLE}`, or set discovery.keys_dir",
                     ));
                 }
             };
@@ -528,6 +560,12 @@ impl Config {
                 key,
             });
         }
-        Ok((api_key, stats, file.workspace_id, out))
+        Ok(Sources {
+            api_key,
+            stats_credential: stats,
+            workspace_id: file.workspace_id,
+            environments: out,
+            discovery: file.discovery,
+        })
     }
 }

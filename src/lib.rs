@@ -16,6 +16,9 @@
 //! - `metrics`: every family, rendered from snapshots at scrape time.
 //! - `pages`: landing and drill-down pages.
 //! - `server`: HTTP routes and graceful shutdown.
+//! - `discovery`: lists environments, filters them, reads their keys, and
+//!   feeds the scheduler the set this shard watches; `shard`: which that is.
+//! - `probe_target`: `/probe?environment=ID`, one environment refreshed on demand.
 //! - `app`: wires the parts for each subcommand; `probe`: `check-config --probe`.
 //! - `sim`: the simulated API and workload (demo, tests, benchmarks, drills).
 //! - `clock`: wall time as a parameter.
@@ -25,12 +28,15 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod discovery;
 pub mod logging;
 pub mod metrics;
 pub mod pages;
 pub mod probe;
+pub mod probe_target;
 pub mod refresh;
 pub mod secret;
 pub mod server;
+pub mod shard;
 pub mod sim;
 pub mod snapshot;

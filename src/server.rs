@@ -1,10 +1,13 @@
-//! The HTTP server: `/metrics`, the landing and drill-down pages, and the
-//! health endpoints. Scrapes never wait for the API: they render the latest
-//! snapshots. Shutdown is a parameter; in-flight requests get a short grace.
+//! The HTTP server: `/metrics`, the landing and drill-down pages, the
+//! health endpoints, and `/probe` (see `probe_target`). Scrapes of `/metrics`
+//! never wait for the API: they render the latest snapshots. Shutdown is a
+//! parameter; in-flight requests get a short grace.
 
 use crate::clock::SharedClock;
 use crate::metrics::ExporterMetrics;
 use crate::pages;
+use crate::probe_target;
+use crate::refresh::Refresher;
 use crate::snapshot::Store;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -38,6 +41,10 @@ pub struct Site {
     pub stale_after: Duration,
     /// Base of drill-down links (`--web.external-url`, or this server's address).
     pub external_url: String,
+    /// Refreshes on demand for `/probe`.
+    pub refresher: Arc<Refresher>,
+    /// `--probe.only`: `/metrics` serves only the exporter's own metrics.
+    pub probe_only: bool,
 }
 
 type Body = Full<Bytes>;
@@ -74,13 +81,17 @@ impl Site {
         let now_ms = self.clock.now_ms();
         let path = req.uri().path();
         if path == self.telemetry_path {
-            let text = self.metrics.render(
-                &self.store,
-                now_ms,
-                self.lease_ttl,
-                self.stale_after,
-                &self.external_url,
-            );
+            let text = if self.probe_only {
+                self.metrics.render_own()
+            } else {
+                self.metrics.render(
+                    &self.store,
+                    now_ms,
+                    self.lease_ttl,
+                    self.stale_after,
+                    &self.external_url,
+                )
+            };
             return self.maybe_gzip(req, text);
         }
         match path {
@@ -91,7 +102,13 @@ impl Site {
             ),
             "/-/healthy" => respond(StatusCode::OK, "text/plain; charset=utf-8", "Healthy\n"),
             "/-/ready" => {
-                if self.store.all_attempted() {
+                // With --probe.only nothing refreshes until asked: ready once the set is known.
+                let ready = if self.probe_only {
+                    self.store.environments_known()
+                } else {
+                    self.store.all_attempted()
+                };
+                if ready {
                     respond(StatusCode::OK, "text/plain; charset=utf-8", "Ready\n")
                 } else {
                     respond(
@@ -109,6 +126,25 @@ impl Site {
                     "not found\n",
                 ),
             },
+        }
+    }
+
+    /// `/probe?environment=ID`: refresh one environment on demand.
+    pub async fn probe(&self, req: &Request<Incoming>) -> Response<Body> {
+        if req.method() != Method::GET && req.method() != Method::HEAD {
+            return respond(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain; charset=utf-8",
+                "only GET and HEAD\n",
+            );
+        }
+        let timeout = req
+            .headers()
+            .get("x-prometheus-scrape-timeout-seconds")
+            .and_then(|v| v.to_str().ok());
+        match probe_target::probe(self, req.uri().query(), timeout).await {
+            Ok(text) => self.maybe_gzip(req, text),
+            Err((status, message)) => respond(status, "text/plain; charset=utf-8", message),
         }
     }
 
@@ -180,7 +216,14 @@ pub async fn serve(listener: TcpListener, site: Arc<Site>, shutdown: Cancellatio
         let site = Arc::clone(&site);
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let site = Arc::clone(&site);
-            async move { Ok::<_, std::convert::Infallible>(site.handle(&req)) }
+            async move {
+                let resp = if req.uri().path() == "/probe" {
+                    site.probe(&req).await
+                } else {
+                    site.handle(&req)
+                };
+                Ok::<_, std::convert::Infallible>(resp)
+            }
         });
         let conn = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())

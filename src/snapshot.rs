@@ -5,6 +5,7 @@
 use crate::api::ApiError;
 use crate::config::Environment;
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Queue statistics, as `GET …/work/stats` returned them.
@@ -202,15 +203,29 @@ const RECENT_ERRORS: usize = 5;
 
 /// Every watched environment's state, keyed by id.
 #[derive(Debug, Clone, Default)]
-pub struct Store(Arc<RwLock<BTreeMap<String, EnvironmentState>>>);
+pub struct Store {
+    map: Arc<RwLock<BTreeMap<String, EnvironmentState>>>,
+    /// True until the first discovery has set the watched environments.
+    discovery_pending: Arc<AtomicBool>,
+}
 
 impl Store {
     pub fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, EnvironmentState>> {
-        self.0.read().unwrap_or_else(|p| p.into_inner())
+        self.map.read().unwrap_or_else(|p| p.into_inner())
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, BTreeMap<String, EnvironmentState>> {
-        self.0.write().unwrap_or_else(|p| p.into_inner())
+        self.map.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Readiness waits for the first discovery while this is true.
+    pub fn set_discovery_pending(&self, pending: bool) {
+        self.discovery_pending.store(pending, Ordering::Relaxed);
+    }
+
+    /// True once the watched set is known (the first discovery, when discovering, is done).
+    pub fn environments_known(&self) -> bool {
+        !self.discovery_pending.load(Ordering::Relaxed)
     }
 
     /// Make the watched set exactly `envs`: new ones start empty, removed ones lose every series.
@@ -255,9 +270,9 @@ impl Store {
         }
     }
 
-    /// True once every environment has had a first refresh attempt.
+    /// True once the watched set is known and every environment has had a first refresh attempt.
     pub fn all_attempted(&self) -> bool {
-        self.read().values().all(|s| s.attempted)
+        self.environments_known() && self.read().values().all(|s| s.attempted)
     }
 }
 

@@ -6,11 +6,12 @@
 pub mod families;
 pub mod text;
 
-use crate::api::RequestObserver;
+use crate::api::{ApiError, RequestObserver};
+use crate::discovery::DiscoveryObserver;
 use crate::refresh::RefreshObserver;
 use crate::snapshot::Store;
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
 };
 use std::time::Duration;
 
@@ -24,6 +25,13 @@ pub struct ExporterMetrics {
     ratelimit_remaining: Gauge,
     ratelimit_seen: std::sync::atomic::AtomicBool,
     shard_info: GaugeVec,
+    /// Registered only when discovery is on.
+    discovery: Option<DiscoveryInstruments>,
+}
+
+struct DiscoveryInstruments {
+    failures: IntCounterVec,
+    found: IntGauge,
 }
 
 impl std::fmt::Debug for ExporterMetrics {
@@ -38,6 +46,8 @@ pub struct Settings {
     pub budget_rps: f64,
     pub interval: Duration,
     pub lease_ttl: Duration,
+    /// Whether environments are discovered (adds the discovery metrics).
+    pub discovery: bool,
 }
 
 const BUILD_REVISION: &str = match option_env!("WORK_EXPORTER_REVISION") {
@@ -102,6 +112,27 @@ impl ExporterMetrics {
         registry.register(Box::new(lease_ttl))?;
         registry.register(Box::new(build_info))?;
         registry.register(Box::new(shard_info.clone()))?;
+        let discovery = if settings.discovery {
+            let failures = IntCounterVec::new(
+                Opts::new(
+                    "anthropic_work_exporter_discovery_failures_total",
+                    "Failed environment discoveries, by reason; the last known set is kept.",
+                ),
+                &["reason"],
+            )?;
+            for reason in ApiError::REASONS {
+                failures.with_label_values(&[reason]);
+            }
+            let found = IntGauge::new(
+                "anthropic_work_exporter_discovered_environments",
+                "Environments the last successful discovery kept after filters, across all shards.",
+            )?;
+            registry.register(Box::new(failures.clone()))?;
+            registry.register(Box::new(found.clone()))?;
+            Some(DiscoveryInstruments { failures, found })
+        } else {
+            None
+        };
         #[cfg(target_os = "linux")]
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
@@ -115,6 +146,7 @@ impl ExporterMetrics {
             ratelimit_remaining,
             ratelimit_seen: std::sync::atomic::AtomicBool::new(false),
             shard_info,
+            discovery,
         })
     }
 
@@ -136,6 +168,13 @@ impl ExporterMetrics {
         drilldown_base: &str,
     ) -> String {
         let mut out = render_environments(store, now_ms, lease_ttl, stale_after, drilldown_base);
+        out.push_str(&self.render_own());
+        out
+    }
+
+    /// The exporter's own metrics alone (what `/metrics` serves with `--probe.only`).
+    pub fn render_own(&self) -> String {
+        let mut out = String::new();
         let mut own = Vec::with_capacity(8192);
         let mut families = self.registry.gather();
         if self
@@ -171,8 +210,56 @@ pub fn render_environments(
     stale_after: Duration,
     drilldown_base: &str,
 ) -> String {
+    render_some(store, None, now_ms, lease_ttl, stale_after, drilldown_base)
+}
+
+/// What `/probe` returns: one environment's series and how long the probe took.
+pub fn render_probe(
+    store: &Store,
+    id: &str,
+    probe_seconds: f64,
+    now_ms: i64,
+    lease_ttl: Duration,
+    stale_after: Duration,
+    drilldown_base: &str,
+) -> String {
+    let mut out = render_some(
+        store,
+        Some(id),
+        now_ms,
+        lease_ttl,
+        stale_after,
+        drilldown_base,
+    );
+    let mut e = text::Exposition::default();
+    e.header(
+        "anthropic_work_exporter_probe_duration_seconds",
+        text::Kind::Gauge,
+        "Wall time of this /probe, the on-demand refresh included.",
+    );
+    e.sample(
+        "anthropic_work_exporter_probe_duration_seconds",
+        &[("environment_id", id)],
+        None,
+        probe_seconds,
+    );
+    out.push_str(&e.out);
+    out
+}
+
+fn render_some(
+    store: &Store,
+    only: Option<&str>,
+    now_ms: i64,
+    lease_ttl: Duration,
+    stale_after: Duration,
+    drilldown_base: &str,
+) -> String {
     let map = store.read();
-    let states: Vec<_> = map.values().collect();
+    let states: Vec<_> = match only {
+        Some(id) => map.get(id).into_iter().collect(),
+        None => map.values().collect(),
+    };
     let names = families::label_names(&states);
     let views: Vec<_> = states
         .iter()
@@ -203,6 +290,20 @@ impl RequestObserver for ExporterMetrics {
         self.ratelimit_remaining.set(remaining);
         self.ratelimit_seen
             .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl DiscoveryObserver for ExporterMetrics {
+    fn discovery_done(&self, found: usize) {
+        if let Some(d) = &self.discovery {
+            d.found.set(found as i64);
+        }
+    }
+
+    fn discovery_failed(&self, reason: &'static str) {
+        if let Some(d) = &self.discovery {
+            d.failures.with_label_values(&[reason]).inc();
+        }
     }
 }
 

@@ -34,6 +34,9 @@ pub struct Refresher {
     clock: SharedClock,
     started_ms: i64,
     trackers: Mutex<HashMap<String, Tracker>>,
+    /// Per environment: held for the length of a refresh (the scheduler's or a
+    /// probe's, never both at once), holding when the last one ended.
+    running: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Instant>>>>>,
     observer: Arc<dyn RefreshObserver>,
 }
 
@@ -66,6 +69,7 @@ impl Refresher {
             clock,
             started_ms,
             trackers: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
             observer,
         }
     }
@@ -88,12 +92,57 @@ impl Refresher {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|id, _| ids.contains(id.as_str()));
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|id, _| ids.contains(id.as_str()));
     }
 
-    /// Refresh one environment now and commit the result to the store.
+    fn running(&self, id: &str) -> Arc<tokio::sync::Mutex<Option<Instant>>> {
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(id.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Refresh one environment now and commit the result to the store
+    /// (after any refresh of it already running).
     pub async fn refresh_once(&self, env: &Environment) -> Outcome {
+        let running = self.running(&env.id);
+        let mut last = running.lock().await;
+        let outcome = self
+            .refresh_until(env, Instant::now() + self.settings.timeout)
+            .await;
+        *last = Some(Instant::now());
+        outcome
+    }
+
+    /// Refresh on demand (`/probe`) within `deadline`, unless a refresh of
+    /// this environment ended at or after `fresh_since`: concurrent probes
+    /// share one refresh. `None` when nothing was refreshed.
+    pub async fn refresh_unless_fresh(
+        &self,
+        env: &Environment,
+        fresh_since: Instant,
+        deadline: Instant,
+    ) -> Option<Outcome> {
+        let running = self.running(&env.id);
+        let mut last = tokio::time::timeout_at(deadline, running.lock())
+            .await
+            .ok()?;
+        if last.is_some_and(|t| t >= fresh_since) {
+            return None;
+        }
+        let deadline = deadline.min(Instant::now() + self.settings.timeout);
+        let outcome = self.refresh_until(env, deadline).await;
+        *last = Some(Instant::now());
+        Some(outcome)
+    }
+
+    async fn refresh_until(&self, env: &Environment, deadline: Instant) -> Outcome {
         let t0 = Instant::now();
-        let deadline = t0 + self.settings.timeout;
         let mut requests = 0;
         let result = self.refresh(env, deadline, &mut requests).await;
         self.observer.refresh_done(t0.elapsed().as_secs_f64());

@@ -172,6 +172,32 @@ pub async fn run(
     tasks.abort_all();
 }
 
+/// Multi-target mode (`--probe.only`): refresh nothing, only follow the
+/// watched set, so `/probe` knows it and removed environments are forgotten.
+pub async fn follow(
+    refresher: Arc<Refresher>,
+    mut environments: watch::Receiver<Vec<Environment>>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        {
+            let envs = environments.borrow_and_update();
+            refresher.store().set_environments(&envs);
+            refresher.retain(&envs.iter().map(|e| e.id.as_str()).collect());
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            changed = environments.changed() => {
+                if changed.is_err() {
+                    // The sender is gone: the set stays as it is.
+                    shutdown.cancelled().await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,9 @@
 //!
 //! - `POST /_sim/scenario` `{"scenario": NAME, "environment"?: ID}`
 //! - `GET /_sim/state`
+//! - `POST /_sim/environments` `{"name"?: NAME}`: create a self-hosted
+//!   environment (answers its `id` and `key`), so discovery can be tested
+//! - `POST /_sim/environments/{id}/archive`
 
 use crate::sim::auth::bearer;
 use crate::sim::http::{ok_value, read_json, Resp};
@@ -42,8 +45,12 @@ pub(crate) struct SimState {
 
 pub(crate) fn state(world: &World) -> SimState {
     let now = world.clock.now_ms();
-    let environments = world.envs[..world.listed]
+    // The active self-hosted environments: the first ones and any created since.
+    let environments = world
+        .envs()
+        .list
         .iter()
+        .filter(|env| env.self_hosted && !env.archived())
         .map(|env| {
             let cell = env.lock();
             EnvState {
@@ -102,11 +109,10 @@ pub(crate) async fn handle(world: &World, req: Request<Incoming>) -> Result<Resp
                 .map_err(|e| Fault::new(400, "unknown_scenario", e.to_string()))?;
             let environments = match body.get("environment").and_then(|v| v.as_str()) {
                 Some(id) => {
-                    let i = world
-                        .by_id
-                        .get(id)
-                        .copied()
-                        .filter(|&i| world.envs[i].self_hosted)
+                    let env = world
+                        .index_of(id)
+                        .and_then(|i| world.env(i))
+                        .filter(|e| e.self_hosted)
                         .ok_or_else(|| {
                             Fault::new(
                                 404,
@@ -114,13 +120,14 @@ pub(crate) async fn handle(world: &World, req: Request<Incoming>) -> Result<Resp
                                 format!("no simulated self-hosted environment {id}"),
                             )
                         })?;
-                    world.envs[i].set_scenario(scenario);
+                    env.set_scenario(scenario);
                     vec![id.to_owned()]
                 }
                 None => {
                     world.set_scenario_all(scenario);
                     world
-                        .envs
+                        .envs()
+                        .list
                         .iter()
                         .filter(|e| e.self_hosted)
                         .map(|e| e.id.clone())
@@ -136,6 +143,25 @@ pub(crate) async fn handle(world: &World, req: Request<Incoming>) -> Result<Resp
                 scenario: scenario.name(),
                 environments,
             })
+        }
+        (Method::POST, "/_sim/environments") => {
+            let body = read_json(req.into_body()).await?;
+            let name = body.get("name").and_then(|v| v.as_str()).map(str::to_owned);
+            let (id, key) = world.add_environment(name);
+            tracing::info!(environment_id = %id, "simulated environment created");
+            ok_value(&serde_json::json!({ "id": id, "key": key }))
+        }
+        (Method::POST, p) if p.starts_with("/_sim/environments/") && p.ends_with("/archive") => {
+            let id = &p["/_sim/environments/".len()..p.len() - "/archive".len()];
+            if !world.archive(id) {
+                return Err(Fault::new(
+                    404,
+                    "environment_not_found",
+                    format!("no simulated environment {id}"),
+                ));
+            }
+            tracing::info!(environment_id = %id, "simulated environment archived");
+            ok_value(&serde_json::json!({ "id": id, "archived": true }))
         }
         _ => Err(Fault::new(
             404,

@@ -5,7 +5,8 @@
 //! A credential is recognised by its value, whichever header carries it: the
 //! documented shapes are `x-api-key` for the API key and `Authorization:
 //! Bearer` for an environment key, but the official Python SDK (2.14) sends
-//! the API key as a bearer token too, and the simulator must serve it.
+//! the API key as a bearer token too, and the simulator must serve it. An
+//! environment key is taken only as a bearer token.
 
 use crate::sim::state::Fault;
 use crate::sim::world::World;
@@ -64,13 +65,15 @@ pub(crate) fn credential(world: &World, headers: &HeaderMap) -> Result<Cred, Fau
     if value == world.api_key {
         return Ok(Cred::Api);
     }
-    world
-        .by_key
-        .get(value)
-        .map(|&i| Cred::Env(i))
-        .ok_or_else(|| {
-            unauthorized("invalid credential: neither the API key nor an environment key")
-        })
+    match world.index_of_key(value) {
+        Some(_) if api_header.is_some() => Err(unauthorized(
+            "an environment key goes in `Authorization: Bearer`, not in x-api-key",
+        )),
+        Some(i) => Ok(Cred::Env(i)),
+        None => Err(unauthorized(
+            "invalid credential: neither the API key nor an environment key",
+        )),
+    }
 }
 
 /// Checks that `cred` may call an endpoint needing `need` on environment `env`.

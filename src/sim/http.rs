@@ -76,7 +76,9 @@ async fn handle(world: &World, req: Request<Incoming>) -> Resp {
 
 async fn api(world: &World, req: Request<Incoming>, n: u64) -> Result<Resp, Fault> {
     let env = routes::env_of_path(world, req.uri().path());
-    let scenario = env.map_or_else(|| world.scenario(), |i| world.envs[i].scenario());
+    let scenario = env
+        .and_then(|i| world.env(i))
+        .map_or_else(|| world.scenario(), |e| e.scenario());
     match inject(scenario, world.fault_seed, n) {
         Injected::Pass => {}
         Injected::Stall { ms } => tokio::time::sleep(Duration::from_millis(ms)).await,

@@ -56,9 +56,7 @@ pub(crate) fn push_base62(out: &mut String, mut v: u64, width: usize) {
         *slot = B62[(v % 62) as usize];
         v /= 62;
     }
-    for &b in &buf[..width] {
-        out.push(b as char);
-    }
+    out.push_str(std::str::from_utf8(&buf[..width]).unwrap_or_default());
 }
 
 fn parse_base62(s: &str) -> Option<u64> {
@@ -158,15 +156,11 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-fn push_digits(out: &mut String, v: u64, width: usize) {
-    let mut buf = [b'0'; 8];
+fn put_digits(buf: &mut [u8], v: u64) {
     let mut v = v;
-    for slot in buf[..width].iter_mut().rev() {
+    for slot in buf.iter_mut().rev() {
         *slot = b'0' + (v % 10) as u8;
         v /= 10;
-    }
-    for &b in &buf[..width] {
-        out.push(b as char);
     }
 }
 
@@ -181,20 +175,16 @@ pub(crate) fn push_timestamp(out: &mut String, unix_ms: i64) {
         return;
     }
     let sod = secs.rem_euclid(86_400) as u64;
-    push_digits(out, y as u64, 4);
-    out.push('-');
-    push_digits(out, u64::from(mo), 2);
-    out.push('-');
-    push_digits(out, u64::from(d), 2);
-    out.push('T');
-    push_digits(out, sod / 3600, 2);
-    out.push(':');
-    push_digits(out, sod / 60 % 60, 2);
-    out.push(':');
-    push_digits(out, sod % 60, 2);
-    out.push('.');
-    push_digits(out, ms * 1000, 6);
-    out.push('Z');
+    let mut b = *b"0000-00-00T00:00:00.000000Z";
+    put_digits(&mut b[0..4], y as u64);
+    put_digits(&mut b[5..7], u64::from(mo));
+    put_digits(&mut b[8..10], u64::from(d));
+    put_digits(&mut b[11..13], sod / 3600);
+    put_digits(&mut b[14..16], sod / 60 % 60);
+    put_digits(&mut b[17..19], sod % 60);
+    put_digits(&mut b[20..23], ms);
+    // Only ASCII digits were written, so this never falls back.
+    out.push_str(std::str::from_utf8(&b).unwrap_or_default());
 }
 
 pub(crate) fn timestamp(unix_ms: i64) -> String {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 pub(crate) fn env_of_path(world: &World, path: &str) -> Option<usize> {
     let rest = path.strip_prefix("/v1/environments/")?;
     let id = rest.split('/').next()?;
-    world.by_id.get(id).copied()
+    world.index_of(id)
 }
 
 fn not_found(message: impl Into<String>) -> Fault {
@@ -98,18 +98,20 @@ pub(crate) async fn dispatch(world: &World, req: Request<Incoming>) -> Result<Re
             ))
         }
     };
-    let lookup = world.by_id.get(env_id).copied();
+    let lookup = world.index_of(env_id);
     authorize(cred, need, None)?;
-    let i = lookup.ok_or_else(|| {
-        Fault::new(
-            404,
-            "environment_not_found",
-            format!("environment {env_id} not found"),
-        )
-    })?;
-    let env = &world.envs[i];
+    let (i, env) = lookup
+        .and_then(|i| Some((i, world.env(i)?)))
+        .ok_or_else(|| {
+            Fault::new(
+                404,
+                "environment_not_found",
+                format!("environment {env_id} not found"),
+            )
+        })?;
+    let env = &*env;
     if rest.is_empty() {
-        return Ok(ok(env.json.clone()));
+        return Ok(ok(env.json()));
     }
     if !env.self_hosted {
         return Err(not_found(format!(
@@ -179,8 +181,8 @@ fn list_environments(world: &World, q: &HashMap<String, String>) -> Result<Resp,
     let mut shown = 0;
     let mut last = None;
     let mut more = false;
-    for (i, env) in world.envs.iter().enumerate().skip(start) {
-        if env.archived && !archived {
+    for (i, env) in world.envs().list.iter().enumerate().skip(start) {
+        if env.archived() && !archived {
             continue;
         }
         if shown == limit {
@@ -190,7 +192,7 @@ fn list_environments(world: &World, q: &HashMap<String, String>) -> Result<Resp,
         if shown > 0 {
             out.push(',');
         }
-        out.push_str(&env.json);
+        out.push_str(&env.json());
         shown += 1;
         last = Some(i);
     }

@@ -20,6 +20,7 @@ const EXPIRED_SHARE: f64 = 0.05;
 const SPAN_MS: i64 = 3_600_000;
 
 pub(crate) fn populate(q: &mut EnvQueue, n: usize, rng: &mut SplitMix64, now: i64) {
+    q.reserve(n);
     let mut bounds = Vec::with_capacity(BLOCKS.len());
     let mut acc = 0.0;
     for (_, share) in BLOCKS {

@@ -158,6 +158,11 @@ impl EnvQueue {
         seq
     }
 
+    /// Room for `n` more items without regrowing (the seeded population).
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.items.reserve_exact(n);
+    }
+
     /// Adds a seeded item (its `seq` is assigned here; states are taken as given).
     pub(crate) fn push_seeded(&mut self, mut item: Item) {
         item.seq = self.next_seq;

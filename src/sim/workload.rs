@@ -59,10 +59,11 @@ impl Workload {
         } else {
             0.0
         };
-        // Runs long enough to see (5-40 s on average), short enough that a
-        // steady fleet sits at about half its capacity.
+        // Runs long enough to see (4-40 s on average) and short enough that a
+        // steady fleet sits at about a third of its capacity: `workers_polling`
+        // counts idle workers, and a steady fleet should rarely have none.
         let mean_run_ms = if workers > 0 && arrivals > 0.0 {
-            (0.5 * workers as f64 * 60_000.0 / arrivals).clamp(5_000.0, 40_000.0) as i64
+            (0.35 * workers as f64 * 60_000.0 / arrivals).clamp(4_000.0, 40_000.0) as i64
         } else {
             20_000
         };

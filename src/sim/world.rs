@@ -9,8 +9,8 @@ use crate::sim::workload::Workload;
 use crate::sim::{seed, Credentials, EnvironmentKey, SimOptions};
 use serde_json::json;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -29,9 +29,11 @@ pub(crate) struct Env {
     /// Only self-hosted environments have a key and a work queue.
     pub key: Option<String>,
     pub self_hosted: bool,
-    pub archived: bool,
-    /// The environment object, rendered once.
-    pub json: String,
+    name: String,
+    created_ms: i64,
+    archived: AtomicBool,
+    /// The environment object, rendered again only when it is archived.
+    json: Mutex<String>,
     cell: Mutex<EnvCell>,
     scenario: AtomicU8,
 }
@@ -50,15 +52,65 @@ impl Env {
     pub(crate) fn set_scenario(&self, s: Scenario) {
         self.scenario.store(s.index(), Ordering::Relaxed);
     }
+
+    pub(crate) fn archived(&self) -> bool {
+        self.archived.load(Ordering::Relaxed)
+    }
+
+    /// The environment object as `GET /v1/environments` returns it.
+    pub(crate) fn json(&self) -> String {
+        self.json.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Archive it (its queue keeps answering, as an archived environment's does).
+    fn archive(&self, now: i64) {
+        self.archived.store(true, Ordering::Relaxed);
+        *self.json.lock().unwrap_or_else(|e| e.into_inner()) = environment_json(
+            &self.id,
+            &self.name,
+            self.self_hosted,
+            Some(now),
+            self.created_ms,
+        );
+    }
+}
+
+/// Every environment, in creation order: indices never change (environments
+/// are archived, never removed), so a key's index stays valid.
+#[derive(Debug, Default)]
+pub(crate) struct Envs {
+    pub list: Vec<Arc<Env>>,
+    by_id: HashMap<String, usize>,
+    by_key: HashMap<String, usize>,
+}
+
+impl Envs {
+    fn push(&mut self, env: Env) -> usize {
+        let i = self.list.len();
+        self.by_id.insert(env.id.clone(), i);
+        if let Some(k) = &env.key {
+            self.by_key.insert(k.clone(), i);
+        }
+        self.list.push(Arc::new(env));
+        i
+    }
+}
+
+/// What a new environment's workload looks like: the same as the first ones'.
+#[derive(Debug, Clone)]
+struct Template {
+    seed: u64,
+    items: usize,
+    workers: usize,
+    arrivals_per_minute: f64,
 }
 
 #[derive(Debug)]
 pub(crate) struct World {
-    pub envs: Vec<Env>,
+    envs: RwLock<Envs>,
     /// The first `listed` environments are the active self-hosted ones in the credentials.
     pub listed: usize,
-    pub by_id: HashMap<String, usize>,
-    pub by_key: HashMap<String, usize>,
+    template: Template,
     pub api_key: String,
     pub admin_token: String,
     pub fault_seed: u64,
@@ -75,61 +127,111 @@ impl World {
         let mut keys = SplitMix64::new(ids::random_seed());
         let mut data = SplitMix64::new(mix(opts.seed));
         let n = opts.environments;
-        let mut envs = Vec::with_capacity(n + 2);
+        let template = Template {
+            seed: opts.seed,
+            items: opts.items_per_environment,
+            workers: opts.workers,
+            arrivals_per_minute: opts.arrivals_per_minute,
+        };
+        let mut envs = Envs::default();
         for k in 0..n + 2 {
-            let salt = mix(keys.next_u64() ^ k as u64);
-            let id = ids::env_id(salt);
             let (self_hosted, archived) = (k != n + 1, k == n);
             let name = match k {
                 _ if k < n => format!("sim-self-hosted-{}", k + 1),
                 _ if archived => "sim-self-hosted-archived".to_owned(),
                 _ => "sim-cloud".to_owned(),
             };
-            let mut q = EnvQueue::new(id.clone(), salt);
-            let (workers, rate) = if k < n {
-                (opts.workers, opts.arrivals_per_minute)
-            } else {
-                (0, 0.0)
-            };
-            if k < n {
-                seed::populate(&mut q, opts.items_per_environment, &mut data, now);
-            }
-            envs.push(Env {
-                json: environment_json(&id, &name, self_hosted, archived, now),
-                key: self_hosted.then(|| ids::token(&mut keys, "sk-ant-envkey-sim-", 40)),
-                id,
+            let active = k < n;
+            let env = new_env(
+                &mut keys,
+                &mut data,
+                k,
+                name,
                 self_hosted,
-                archived,
-                cell: Mutex::new(EnvCell {
-                    q,
-                    load: Workload::new(opts.seed, k, workers, rate),
-                }),
-                scenario: AtomicU8::new(scenario.index()),
-            });
+                if active {
+                    template.clone()
+                } else {
+                    idle(&template)
+                },
+                scenario,
+                now,
+            );
+            if archived {
+                env.archive(now - 86_400_000);
+            }
+            envs.push(env);
         }
-        let by_id = envs
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.id.clone(), i))
-            .collect();
-        let by_key = envs
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| e.key.clone().map(|k| (k, i)))
-            .collect();
         World {
             listed: n,
-            by_id,
-            by_key,
+            envs: RwLock::new(envs),
+            template,
             api_key: ids::token(&mut keys, "sk-ant-api03-sim-", 48),
             admin_token: ids::token(&mut keys, "sim-admin-", 32),
             fault_seed: mix(opts.seed ^ 0xFA17),
             token_rng: Mutex::new(SplitMix64::new(keys.next_u64())),
-            envs,
             clock,
             scenario: AtomicU8::new(scenario.index()),
             requests: AtomicU64::new(0),
         }
+    }
+
+    /// Every environment; hold the guard only briefly (never across an await).
+    pub(crate) fn envs(&self) -> RwLockReadGuard<'_, Envs> {
+        self.envs.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn env(&self, i: usize) -> Option<Arc<Env>> {
+        self.envs().list.get(i).cloned()
+    }
+
+    pub(crate) fn index_of(&self, id: &str) -> Option<usize> {
+        self.envs().by_id.get(id).copied()
+    }
+
+    pub(crate) fn index_of_key(&self, key: &str) -> Option<usize> {
+        self.envs().by_key.get(key).copied()
+    }
+
+    /// Create a self-hosted environment while the simulator runs, with the
+    /// workload of the first ones; returns its id and key.
+    pub(crate) fn add_environment(&self, name: Option<String>) -> (String, String) {
+        let now = self.clock.now_ms();
+        let mut rng = SplitMix64::new(self.token_rng_next());
+        let mut envs = self.envs.write().unwrap_or_else(|e| e.into_inner());
+        let k = envs.list.len();
+        let mut data = SplitMix64::new(mix(self.template.seed ^ mix(k as u64)));
+        let name = name.unwrap_or_else(|| format!("sim-self-hosted-added-{k}"));
+        let env = new_env(
+            &mut rng,
+            &mut data,
+            k,
+            name,
+            true,
+            self.template.clone(),
+            self.scenario(),
+            now,
+        );
+        let out = (env.id.clone(), env.key.clone().unwrap_or_default());
+        envs.push(env);
+        out
+    }
+
+    /// Archive an environment; false when there is no such environment.
+    pub(crate) fn archive(&self, id: &str) -> bool {
+        match self.index_of(id).and_then(|i| self.env(i)) {
+            Some(env) => {
+                env.archive(self.clock.now_ms());
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn token_rng_next(&self) -> u64 {
+        self.token_rng
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .next_u64()
     }
 
     pub(crate) fn credentials(&self, base_url: String) -> Credentials {
@@ -137,7 +239,7 @@ impl World {
             base_url,
             api_key: self.api_key.clone(),
             admin_token: self.admin_token.clone(),
-            environments: self.envs[..self.listed]
+            environments: self.envs().list[..self.listed]
                 .iter()
                 .map(|e| EnvironmentKey {
                     id: e.id.clone(),
@@ -154,7 +256,7 @@ impl World {
     /// Switches every environment (and the default for requests tied to none).
     pub(crate) fn set_scenario_all(&self, s: Scenario) {
         self.scenario.store(s.index(), Ordering::Relaxed);
-        for e in &self.envs {
+        for e in &self.envs().list {
             e.set_scenario(s);
         }
     }
@@ -172,7 +274,7 @@ impl World {
 
     /// Advances every environment's workload to `now`.
     pub(crate) fn step(&self, now: i64) {
-        for env in self.envs.iter().filter(|e| e.self_hosted) {
+        for env in self.envs().list.iter().filter(|e| e.self_hosted) {
             let scenario = env.scenario();
             let mut cell = env.lock();
             let EnvCell { q, load } = &mut *cell;
@@ -193,7 +295,55 @@ pub(crate) async fn tick_loop(world: std::sync::Arc<World>, shutdown: Cancellati
     }
 }
 
-fn environment_json(id: &str, name: &str, self_hosted: bool, archived: bool, now: i64) -> String {
+/// A workload with no workers and no arrivals (archived and cloud environments).
+fn idle(t: &Template) -> Template {
+    Template {
+        items: 0,
+        workers: 0,
+        arrivals_per_minute: 0.0,
+        ..t.clone()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn new_env(
+    keys: &mut SplitMix64,
+    data: &mut SplitMix64,
+    k: usize,
+    name: String,
+    self_hosted: bool,
+    t: Template,
+    scenario: Scenario,
+    now: i64,
+) -> Env {
+    let salt = mix(keys.next_u64() ^ k as u64);
+    let id = ids::env_id(salt);
+    let mut q = EnvQueue::new(id.clone(), salt);
+    seed::populate(&mut q, t.items, data, now);
+    let created_ms = now - 30 * 86_400_000;
+    Env {
+        json: Mutex::new(environment_json(&id, &name, self_hosted, None, created_ms)),
+        key: self_hosted.then(|| ids::token(keys, "sk-ant-envkey-sim-", 40)),
+        id,
+        self_hosted,
+        name,
+        created_ms,
+        archived: AtomicBool::new(false),
+        cell: Mutex::new(EnvCell {
+            q,
+            load: Workload::new(t.seed, k, t.workers, t.arrivals_per_minute),
+        }),
+        scenario: AtomicU8::new(scenario.index()),
+    }
+}
+
+fn environment_json(
+    id: &str,
+    name: &str,
+    self_hosted: bool,
+    archived_ms: Option<i64>,
+    created: i64,
+) -> String {
     let config = if self_hosted {
         json!({"type": "self_hosted"})
     } else {
@@ -203,7 +353,6 @@ fn environment_json(id: &str, name: &str, self_hosted: bool, archived: bool, now
             "packages": {"type": "packages", "apt": [], "cargo": [], "gem": [], "go": [], "npm": [], "pip": []},
         })
     };
-    let created = now - 30 * 86_400_000;
     json!({
         "type": "environment",
         "id": id,
@@ -212,8 +361,8 @@ fn environment_json(id: &str, name: &str, self_hosted: bool, archived: bool, now
         "config": config,
         "metadata": {"simulator": "true"},
         "created_at": ids::timestamp(created),
-        "updated_at": ids::timestamp(if archived { now - 86_400_000 } else { created }),
-        "archived_at": if archived { json!(ids::timestamp(now - 86_400_000)) } else { json!(null) },
+        "updated_at": ids::timestamp(archived_ms.unwrap_or(created)),
+        "archived_at": archived_ms.map_or(json!(null), |t| json!(ids::timestamp(t))),
         "scope": "organization",
     })
     .to_string()

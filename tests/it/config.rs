@@ -145,3 +145,182 @@ fn a_secret_is_never_accepted_as_a_flag() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("configuration OK"));
 }
+
+#[tokio::test]
+async fn check_config_probe_prints_what_works_and_why_not() {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let sim = work_exporter::sim::start(
+        crate::ground_truth::options(2, 10, 0, 0.0, "steady"),
+        shutdown.clone(),
+    )
+    .await
+    .unwrap();
+    let c = &sim.credentials;
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good");
+    std::fs::write(&good, &c.environments[0].key).unwrap();
+    let wrong = dir.path().join("wrong");
+    std::fs::write(&wrong, "env-key-marker-wrong").unwrap();
+    let p = config_file(
+        &dir,
+        &format!(
+            "api_key: {{env: SIM_API_KEY}}\nenvironments:\n  - id: {}\n    key: {{file: {}}}\n  - id: {}\n    key: {{file: {}}}\n",
+            c.environments[0].id,
+            good.display(),
+            c.environments[1].id,
+            wrong.display()
+        ),
+    );
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_anthropic-work-exporter"))
+        .arg("check-config")
+        .arg("--probe")
+        .arg("--config.file")
+        .arg(&p)
+        .arg("--api.base-url")
+        .arg(&c.base_url)
+        .env("SIM_API_KEY", &c.api_key)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failing probe exits 1:\n{stdout}"
+    );
+    let line = |id: &str, endpoint: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(id) && l.contains(endpoint))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        line(&c.environments[0].id, "stats").contains(" ok "),
+        "{stdout}"
+    );
+    assert!(
+        line(&c.environments[0].id, "list_work").contains(" ok "),
+        "{stdout}"
+    );
+    assert!(
+        line(&c.environments[1].id, "stats").contains(" ok "),
+        "stats reads with the API key:\n{stdout}"
+    );
+    assert!(
+        line(&c.environments[1].id, "list_work").contains(" auth "),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("marker-wrong") && !stdout.contains(&c.api_key),
+        "{stdout}"
+    );
+    shutdown.cancel();
+}
+
+#[test]
+fn discovery_without_the_api_key_names_the_variable() {
+    fails_with(
+        bin().args(["--discovery.enabled"]),
+        &["--discovery.enabled", "ANTHROPIC_API_KEY"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let p = config_file(&dir, "discovery: {interval: 1m}\n");
+    fails_with(
+        bin().arg("--config.file").arg(&p),
+        &["--discovery.enabled", "api_key"],
+    );
+}
+
+#[test]
+fn discovery_settings_are_checked_before_serving() {
+    let with_key = |args: &[&str]| {
+        let mut c = bin();
+        c.args(args).env("ANTHROPIC_API_KEY", "k");
+        c
+    };
+    fails_with(
+        &mut with_key(&["--discovery.enabled", "--discovery.name-regex", "(prod"]),
+        &["--discovery.name-regex", "regular expression"],
+    );
+    fails_with(
+        &mut with_key(&[
+            "--discovery.enabled",
+            "--discovery.keys-dir",
+            "/nonexistent/keys",
+        ]),
+        &["--discovery.keys-dir", "/nonexistent/keys"],
+    );
+    fails_with(
+        &mut with_key(&["--discovery.enabled", "--discovery.ids", "env_1,../x"]),
+        &["--discovery.ids", "../x"],
+    );
+    fails_with(
+        &mut with_key(&["--discovery.interval", "1m"]),
+        &["--discovery.interval", "--discovery.enabled"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let p = config_file(&dir, "api_key: {env: K}\ndiscovery: {keys_directory: /x}\n");
+    fails_with(
+        bin().arg("--config.file").arg(&p).env("K", "x"),
+        &[
+            "keys_directory",
+            "discovery.{interval,name_regex,ids,include_archived,keys_dir}",
+        ],
+    );
+}
+
+#[test]
+fn a_shard_outside_the_total_is_refused() {
+    let env1 = |args: &[&str]| {
+        let mut c = bin();
+        c.args(args)
+            .env("ANTHROPIC_ENVIRONMENT_ID", "env_1")
+            .env("ANTHROPIC_ENVIRONMENT_KEY", "k");
+        c
+    };
+    fails_with(
+        &mut env1(&["--shard", "3", "--total-shards", "3"]),
+        &["--shard", "0 to 2"],
+    );
+    fails_with(&mut env1(&["--total-shards", "0"]), &["--total-shards"]);
+}
+
+#[test]
+fn check_config_shows_discovery_from_a_file_without_environments() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    let p = config_file(
+        &dir,
+        &format!(
+            "api_key: {{env: MY_API_KEY}}\ndiscovery:\n  interval: 2m\n  name_regex: ^prod-\n  keys_dir: {}\n",
+            keys.display()
+        ),
+    );
+    let out = bin()
+        .args([
+            "check-config",
+            "--shard",
+            "1",
+            "--total-shards",
+            "2",
+            "--config.file",
+        ])
+        .arg(&p)
+        .env("MY_API_KEY", "api-key-marker-dd")
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{all}");
+    assert!(
+        all.contains("discovery every 2m") && all.contains("^prod-"),
+        "{all}"
+    );
+    assert!(all.contains("shard 1 of 2"), "{all}");
+    assert!(!all.contains("marker-dd"), "{all}");
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use work_exporter::api::ApiError;
 use work_exporter::config::Environment;
-use work_exporter::metrics::{render_environments, ExporterMetrics, Settings};
+use work_exporter::metrics::{render_environments, render_probe, ExporterMetrics, Settings};
 use work_exporter::snapshot::{
     ItemSample, Lifecycle, QueueSnapshot, Snapshot, Store, WorkSnapshot,
 };
@@ -128,6 +128,7 @@ fn full_render() -> String {
         budget_rps: 5.0,
         interval: Duration::from_secs(30),
         lease_ttl: Duration::from_secs(90),
+        discovery: true,
     })
     .unwrap();
     use work_exporter::api::RequestObserver;
@@ -142,11 +143,10 @@ fn full_render() -> String {
     )
 }
 
-#[test]
-fn promtool_finds_nothing_to_report() {
+fn promtool_check(text: &str) {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("m.prom");
-    std::fs::write(&p, full_render()).unwrap();
+    std::fs::write(&p, text).unwrap();
     let out = std::process::Command::new("promtool")
         .arg("check")
         .arg("metrics")
@@ -165,8 +165,43 @@ fn promtool_finds_nothing_to_report() {
 }
 
 #[test]
+fn promtool_finds_nothing_to_report() {
+    promtool_check(&full_render());
+}
+
+#[test]
+fn promtool_finds_nothing_to_report_in_a_probe() {
+    let text = render_probe(
+        &store(),
+        "env_a",
+        0.25,
+        NOW,
+        Duration::from_secs(90),
+        Duration::from_secs(90),
+        "http://x",
+    );
+    assert!(
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .all(|l| l.contains("environment_id=\"env_a\"")),
+        "{text}"
+    );
+    promtool_check(&text);
+}
+
+#[test]
 fn docs_list_exactly_the_metrics_served() {
-    let served: BTreeSet<String> = full_render()
+    // /metrics (with discovery on) and what /probe adds.
+    let probe = render_probe(
+        &store(),
+        "env_a",
+        0.25,
+        NOW,
+        Duration::from_secs(90),
+        Duration::from_secs(90),
+        "http://x",
+    );
+    let served: BTreeSet<String> = (full_render() + &probe)
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
         .filter_map(|l| l.split(' ').next())

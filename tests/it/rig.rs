@@ -65,6 +65,7 @@ pub fn rig(base_url: &str, o: Options) -> Rig {
             budget_rps: 1000.0,
             interval: settings.interval,
             lease_ttl: settings.lease_ttl,
+            discovery: false,
         })
         .unwrap(),
     );

@@ -1,0 +1,280 @@
+//! Environment discovery and the set this process watches.
+//!
+//! Every `--discovery.interval`, `GET /v1/environments` is walked with the
+//! API key (through the shared client, so inside the request budget), and the
+//! environments that have a work queue (`config.type == "self_hosted"`), are
+//! not archived (unless asked) and pass the name and id filters are kept. Their
+//! keys are read from the keys directory again each time, so added and rotated
+//! keys are picked up. The environments listed in the configuration are always
+//! watched and win over a discovered one with the same id. The union, cut to
+//! this process's shard, is what the scheduler watches; a failed discovery
+//! keeps the last known set.
+
+use crate::api::client::endpoint;
+use crate::api::wire;
+use crate::api::{ApiClient, ApiError};
+use crate::config::{is_plain_id, DiscoverySettings, Environment};
+use crate::secret::Secret;
+use crate::shard::Shard;
+use crate::snapshot::Store;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+use tokio::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// After a failed discovery, the next try comes sooner than the interval.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);
+
+/// Told how discoveries go, so the exporter can report it without discovery knowing metrics.
+pub trait DiscoveryObserver: Send + Sync {
+    /// A discovery succeeded and kept `found` environments (all shards).
+    fn discovery_done(&self, found: usize);
+    fn discovery_failed(&self, reason: &'static str);
+}
+
+/// A discovered environment, before its key is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub id: String,
+    pub name: String,
+}
+
+/// True when a listed environment is one to watch under `settings`.
+pub fn keep(settings: &DiscoverySettings, env: &wire::Environment) -> bool {
+    env.config.kind == "self_hosted"
+        && (settings.include_archived || env.archived_at.is_none())
+        && settings
+            .ids
+            .as_ref()
+            .is_none_or(|ids| ids.contains(&env.id))
+        && settings
+            .name_regex
+            .as_ref()
+            .is_none_or(|re| re.is_match(&env.name))
+}
+
+/// The environments this shard watches: the configured ones (which win for
+/// name, labels and key) plus the discovered ones; an environment without a
+/// configured key gets the one in `keys_dir`, read now.
+pub fn watched(
+    configured: &[Environment],
+    found: &[Found],
+    shard: Shard,
+    keys_dir: Option<&Path>,
+) -> Vec<Environment> {
+    let mut out: BTreeMap<&str, Environment> = BTreeMap::new();
+    for f in found.iter().filter(|f| shard.owns(&f.id)) {
+        out.insert(
+            &f.id,
+            Environment {
+                id: f.id.clone(),
+                name: f.name.clone(),
+                labels: BTreeMap::new(),
+                key: None,
+            },
+        );
+    }
+    for e in configured.iter().filter(|e| shard.owns(&e.id)) {
+        out.insert(&e.id, e.clone());
+    }
+    if let Some(dir) = keys_dir {
+        for e in out.values_mut().filter(|e| e.key.is_none()) {
+            e.key = read_key(dir, &e.id);
+        }
+    }
+    out.into_values().collect()
+}
+
+/// The key in `dir/<id>`, trimmed; `None` when there is no usable file.
+pub fn read_key(dir: &Path, id: &str) -> Option<Secret> {
+    if !is_plain_id(id) {
+        return None; // never build a path from an id like `../x`
+    }
+    let path = dir.join(id);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => Some(Secret::new(text.trim())),
+        Ok(_) => {
+            tracing::warn!(environment_id = %id, path = %path.display(), "key file is empty");
+            None
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            tracing::warn!(environment_id = %id, path = %path.display(), "cannot read key file: {e}");
+            None
+        }
+    }
+}
+
+/// Discovers environments and publishes the set this shard watches.
+pub struct Discovery {
+    client: Arc<ApiClient>,
+    api_key: Secret,
+    settings: DiscoverySettings,
+    configured: Vec<Environment>,
+    shard: Shard,
+    timeout: Duration,
+    max_pages: u32,
+    observer: Arc<dyn DiscoveryObserver>,
+    /// The last successful discovery: what a failed one keeps.
+    last: Mutex<Vec<Found>>,
+    /// Watched environments without a key, to log only changes.
+    keyless: Mutex<BTreeSet<String>>,
+}
+
+impl Discovery {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client: Arc<ApiClient>,
+        api_key: Secret,
+        settings: DiscoverySettings,
+        configured: Vec<Environment>,
+        shard: Shard,
+        timeout: Duration,
+        max_pages: u32,
+        observer: Arc<dyn DiscoveryObserver>,
+    ) -> Self {
+        Discovery {
+            client,
+            api_key,
+            settings,
+            configured,
+            shard,
+            timeout,
+            max_pages,
+            observer,
+            last: Mutex::new(Vec::new()),
+            keyless: Mutex::new(BTreeSet::new()),
+        }
+    }
+
+    /// Walk `GET /v1/environments` to the end and keep what the filters let through.
+    pub async fn list(&self) -> Result<Vec<Found>, ApiError> {
+        let deadline = Instant::now() + self.timeout;
+        let mut found = BTreeMap::new();
+        let mut cursor: Option<String> = None;
+        let mut cursors = HashSet::new();
+        for pages in 1..=self.max_pages {
+            let page = self
+                .client
+                .list_environments_page(
+                    &self.api_key,
+                    cursor.as_deref(),
+                    self.settings.include_archived,
+                    deadline,
+                )
+                .await?;
+            for env in page.data.iter().filter(|e| keep(&self.settings, e)) {
+                found.insert(env.id.clone(), env.name.clone());
+            }
+            let Some(next) = page.next_page else {
+                return Ok(found
+                    .into_iter()
+                    .map(|(id, name)| Found { id, name })
+                    .collect());
+            };
+            if page.data.is_empty() || !cursors.insert(next.clone()) {
+                return Err(pagination(format!(
+                    "page {pages} is empty or repeats a cursor, but next_page is set"
+                )));
+            }
+            cursor = Some(next);
+        }
+        // A partial list would drop environments: keep the last set instead.
+        Err(pagination(format!(
+            "more than {} pages of environments (--list.max-pages)",
+            self.max_pages
+        )))
+    }
+
+    /// One discovery: list (keeping the last set when that fails), then the
+    /// set this shard watches, with keys read now. Returns it and whether the
+    /// listing succeeded.
+    pub async fn discover_once(&self) -> (Vec<Environment>, bool) {
+        let ok = match self.list().await {
+            Ok(found) => {
+                self.observer.discovery_done(found.len());
+                tracing::debug!(found = found.len(), "environments discovered");
+                *self.last.lock().unwrap_or_else(|p| p.into_inner()) = found;
+                true
+            }
+            Err(e) => {
+                self.observer.discovery_failed(e.reason());
+                tracing::warn!(
+                    endpoint = e.endpoint(),
+                    request_id = e.request_id().unwrap_or("none"),
+                    reason = e.reason(),
+                    "environment discovery failed, keeping the last known set: {e}"
+                );
+                false
+            }
+        };
+        let found = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let envs = watched(
+            &self.configured,
+            &found,
+            self.shard,
+            self.settings.keys_dir.as_deref(),
+        );
+        self.report_keyless(&envs);
+        (envs, ok)
+    }
+
+    fn report_keyless(&self, envs: &[Environment]) {
+        let now: BTreeSet<String> = envs
+            .iter()
+            .filter(|e| e.key.is_none())
+            .map(|e| e.id.clone())
+            .collect();
+        let mut before = self.keyless.lock().unwrap_or_else(|p| p.into_inner());
+        if *before != now && !now.is_empty() {
+            let sample: Vec<&str> = now.iter().take(5).map(String::as_str).collect();
+            tracing::warn!(
+                environments = now.len(),
+                first = %sample.join(","),
+                "watched environments without a key file in the keys directory: their work lists fail with reason=auth (stats are still read with the API key)"
+            );
+        }
+        *before = now;
+    }
+
+    /// Discover every interval until `shutdown`, publishing each set to the
+    /// store and the scheduler.
+    pub async fn run(
+        self: Arc<Self>,
+        store: Store,
+        tx: watch::Sender<Vec<Environment>>,
+        shutdown: CancellationToken,
+    ) {
+        loop {
+            let (envs, ok) = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                r = self.discover_once() => r,
+            };
+            // The store first, so readiness never sees the set before it is there.
+            store.set_environments(&envs);
+            store.set_discovery_pending(false);
+            tx.send_replace(envs);
+            let wait = if ok {
+                self.settings.interval
+            } else {
+                self.settings.interval.min(RETRY_AFTER_FAILURE)
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
+
+fn pagination(message: String) -> ApiError {
+    ApiError::Pagination {
+        endpoint: endpoint::LIST_ENVIRONMENTS,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# End-to-end alert drill: the exporter's demo, real Prometheus and real
+# Alertmanager on loopback, a webhook receiver; workers-down, stale-heartbeats
+# and api-down must each deliver their alert (with the drill-down link) and
+# resolve; saturated must not deliver the no-workers alert. Bounded to a few
+# minutes; every process is stopped on exit. Details: tests/e2e/alert_drill.py.
+#
+# Needs: the exporter binary ($WORK_EXPORTER_BIN, else target/release/anthropic-work-exporter),
+# prometheus and prometheus-alertmanager (Debian packages; scripts/test installs them).
+# KEEP_DRILL_DIR=1 keeps the temporary directory (configs, process logs).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+fail() { echo "alert drill: FAIL: $*" >&2; exit 1; }
+
+bin=${WORK_EXPORTER_BIN:-target/release/anthropic-work-exporter}
+[ -x "$bin" ] || fail "exporter binary not found at $bin (cargo build --release, or set WORK_EXPORTER_BIN)"
+command -v prometheus >/dev/null || fail "prometheus not installed (apt-get install prometheus)"
+am=$(command -v prometheus-alertmanager || command -v alertmanager || true)
+[ -n "$am" ] || fail "Alertmanager not installed (apt-get install prometheus-alertmanager)"
+python=${WORK_EXPORTER_PYTHON:-$(command -v python3 || true)}
+[ -n "$python" ] || fail "python3 not found"
+
+workdir=$(mktemp -d "${TMPDIR:-/tmp}/alert-drill.XXXXXX")
+drill_pid=
+cleanup() {
+  if [ -n "$drill_pid" ] && kill -0 "$drill_pid" 2>/dev/null; then
+    kill -TERM "$drill_pid" 2>/dev/null || true
+    wait "$drill_pid" 2>/dev/null || true
+  fi
+  if [ "${KEEP_DRILL_DIR:-0}" = 1 ]; then echo "kept $workdir"; else rm -rf "$workdir"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# The python drill stops its own processes; `timeout` is the last resort
+# (420 s: the drill's own deadline is 300 s).
+timeout --signal=TERM --kill-after=20 420 \
+  "$python" tests/e2e/alert_drill.py --bin "$bin" --alertmanager "$am" \
+  --prometheus "$(command -v prometheus)" --workdir "$workdir" &
+drill_pid=$!
+rc=0
+wait "$drill_pid" || rc=$?
+drill_pid=
+exit "$rc"

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Dashboards, verified: the JSON has what Grafana needs to import it unchanged,
+# and every panel query parses and returns data against a real Prometheus
+# (Debian's package) scraping the exporter in demo mode.
+#
+#   1. structure + selftest (tests/dashboards/check_dashboards.py, stdlib only)
+#   2. demo on a free loopback port, refreshing every 2 s; one environment is
+#      switched to api-flaky so error, retry and failure series move too
+#   3. Prometheus scraping it every 2 s into a temporary TSDB
+#   4. every target of every panel (and every annotation query) run through
+#      /api/v1/query with the template variables substituted: must parse and
+#      return data unless the panel says "Empty when healthy: <reason>"
+#
+# Needs: $WORK_EXPORTER_BIN (scripts/test sets it; default target/release),
+# prometheus on PATH, python3 (the project venv's, first on PATH under scripts/test).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+started=$SECONDS
+
+bin=${WORK_EXPORTER_BIN:-$root/target/release/anthropic-work-exporter}
+python=${WORK_EXPORTER_PYTHON:-python3}
+check="$python $root/tests/dashboards/check_dashboards.py"
+scrape=2            # seconds: Prometheus scrape interval (and the demo's refresh interval)
+rate_window=30s     # what $__rate_interval becomes: 15 scrapes
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+[ -x "$bin" ] || fail "exporter binary $bin not found (cargo build --release, or set WORK_EXPORTER_BIN)"
+command -v prometheus >/dev/null || fail "prometheus not on PATH (scripts/test installs Debian's package)"
+
+echo "== structure"
+$check structure
+echo "== selftest: the structure check catches broken dashboards"
+$check selftest
+
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  local rc=$?
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ $rc -ne 0 ]; then
+    echo "--- demo log (tail)"; tail -n 20 "$tmp/demo.log" 2>/dev/null || true
+    echo "--- prometheus log (tail)"; tail -n 20 "$tmp/prometheus.log" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+  exit $rc
+}
+trap cleanup EXIT INT TERM
+
+free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_http() { # url seconds
+  local i
+  for ((i = 0; i < $2 * 5; i++)); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+echo "== demo"
+eport=$(free_port)
+"$bin" demo --web.listen-address "127.0.0.1:$eport" --scenario steady \
+  --refresh.interval "${scrape}s" --credentials-out "$tmp/creds.json" >"$tmp/demo.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$eport/-/ready" 20 || fail "demo not ready on 127.0.0.1:$eport"
+read -r base_url admin_token envs < <("$python" - "$tmp/creds.json" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))
+print(c["base_url"], c["admin_token"], ",".join(e["id"] for e in c["environments"]))
+EOF
+)
+IFS=, read -r -a env_ids <<<"$envs"
+[ ${#env_ids[@]} -ge 3 ] || fail "demo reported ${#env_ids[@]} environments, expected 3"
+echo "demo on 127.0.0.1:$eport, simulator $base_url, environments $envs"
+# The last environment answers a third of requests with 429/500/529 or stalls:
+# errors by code, rate limiting and refresh failures get data; the others stay steady.
+curl -fsS -X POST -H "Authorization: Bearer $admin_token" -H 'Content-Type: application/json' \
+  -d "{\"scenario\":\"api-flaky\",\"environment\":\"${env_ids[2]}\"}" "$base_url/_sim/scenario" >/dev/null \
+  || fail "could not switch ${env_ids[2]} to api-flaky"
+echo "${env_ids[2]} switched to api-flaky"
+
+echo "== prometheus"
+pport=$(free_port)
+cat >"$tmp/prometheus.yml" <<EOF
+global:
+  scrape_interval: ${scrape}s
+  scrape_timeout: ${scrape}s
+  evaluation_interval: ${scrape}s
+scrape_configs:
+  - job_name: anthropic-work-exporter
+    static_configs:
+      - targets: ["127.0.0.1:$eport"]
+EOF
+promtool check config "$tmp/prometheus.yml" >/dev/null || fail "promtool rejects the test's prometheus.yml"
+prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/data" \
+  --web.listen-address="127.0.0.1:$pport" --log.level=warn >"$tmp/prometheus.log" 2>&1 &
+pids+=($!)
+wait_http "http://127.0.0.1:$pport/-/ready" 30 || fail "prometheus not ready on 127.0.0.1:$pport"
+echo "prometheus on 127.0.0.1:$pport, scraping every ${scrape}s"
+
+echo "== every query against the demo (\$__rate_interval = $rate_window)"
+$check live --prometheus "http://127.0.0.1:$pport" --environments "$envs" \
+  --rate-interval "$rate_window" --scrape-interval "$scrape" --deadline 150
+
+echo "dashboards: ok in $((SECONDS - started))s"

@@ -1,0 +1,315 @@
+"""The Kubernetes manifests, rendered with `kubectl kustomize` the way a user applies
+them: the kinds each kustomization yields, the pod's security and probes, the shard
+wiring of the StatefulSet, and the PrometheusRule against alerts/."""
+
+import glob
+import os
+import re
+import sys
+import tempfile
+
+import yaml
+
+from deploy_lib import K8S, ROOT, cargo_package, container, deepcopy, env_map, find, kinds, load_yaml_file
+from deploy_lib import exporter_flags, render, run
+
+PORT = 9781
+KEYS_SECRET = "anthropic-work-exporter-environment-keys"
+API_KEY_SECRET = "anthropic-work-exporter-api-key"
+ORG_READ_LIMIT_PER_SECOND = 20
+# Flags issue 6 adds: allowed before the binary has them, checked once it does.
+PENDING_FLAGS = {
+    "shard", "total-shards", "discovery.enabled", "discovery.interval",
+    "discovery.name-regex", "discovery.ids", "discovery.keys-dir",
+}
+SHARDING_ARGS = ("--shard=", "--total-shards=", "--web.external-url=", "--api.max-requests-per-second=")
+SHARDING_ENV = {"POD_NAME", "SHARD", "TOTAL_SHARDS", "API_MAX_REQUESTS_PER_SECOND"}
+
+
+def check_yaml_files(report):
+    paths = sorted(glob.glob(os.path.join(ROOT, "deploy", "**", "*.y*ml"), recursive=True))
+    bad = []
+    for path in paths:
+        try:
+            load_yaml_file(path)
+        except yaml.YAMLError as e:
+            bad.append(f"{os.path.relpath(path, ROOT)}: {e}")
+    report.check(f"every manifest under deploy/ is valid YAML ({len(paths)} files)", paths and not bad, "\n".join(bad))
+
+
+def check_prometheusrule_source(report, promtool):
+    gen = run([sys.executable, os.path.join(K8S, "generate-prometheusrule.py"), "--check"])
+    report.check("base/prometheusrule.yaml is regenerated from alerts/ without a diff", gen.returncode == 0,
+                 gen.stdout[-3000:] + gen.stderr)
+    sources = sorted(glob.glob(os.path.join(ROOT, "alerts", "*.rules.yml")))
+    if not sources:
+        print("note  no alerts/*.rules.yml in this tree yet: the PrometheusRule has no groups")
+        return
+    rule = load_yaml_file(os.path.join(K8S, "base", "prometheusrule.yaml"))[0]
+    with tempfile.NamedTemporaryFile("w", suffix=".yml") as f:
+        yaml.safe_dump({"groups": rule["spec"]["groups"]}, f)
+        f.flush()
+        out = run([promtool, "check", "rules", f.name])
+    report.check("promtool accepts the PrometheusRule's groups", out.returncode == 0, out.stdout + out.stderr)
+
+
+def pod_security(report, what, pod):
+    spec = pod["spec"]
+    ctx = spec.get("securityContext", {})
+    report.check(f"{what}: pod runs as non-root uid 65532 with seccomp RuntimeDefault",
+                 ctx.get("runAsNonRoot") is True and ctx.get("runAsUser") == 65532
+                 and ctx.get("seccompProfile", {}).get("type") == "RuntimeDefault", ctx)
+    report.check(f"{what}: no service account token is mounted", spec.get("automountServiceAccountToken") is False)
+    c = container(spec, "exporter")
+    sc = c.get("securityContext", {})
+    report.check(f"{what}: read-only root filesystem, no privilege escalation, capabilities ALL dropped",
+                 sc.get("readOnlyRootFilesystem") is True and sc.get("allowPrivilegeEscalation") is False
+                 and sc.get("capabilities", {}).get("drop") == ["ALL"], sc)
+    ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
+    for probe, path in (("livenessProbe", "/-/healthy"), ("readinessProbe", "/-/ready")):
+        get = c.get(probe, {}).get("httpGet", {})
+        report.check(f"{what}: {probe} asks {path} on port {PORT}",
+                     get.get("path") == path and ports.get(get.get("port"), get.get("port")) == PORT, get)
+    res = c.get("resources", {})
+    report.check(f"{what}: CPU and memory requested, memory limited",
+                 {"cpu", "memory"} <= set(res.get("requests", {})) and "memory" in res.get("limits", {}), res)
+    env = env_map(c)
+    report.check(f"{what}: ANTHROPIC_API_KEY comes from the {API_KEY_SECRET} Secret",
+                 env.get("ANTHROPIC_API_KEY", {}).get("valueFrom", {}).get("secretKeyRef", {}).get("name")
+                 == API_KEY_SECRET)
+    refs = {v for a in c.get("args", []) for v in re.findall(r"\$\((\w+)\)", a)}
+    report.check(f"{what}: every $(VAR) in args is defined in env", refs <= set(env), sorted(refs - set(env)))
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    mounts = {m["name"]: m for m in c.get("volumeMounts", [])}
+    report.check(f"{what}: every volumeMount has a volume", set(mounts) <= set(volumes))
+    keys = [n for n, v in volumes.items() if v.get("secret", {}).get("secretName") == KEYS_SECRET]
+    key_dirs = {mounts[n]["mountPath"] for n in keys if n in mounts}
+    return c, key_dirs
+
+
+def check_flags(report, what, c, binary):
+    used = {re.match(r"--([^=]+)", a).group(1) for a in c.get("args", []) if a.startswith("--")}
+    if not os.access(binary, os.X_OK):
+        report.check(f"{what}: flags checked against the binary", False, f"no binary at {binary}")
+        return
+    known = exporter_flags(binary)
+    if "total-shards" in known:
+        report.check(f"{what}: the binary accepts every flag used", used <= known, sorted(used - known))
+    else:
+        unknown = used - known - PENDING_FLAGS
+        report.check(f"{what}: the binary accepts every flag used (issue 6's flags pending)", not unknown,
+                     sorted(unknown))
+        pending = sorted(used & PENDING_FLAGS - known)
+        if pending:
+            print(f"note  not in this binary yet (issue 6): {', '.join(pending)}")
+
+
+def check_service_wiring(report, what, docs, pod_labels):
+    svc = find(docs, "Service", "anthropic-work-exporter")
+    report.check(f"{what}: the Service is named anthropic-work-exporter (the job the alerts expect)", svc)
+    if not svc:
+        return None
+    sel = svc["spec"]["selector"]
+    report.check(f"{what}: the Service selects the exporter's pods",
+                 all(pod_labels.get(k) == v for k, v in sel.items()), sel)
+    port = {p["name"]: p for p in svc["spec"]["ports"]}.get("http-metrics", {})
+    report.check(f"{what}: the Service serves http-metrics on {PORT}", port.get("port") == PORT, port)
+    sm = find(docs, "ServiceMonitor")
+    labels = svc["metadata"].get("labels", {})
+    report.check(f"{what}: the ServiceMonitor selects the Service and scrapes http-metrics at /metrics",
+                 sm and all(labels.get(k) == v for k, v in sm["spec"]["selector"]["matchLabels"].items())
+                 and sm["spec"]["endpoints"][0]["port"] == "http-metrics"
+                 and sm["spec"]["endpoints"][0].get("path", "/metrics") == "/metrics")
+    return svc
+
+
+def check_rule_groups(report, what, docs):
+    rule = find(docs, "PrometheusRule")
+    sources = sorted(glob.glob(os.path.join(ROOT, "alerts", "*.rules.yml")))
+    want = [g for p in sources for g in load_yaml_file(p)[0]["groups"]]
+    report.equal(f"{what}: the PrometheusRule's groups equal alerts/*.rules.yml's", rule["spec"]["groups"], want)
+    if sources:
+        report.check(f"{what}: the PrometheusRule has at least one group", len(want) >= 1)
+
+
+def check_base(report, kubectl, binary):
+    docs = render(kubectl, os.path.join(K8S, "base"))
+    report.equal("base renders Deployment, PrometheusRule, Service, ServiceMonitor", kinds(docs),
+                 ["Deployment", "PrometheusRule", "Service", "ServiceMonitor"])
+    dep = find(docs, "Deployment", "anthropic-work-exporter")
+    report.check("base: one replica", dep["spec"]["replicas"] == 1)
+    pod = dep["spec"]["template"]
+    c, key_dirs = pod_security(report, "base", pod)
+    args = c["args"]
+    report.check("base: discovery reads keys from the mounted environment-keys Secret",
+                 "--discovery.enabled" in args and any(a == f"--discovery.keys-dir={d}" for a in args for d in key_dirs),
+                 args)
+    version = cargo_package()["version"]
+    report.check(f"base: the image tag is Cargo.toml's version ({version})", c["image"].endswith(f":{version}"),
+                 f"{c['image']}: bump newTag in base/kustomization.yaml with Cargo.toml")
+    check_flags(report, "base", c, binary)
+    check_service_wiring(report, "base", docs, pod["metadata"]["labels"])
+    check_rule_groups(report, "base", docs)
+    return dep
+
+
+def shard_count_problems(sts):
+    c = container(sts["spec"]["template"]["spec"], "exporter")
+    env = env_map(c)
+    replicas = sts["spec"]["replicas"]
+    problems = []
+    if env.get("TOTAL_SHARDS", {}).get("value") != str(replicas):
+        problems.append(f"TOTAL_SHARDS={env.get('TOTAL_SHARDS')} but replicas={replicas}")
+    budget = float(env.get("API_MAX_REQUESTS_PER_SECOND", {}).get("value", "5"))
+    if replicas * budget > ORG_READ_LIMIT_PER_SECOND:
+        problems.append(f"{replicas} shards x {budget}/s exceed the organisation's {ORG_READ_LIMIT_PER_SECOND}/s")
+    return problems
+
+
+def check_sharded(report, kubectl, dep, binary):
+    docs = render(kubectl, os.path.join(K8S, "overlays", "sharded"))
+    report.equal("sharded renders PodDisruptionBudget, PrometheusRule, Service, ServiceMonitor, StatefulSet",
+                 kinds(docs), ["PodDisruptionBudget", "PrometheusRule", "Service", "ServiceMonitor", "StatefulSet"])
+    sts = find(docs, "StatefulSet", "anthropic-work-exporter")
+    pod = sts["spec"]["template"]
+    c, _ = pod_security(report, "sharded", pod)
+    env, args = env_map(c), c["args"]
+    report.check("sharded: --shard is the pod ordinal (pod-index label via the downward API)",
+                 "--shard=$(SHARD)" in args and env["SHARD"]["valueFrom"]["fieldRef"]["fieldPath"]
+                 == "metadata.labels['apps.kubernetes.io/pod-index']", args)
+    report.check("sharded: --total-shards comes from TOTAL_SHARDS", "--total-shards=$(TOTAL_SHARDS)" in args)
+    problems = shard_count_problems(sts)
+    report.check(f"sharded: {sts['spec']['replicas']} replicas = TOTAL_SHARDS, within the request budget",
+                 not problems, problems)
+    svc = check_service_wiring(report, "sharded", docs, pod["metadata"]["labels"])
+    report.check("sharded: the governing Service is headless",
+                 svc and svc["spec"].get("clusterIP") == "None" and sts["spec"]["serviceName"] == svc["metadata"]["name"])
+    pdb = find(docs, "PodDisruptionBudget")
+    report.check("sharded: the PodDisruptionBudget selects the shards and lets one go at a time",
+                 pdb["spec"].get("maxUnavailable") == 1 and all(
+                     pod["metadata"]["labels"].get(k) == v for k, v in pdb["spec"]["selector"]["matchLabels"].items()))
+    report.equal("sharded: the pod template is the base Deployment's plus the shard wiring",
+                 strip_sharding(pod), strip_sharding(dep["spec"]["template"]))
+    check_flags(report, "sharded", c, binary)
+    check_rule_groups(report, "sharded", docs)
+    check_resharding_recipe(report, kubectl)
+
+
+def strip_sharding(template):
+    t = deepcopy(template)
+    c = container(t["spec"], "exporter")
+    c["args"] = [a for a in c.get("args", []) if not a.startswith(SHARDING_ARGS)]
+    c["env"] = [e for e in c.get("env", []) if e["name"] not in SHARDING_ENV]
+    return t
+
+
+def render_overlay_on(kubectl, kustomization, base, label):
+    """Renders a kustomization whose only resource is `base` (kustomize wants it relative)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        kustomization = dict(kustomization, resources=[os.path.relpath(base, tmp)])
+        with open(os.path.join(tmp, "kustomization.yaml"), "w") as f:
+            yaml.safe_dump(kustomization, f)
+        return render(kubectl, tmp, label)
+
+
+def readme_block(marker):
+    """The fenced block that follows `<!-- marker -->` in deploy/README.md."""
+    with open(os.path.join(ROOT, "deploy", "README.md"), encoding="utf-8") as f:
+        text = f.read()
+    m = re.search(rf"<!-- {re.escape(marker)} -->\s*```[a-z]*\n(.*?)```", text, re.S)
+    return m.group(1) if m else None
+
+
+def check_resharding_recipe(report, kubectl):
+    """deploy/README.md's overlay for another shard count, applied for real."""
+    block = readme_block("test: resharding overlay")
+    if not report.check("deploy/README.md has the resharding overlay example", block):
+        return
+    docs = render_overlay_on(kubectl, yaml.safe_load(block), os.path.join(K8S, "overlays", "sharded"),
+                             "README's resharding overlay")
+    sts = find(docs, "StatefulSet")
+    report.check(f"the README's resharding overlay yields {sts['spec']['replicas']} replicas = TOTAL_SHARDS, "
+                 "within the request budget", sts["spec"]["replicas"] != 3 and not shard_count_problems(sts),
+                 shard_count_problems(sts) or "the example should change the count")
+
+
+def check_user_overlay(report, kubectl):
+    """deploy/README.md's "your overlay" example over the base, applied for real."""
+    block = readme_block("test: user overlay")
+    if not report.check("deploy/README.md has the user overlay example", block):
+        return
+    docs = render_overlay_on(kubectl, yaml.safe_load(block), os.path.join(K8S, "base"), "README's user overlay")
+    c = container(find(docs, "Deployment")["spec"]["template"]["spec"], "exporter")
+    urls = [a for a in c["args"] if a.startswith("--web.external-url=")]
+    report.check("the README's user overlay sets the image, the external URL and the namespace",
+                 c["image"] == "registry.example.com/anthropic-work-exporter:0.1.0"
+                 and urls == ["--web.external-url=https://work-exporter.example.com"]
+                 and all(d["metadata"].get("namespace") == "monitoring" for d in docs), (c["image"], c["args"]))
+    report.check("the README's user overlay labels the ServiceMonitor and PrometheusRule for the operator",
+                 all(find(docs, k)["metadata"]["labels"].get("release") == "kube-prometheus-stack"
+                     for k in ("ServiceMonitor", "PrometheusRule")))
+
+
+def check_config_file(report, kubectl, binary):
+    docs = render(kubectl, os.path.join(K8S, "overlays", "config-file"))
+    report.equal("config-file renders ConfigMap, Deployment, PrometheusRule, Service, ServiceMonitor", kinds(docs),
+                 ["ConfigMap", "Deployment", "PrometheusRule", "Service", "ServiceMonitor"])
+    dep = find(docs, "Deployment")
+    spec = dep["spec"]["template"]["spec"]
+    c, key_dirs = pod_security(report, "config-file", dep["spec"]["template"])
+    cm = find(docs, "ConfigMap")
+    flag = next((a.split("=", 1)[1] for a in c["args"] if a.startswith("--config.file=")), "")
+    vol = next((v["name"] for v in spec["volumes"] if v.get("configMap", {}).get("name") == cm["metadata"]["name"]), None)
+    mount = next((m["mountPath"] for m in c["volumeMounts"] if m["name"] == vol), None)
+    report.check("config-file: --config.file names config.yaml in the mounted ConfigMap",
+                 mount and flag == f"{mount}/config.yaml" and "config.yaml" in cm["data"], (flag, mount))
+    report.check("config-file: discovery is off", not any(a.startswith("--discovery") for a in c["args"]))
+    check_flags(report, "config-file", c, binary)
+    config = yaml.safe_load(cm["data"]["config.yaml"])
+    key_files = [e["key"]["file"] for e in config["environments"]]
+    report.check("config-file: every key file is in the mounted keys Secret",
+                 all(os.path.dirname(k) in key_dirs for k in key_files), key_files)
+    if os.access(binary, os.X_OK):
+        check_config_with_binary(report, binary, cm["data"]["config.yaml"], key_files)
+
+
+def check_config_with_binary(report, binary, text, key_files):
+    """The example config.yaml through the exporter's own check-config, keys faked in a temp dir."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in key_files:
+            path = os.path.join(tmp, os.path.basename(k))
+            with open(path, "w") as f:
+                f.write("example-environment-key\n")
+            os.chmod(path, 0o600)
+            text = text.replace(k, path)
+        cfg = os.path.join(tmp, "config.yaml")
+        with open(cfg, "w") as f:
+            f.write(text)
+        out = run([binary, "check-config", "--config.file", cfg],
+                  env={**os.environ, "ANTHROPIC_API_KEY": "sk-ant-example"})
+    report.check("config-file: the exporter's check-config accepts the example config.yaml", out.returncode == 0,
+                 out.stdout + out.stderr)
+
+
+def check_examples(report):
+    docs = load_yaml_file(os.path.join(K8S, "examples", "secrets.example.yaml"))
+    names = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Secret"}
+    report.check("the example Secrets are the two the pods read", set(names) == {API_KEY_SECRET, KEYS_SECRET})
+    keys = names.get(KEYS_SECRET, {}).get("stringData", {})
+    report.check("the example environment-keys Secret is keyed by environment id",
+                 keys and all(re.fullmatch(r"env_\w+", k) for k in keys), list(keys))
+    report.check("the API key Secret holds `api-key`", "api-key" in names.get(API_KEY_SECRET, {}).get("stringData", {}))
+
+
+def check(report, kubectl, promtool, binary):
+    report.section("kubernetes: files")
+    check_yaml_files(report)
+    check_prometheusrule_source(report, promtool)
+    check_examples(report)
+    report.section("kubernetes: base")
+    dep = check_base(report, kubectl, binary)
+    check_user_overlay(report, kubectl)
+    report.section("kubernetes: overlays/sharded")
+    check_sharded(report, kubectl, dep, binary)
+    report.section("kubernetes: overlays/config-file")
+    check_config_file(report, kubectl, binary)
