@@ -134,7 +134,7 @@ fn thread_cpu() -> f64 {
 }
 
 /// Median CPU seconds of `REPS` runs of `f`.
-fn timed(mut f: impl FnMut()) -> f64 {
+pub fn timed(mut f: impl FnMut()) -> f64 {
     f(); // warm caches and allocator
     let mut v: Vec<f64> = (0..REPS)
         .map(|_| {

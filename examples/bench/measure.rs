@@ -4,6 +4,7 @@
 use crate::floor::{self, Floor};
 use crate::probe::{self, counters, quantile, Counters};
 use crate::procs::{self, Exporter, ExporterRun, Sim};
+use crate::render::{self, RenderCost};
 use serde::Serialize;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -59,13 +60,9 @@ pub struct Cell {
     /// The floor for a whole cycle: typed decode of every page and stats body.
     pub floor_per_cycle_s: f64,
     pub cpu_over_floor: f64,
-    pub metrics_bytes: usize,
-    /// One scraper, back to back, while refreshes run: the time to render and serve.
-    pub render: Scrapes,
-    pub concurrent_plain: Scrapes,
-    pub concurrent_gzip: Scrapes,
-    /// Exporter CPU per scrape under the concurrent load (refresh CPU subtracted).
-    pub cpu_per_scrape_ms: f64,
+    /// One render in process (no HTTP): the exporter's own work per scrape.
+    pub render_cost: RenderCost,
+    pub production: Production,
 }
 
 fn scrapes(lat: &[f64], size: usize, scrapers: usize, gzip: bool) -> Scrapes {
@@ -114,23 +111,33 @@ async fn wait_for(
     }
 }
 
-pub async fn run_cell(dir: &Path, environments: usize, items: usize, plan: Plan) -> (Cell, Sim) {
+pub async fn run_cell(
+    dir: &Path,
+    environments: usize,
+    items: usize,
+    plan: Plan,
+    steady_window: Option<f64>,
+) -> Cell {
     let t = Instant::now();
     let sim = procs::start_sim(dir, environments, items);
     let sim_start_seconds = t.elapsed().as_secs_f64();
 
-    // The floor first, while nothing else of ours runs.
+    // The floor and the render cost first, while nothing else of ours runs.
     let sample = floor::fetch(&sim.creds, items).await;
-    let floor = tokio::task::spawn_blocking(move || floor::measure(&sample))
-        .await
-        .expect("floor measurement");
+    let creds = sim.creds.clone();
+    let (floor, render_cost) = tokio::task::spawn_blocking(move || {
+        let floor = floor::measure(&sample);
+        (floor, render::measure(&creds, &sample))
+    })
+    .await
+    .expect("floor and render measurement");
     let total_items = (environments * items) as f64;
     let floor_per_cycle_s =
         floor.typed_per_item * total_items + floor.stats_per_env * environments as f64;
 
-    // Flat out: a 10 ms interval and a budget that never binds, so a cycle takes
-    // what the work takes, and even small cells run enough cycles for the
-    // 10 ms resolution of the kernel's CPU accounting.
+    // Phase A, flat out: a 10 ms interval and a budget that never binds, so a
+    // cycle takes what the work takes, and even small cells run enough cycles
+    // for the 10 ms resolution of the kernel's CPU accounting.
     let run = ExporterRun {
         interval: "10ms",
         budget_rps: 1_000_000.0,
@@ -147,7 +154,7 @@ pub async fn run_cell(dir: &Path, environments: usize, items: usize, plan: Plan)
 
     let mut cpu_windows = Vec::new();
     let mut wall_windows = Vec::new();
-    let (mut requests, mut stats_requests, mut refreshes, mut refresh_secs) = (0.0, 0.0, 0.0, 0.0);
+    let (mut requests, mut refreshes, mut refresh_secs) = (0.0, 0.0, 0.0);
     let mut last = Counters::default();
     for _ in 0..plan.windows {
         let c0 = read(&client, &mut exp).await;
@@ -165,34 +172,21 @@ pub async fn run_cell(dir: &Path, environments: usize, items: usize, plan: Plan)
         cpu_windows.push((cpu1 - cpu0) / cycles);
         wall_windows.push(wall / cycles);
         requests += c1.requests - c0.requests;
-        stats_requests += c1.stats_requests - c0.stats_requests;
         refreshes += c1.refreshes - c0.refreshes;
         refresh_secs += c1.refresh_seconds - c0.refresh_seconds;
         last = c1;
     }
-    let _ = stats_requests;
     let (peak_rss_mib, rss_mib) = exp.child.memory_mib();
     let cpu_per_cycle_s = probe::median(&mut cpu_windows.clone());
     let min_requests_per_cycle = min_requests(environments, items);
     let requests_per_cycle = requests / (refreshes / environments as f64);
-
-    // Scrapes while refreshes go on.
-    let (lat, metrics_bytes) = probe::scrape_load(&exp.base, 1, plan.scrape_secs, false).await;
-    let render = scrapes(&lat, metrics_bytes, 1, false);
-    let (lat, size) = probe::scrape_load(&exp.base, plan.scrapers, plan.scrape_secs, false).await;
-    let concurrent_plain = scrapes(&lat, size, plan.scrapers, false);
-    let cpu0 = exp.child.cpu_seconds();
-    let t0 = Instant::now();
-    let (lat, size) = probe::scrape_load(&exp.base, plan.scrapers, plan.scrape_secs, true).await;
-    let cpu_scraping = exp.child.cpu_seconds() - cpu0;
-    let refresh_cpu_rate = cpu_per_cycle_s / probe::median(&mut wall_windows.clone());
-    let cpu_per_scrape_ms = (cpu_scraping - refresh_cpu_rate * t0.elapsed().as_secs_f64()).max(0.0)
-        / lat.len().max(1) as f64
-        * 1e3;
-    let concurrent_gzip = scrapes(&lat, size, plan.scrapers, true);
     drop(exp);
 
-    let cell = Cell {
+    // Phase B, as deployed: a 30 s interval, scrapes while refreshes go on.
+    let production = run_production(dir, &sim, steady_window, plan).await;
+    drop(sim);
+
+    Cell {
         environments,
         items_per_environment: items,
         sim_start_seconds,
@@ -212,46 +206,37 @@ pub async fn run_cell(dir: &Path, environments: usize, items: usize, plan: Plan)
         floor,
         floor_per_cycle_s,
         cpu_over_floor: cpu_per_cycle_s / floor_per_cycle_s,
-        metrics_bytes,
-        render,
-        concurrent_plain,
-        concurrent_gzip,
-        cpu_per_scrape_ms,
-    };
-    (cell, sim)
+        render_cost,
+        production,
+    }
 }
 
-/// The exporter as deployed: a 30 s interval, against an already running simulator.
+/// Phase B: the exporter as deployed, at a 30 s interval.
 #[derive(Debug, Clone, Serialize)]
-pub struct Steady {
-    pub environments: usize,
-    pub items_per_environment: usize,
+pub struct Production {
     pub interval_s: f64,
     pub budget_rps: f64,
-    pub window_s: f64,
-    pub cycles: f64,
-    pub requests_per_cycle: f64,
-    pub min_requests_per_cycle: f64,
-    pub cpu_seconds: f64,
+    /// The CPU window, when one was measured (the target cell).
+    pub window_s: Option<f64>,
+    pub cycles: Option<f64>,
+    pub requests_per_cycle: Option<f64>,
     /// Average share of one core over the window (refreshes only, no scrapes).
-    pub core_share: f64,
+    pub core_share: Option<f64>,
     pub peak_rss_mib: f64,
     pub rss_mib: f64,
-    pub concurrent_gzip: Scrapes,
+    pub metrics_bytes: usize,
+    /// One scraper, back to back: the time to render and serve.
+    pub render: Scrapes,
     pub concurrent_plain: Scrapes,
+    pub concurrent_gzip: Scrapes,
 }
 
-pub async fn run_steady(
-    dir: &Path,
-    sim: &Sim,
-    items: usize,
-    window_secs: f64,
-    plan: Plan,
-) -> Steady {
+async fn run_production(dir: &Path, sim: &Sim, window: Option<f64>, plan: Plan) -> Production {
     let environments = sim.creds.environments.len();
     let interval = 30.0;
-    // 1,000 environments need 67 requests/s at 30 s: above the default budget (5/s).
-    let budget_rps = 100.0;
+    // 1,000 environments need 67 requests/s at 30 s, above the default budget (5/s):
+    // a budget that does not bind, so the interval holds.
+    let budget_rps = 1_000_000.0;
     let run = ExporterRun {
         interval: "30s",
         budget_rps,
@@ -260,36 +245,51 @@ pub async fn run_steady(
     let mut exp = procs::start_exporter(dir, sim, &run);
     let client = reqwest::Client::new();
     probe::wait_healthy(&client, &exp.base).await;
+    let started = Instant::now();
     wait_for(&client, &mut exp, environments, environments).await;
-    // First refreshes are packed into 5 s; from the second on they spread over the interval.
-    tokio::time::sleep(Duration::from_secs_f64(interval)).await;
-    let c0 = read(&client, &mut exp).await;
-    let cpu0 = exp.child.cpu_seconds();
-    let t0 = Instant::now();
-    tokio::time::sleep(Duration::from_secs_f64(window_secs)).await;
-    let cpu_seconds = exp.child.cpu_seconds() - cpu0;
-    let window_s = t0.elapsed().as_secs_f64();
-    let c1 = read(&client, &mut exp).await;
-    let (peak_rss_mib, rss_mib) = exp.child.memory_mib();
-    let cycles = (c1.refreshes - c0.refreshes) / environments as f64;
-    let (lat, size) = probe::scrape_load(&exp.base, plan.scrapers, plan.scrape_secs, true).await;
-    let concurrent_gzip = scrapes(&lat, size, plan.scrapers, true);
+    let mut cpu = None;
+    if let Some(w) = window {
+        // Past the start window: from the second cycle on, refreshes spread over the interval.
+        let settle = Duration::from_secs_f64(interval).saturating_sub(started.elapsed());
+        tokio::time::sleep(settle).await;
+        let c0 = read(&client, &mut exp).await;
+        let cpu0 = exp.child.cpu_seconds();
+        let t0 = Instant::now();
+        tokio::time::sleep(Duration::from_secs_f64(w)).await;
+        let cpu_seconds = exp.child.cpu_seconds() - cpu0;
+        let window_s = t0.elapsed().as_secs_f64();
+        let c1 = read(&client, &mut exp).await;
+        let cycles = (c1.refreshes - c0.refreshes) / environments as f64;
+        cpu = Some((
+            window_s,
+            cycles,
+            (c1.requests - c0.requests) / cycles,
+            cpu_seconds / window_s,
+        ));
+    } else {
+        // Past the start window, where first refreshes are packed.
+        let settle = Duration::from_secs(6).saturating_sub(started.elapsed());
+        tokio::time::sleep(settle).await;
+    }
+    let (lat, metrics_bytes) = probe::scrape_load(&exp.base, 1, plan.scrape_secs, false).await;
+    let render = scrapes(&lat, metrics_bytes, 1, false);
     let (lat, size) = probe::scrape_load(&exp.base, plan.scrapers, plan.scrape_secs, false).await;
     let concurrent_plain = scrapes(&lat, size, plan.scrapers, false);
-    Steady {
-        environments,
-        items_per_environment: items,
+    let (lat, size) = probe::scrape_load(&exp.base, plan.scrapers, plan.scrape_secs, true).await;
+    let concurrent_gzip = scrapes(&lat, size, plan.scrapers, true);
+    let (peak_rss_mib, rss_mib) = exp.child.memory_mib();
+    Production {
         interval_s: interval,
         budget_rps,
-        window_s,
-        cycles,
-        requests_per_cycle: (c1.requests - c0.requests) / cycles,
-        min_requests_per_cycle: min_requests(environments, items),
-        cpu_seconds,
-        core_share: cpu_seconds / window_s,
+        window_s: cpu.map(|c| c.0),
+        cycles: cpu.map(|c| c.1),
+        requests_per_cycle: cpu.map(|c| c.2),
+        core_share: cpu.map(|c| c.3),
         peak_rss_mib,
         rss_mib,
-        concurrent_gzip,
+        metrics_bytes,
+        render,
         concurrent_plain,
+        concurrent_gzip,
     }
 }

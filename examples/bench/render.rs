@@ -63,6 +63,7 @@ pub fn measure(creds: &Credentials, sample: &Sample) -> RenderCost {
         budget_rps: 5.0,
         interval: Duration::from_secs(30),
         lease_ttl: Duration::from_secs(90),
+        discovery: false,
     })
     .expect("the exporter's metrics");
     let render = || {

@@ -1,7 +1,7 @@
 //! The benchmark's output: a Markdown report (tables, targets, the machine and
 //! the command) and the same numbers as JSON.
 
-use crate::measure::{Cell, Steady};
+use crate::measure::Cell;
 use serde::Serialize;
 use std::fmt::Write;
 use std::path::Path;
@@ -81,11 +81,12 @@ fn noise(c: &Cell) -> String {
     format!(" ±{:.0}%", (hi - lo) / 2.0 / c.cpu_per_cycle_s * 100.0)
 }
 
-const HEADER: &str = "| environments × items | requests/cycle (min) | ratio | CPU/cycle | floor | CPU ÷ floor | wall/cycle | refresh wall | peak RSS | /metrics | render | 10 scrapers p50 / p99 (gzip) | (plain) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+const HEADER: &str = "| environments × items | requests/cycle (min) | ratio | CPU/cycle | floor | CPU ÷ floor | wall/cycle | refresh wall | peak RSS | /metrics | render (gzip) | 1 scraper p50 | 10 scrapers p50 / p99 (gzip) | (plain) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
 
 pub fn row(c: &Cell) -> String {
+    let p = &c.production;
     format!(
-        "| {} × {} | {:.0} ({:.0}) | {:.2} | {}{} | {} | {:.2} | {} | {:.1} ms | {:.1} MiB | {} | {:.1} ms | {:.1} / {:.1} ms | {:.1} / {:.1} ms |",
+        "| {} × {} | {:.0} ({:.0}) | {:.2} | {}{} | {} | {:.2} | {} | {:.1} ms | {:.1} MiB | {} ({}) | {:.1} ms ({:.1} ms) | {:.1} ms | {:.1} / {:.1} ms | {:.1} / {:.1} ms |",
         c.environments,
         c.items_per_environment,
         c.requests_per_cycle,
@@ -97,13 +98,16 @@ pub fn row(c: &Cell) -> String {
         c.cpu_over_floor,
         secs(c.wall_per_cycle_s),
         c.refresh_wall_mean_ms,
-        c.peak_rss_mib,
-        bytes(c.metrics_bytes),
-        c.render.p50_ms,
-        c.concurrent_gzip.p50_ms,
-        c.concurrent_gzip.p99_ms,
-        c.concurrent_plain.p50_ms,
-        c.concurrent_plain.p99_ms,
+        c.peak_rss_mib.max(p.peak_rss_mib),
+        bytes(c.render_cost.bytes),
+        bytes(c.render_cost.gzip_bytes),
+        c.render_cost.plain_ms,
+        c.render_cost.gzip_ms,
+        p.render.p50_ms,
+        p.concurrent_gzip.p50_ms,
+        p.concurrent_gzip.p99_ms,
+        p.concurrent_plain.p50_ms,
+        p.concurrent_plain.p99_ms,
     )
 }
 
@@ -119,7 +123,6 @@ pub fn markdown(
     m: &Machine,
     command: &[String],
     cells: &[Cell],
-    steady: Option<&Steady>,
     skipped: &[(usize, usize)],
 ) -> String {
     let mut s = String::new();
@@ -141,7 +144,7 @@ pub fn markdown(
         s.push('\n');
     }
     for (e, i) in skipped {
-        let _ = writeln!(s, "| {e} × {i} | skipped (over --max-items) |||||||||||| |");
+        let _ = writeln!(s, "| {e} × {i} | skipped (over --max-items) |||||||||||||");
     }
     s.push_str("\nPer work item, one thread's CPU time on the same page bytes: serde_json decoders (`typed`, the fields the exporter reads as borrowed `&str`, is the floor above), then the exporter's own decoder and decoder + fold in process, then the exporter's whole refresh (HTTP included):\n\n| environments × items | bytes/item | IgnoredAny | typed (floor) | serde_json::Value | exporter decode | decode + fold | refresh CPU/item |\n|---|---|---|---|---|---|---|---|\n");
     for c in cells {
@@ -161,16 +164,16 @@ pub fn markdown(
             per_item * 1e6
         );
     }
-    if let Some(st) = steady {
+    let target = cells.iter().find(|c| c.production.core_share.is_some());
+    if let Some(c) = target {
+        let p = &c.production;
         let _ = writeln!(
             s,
-            "\nProduction setting: {} × {} at a {:.0} s interval (budget {:.0} requests/s), {:.0} s window, {:.2} cycles: \
-             {:.0} requests/cycle (min {:.0}), CPU {:.2} s = **{:.2}% of one core**, peak RSS **{:.1} MiB** (now {:.1} MiB); \
-             /metrics with {} concurrent scrapers: p50 {:.1} ms, p99 **{:.1} ms** (gzip), p50 {:.1} ms, p99 {:.1} ms (plain).",
-            st.environments, st.items_per_environment, st.interval_s, st.budget_rps, st.window_s, st.cycles,
-            st.requests_per_cycle, st.min_requests_per_cycle, st.cpu_seconds, st.core_share * 100.0,
-            st.peak_rss_mib, st.rss_mib, st.concurrent_gzip.scrapers, st.concurrent_gzip.p50_ms,
-            st.concurrent_gzip.p99_ms, st.concurrent_plain.p50_ms, st.concurrent_plain.p99_ms
+            "\nAs deployed: {} × {} at a {:.0} s interval, {:.0} s window, {:.2} cycles: {:.0} requests/cycle (min {:.0}), \
+             **{:.2}% of one core** on average, peak RSS **{:.1} MiB** (now {:.1} MiB).",
+            c.environments, c.items_per_environment, p.interval_s, p.window_s.unwrap_or(0.0), p.cycles.unwrap_or(0.0),
+            p.requests_per_cycle.unwrap_or(0.0), c.min_requests_per_cycle, p.core_share.unwrap_or(0.0) * 100.0,
+            p.peak_rss_mib, p.rss_mib
         );
     }
     s.push_str("\nTargets:\n\n");
@@ -188,26 +191,29 @@ pub fn markdown(
         "- CPU per refresh within 2× the floor: worst {worst:.2}×: {}",
         verdict(worst <= 2.0)
     );
-    if let Some(st) = steady {
+    if let Some(c) = target {
+        let p = &c.production;
+        let share = p.core_share.unwrap_or(1.0);
         let _ = writeln!(
             s,
             "- 1,000 × 1,000 at 30 s under 5% of one core: {:.2}%: {}; under 64 MiB: {:.1} MiB: {}",
-            st.core_share * 100.0,
-            verdict(st.core_share < 0.05),
-            st.peak_rss_mib,
-            verdict(st.peak_rss_mib < 64.0)
+            share * 100.0,
+            verdict(share < 0.05),
+            p.peak_rss_mib,
+            verdict(p.peak_rss_mib < 64.0)
         );
     }
     for c in cells.iter().filter(|c| c.environments >= 1000) {
+        let p = &c.production;
         let _ = writeln!(
             s,
             "- /metrics at {} × {} p99 < 10 ms with {} scrapers: {:.1} ms gzip, {:.1} ms plain: {}",
             c.environments,
             c.items_per_environment,
-            c.concurrent_gzip.scrapers,
-            c.concurrent_gzip.p99_ms,
-            c.concurrent_plain.p99_ms,
-            verdict(c.concurrent_gzip.p99_ms < 10.0 && c.concurrent_plain.p99_ms < 10.0)
+            p.concurrent_gzip.scrapers,
+            p.concurrent_gzip.p99_ms,
+            p.concurrent_plain.p99_ms,
+            verdict(p.concurrent_gzip.p99_ms < 10.0 && p.concurrent_plain.p99_ms < 10.0)
         );
     }
     s
@@ -218,15 +224,13 @@ pub fn write(
     m: &Machine,
     command: &[String],
     cells: &[Cell],
-    steady: Option<&Steady>,
     skipped: &[(usize, usize)],
 ) {
-    let md = markdown(m, command, cells, steady, skipped);
+    let md = markdown(m, command, cells, skipped);
     let json = serde_json::json!({
         "command": command.iter().skip(1).collect::<Vec<_>>(),
         "machine": m,
         "cells": cells,
-        "steady": steady,
         "skipped": skipped,
     });
     let _ = std::fs::write(out.join("results.md"), md);

@@ -35,7 +35,11 @@ pub struct WorkRow<'a> {
     pub acknowledged_at_ms: Option<i64>,
     #[serde(rename = "started_at", default, deserialize_with = "timestamp")]
     pub started_at_ms: Option<i64>,
-    #[serde(rename = "latest_heartbeat_at", default, deserialize_with = "timestamp")]
+    #[serde(
+        rename = "latest_heartbeat_at",
+        default,
+        deserialize_with = "timestamp"
+    )]
     pub latest_heartbeat_at_ms: Option<i64>,
     #[serde(rename = "stop_requested_at", default, deserialize_with = "timestamp")]
     pub stop_requested_at_ms: Option<i64>,

@@ -103,11 +103,15 @@ impl Tracker {
         for w in &mut words {
             let mut v = [0u8; 8];
             v.copy_from_slice(w);
-            h = (h ^ u64::from_le_bytes(v)).wrapping_mul(MIX).rotate_left(31);
+            h = (h ^ u64::from_le_bytes(v))
+                .wrapping_mul(MIX)
+                .rotate_left(31);
         }
         let mut v = [0u8; 8];
         v[..words.remainder().len()].copy_from_slice(words.remainder());
-        h = (h ^ u64::from_le_bytes(v)).wrapping_mul(MIX).rotate_left(31);
+        h = (h ^ u64::from_le_bytes(v))
+            .wrapping_mul(MIX)
+            .rotate_left(31);
         fmix64(h)
     }
 }

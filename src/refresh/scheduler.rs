@@ -44,6 +44,28 @@ struct Slot {
     in_flight: bool,
     /// Requests the last refresh made; 2 (stats + one page) until known.
     requests: u32,
+    /// When the slot was made, until its first refresh is dispatched.
+    created: Option<Instant>,
+}
+
+/// When an environment is next due, as its refresh is dispatched. The first
+/// refreshes are packed into a short start window so the exporter is ready
+/// soon; from the second on, each environment takes its own place in the
+/// interval (`fraction` of it), so refreshes spread over the whole interval
+/// instead of repeating the start window's burst every interval.
+fn next_due(
+    due: Instant,
+    created: Option<Instant>,
+    fraction: f64,
+    effective: Duration,
+    now: Instant,
+) -> Instant {
+    let next = match created {
+        Some(created) => created + effective.mul_f64(1.0 + fraction),
+        // Spread is kept: the next refresh is one interval after this one was due.
+        None => due + effective,
+    };
+    next.max(now + effective.mul_f64(0.5))
 }
 
 /// Run until `shutdown`: refresh every environment of `environments` (which may change).
@@ -57,6 +79,7 @@ pub async fn run(
     let mut slots: HashMap<String, Slot> = HashMap::new();
     let mut tasks: JoinSet<(String, Outcome)> = JoinSet::new();
     let mut stretched = false;
+    let mut watching = true;
 
     let sync = |slots: &mut HashMap<String, Slot>, envs: &[Environment]| {
         refresher.store().set_environments(envs);
@@ -78,6 +101,7 @@ pub async fn run(
                             due,
                             in_flight: false,
                             requests: 2,
+                            created: Some(now),
                         },
                     );
                 }
@@ -118,8 +142,8 @@ pub async fn run(
         let free = max_in_flight.saturating_sub(tasks.len());
         for slot in due.into_iter().take(free) {
             slot.in_flight = true;
-            // Spread is kept: the next refresh is one interval after this one was due.
-            slot.due = (slot.due + effective).max(now + effective.mul_f64(0.5));
+            let fraction = offset_fraction(&slot.env.id);
+            slot.due = next_due(slot.due, slot.created.take(), fraction, effective, now);
             let r = Arc::clone(&refresher);
             let env = slot.env.clone();
             tasks.spawn(async move {
@@ -151,10 +175,12 @@ pub async fn run(
                     }
                 }
             }
-            changed = environments.changed() => {
+            changed = environments.changed(), if watching => {
                 if changed.is_err() {
-                    // The sender is gone: keep the current set.
-                    environments = watch::channel(slots.values().map(|s| s.env.clone()).collect()).1;
+                    // The sender is gone (no discovery): keep the current set and stop
+                    // watching. (A stand-in receiver whose sender is dropped at once
+                    // would be ready again at once: the loop would spin a whole core.)
+                    watching = false;
                     continue;
                 }
                 let envs = environments.borrow_and_update().clone();
@@ -211,6 +237,27 @@ mod tests {
         assert!(v.iter().all(|f| (0.0..1.0).contains(f)));
         let below_half = v.iter().filter(|f| **f < 0.5).count();
         assert!((30..70).contains(&below_half), "{below_half}");
+    }
+
+    #[test]
+    fn after_the_start_window_refreshes_spread_over_the_whole_interval() {
+        let interval = Duration::from_secs(30);
+        let t0 = Instant::now();
+        let window = Duration::from_secs(5);
+        let mut seconds: Vec<f64> = (0..100)
+            .map(|i| {
+                let f = offset_fraction(&format!("env_{i}"));
+                let first = t0 + window.mul_f64(f);
+                let second = next_due(first, Some(t0), f, interval, first);
+                assert!(second - first >= interval - window, "{f}");
+                let third = next_due(second, None, f, interval, second);
+                assert_eq!(third - second, interval);
+                (second - t0).as_secs_f64()
+            })
+            .collect();
+        seconds.sort_by(f64::total_cmp);
+        // Second refreshes cover [30 s, 60 s), not a 5 s burst.
+        assert!(seconds[0] < 35.0 && seconds[99] > 55.0, "{seconds:?}");
     }
 
     #[test]
