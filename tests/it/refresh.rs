@@ -574,7 +574,9 @@ fn the_scheduler_idles_when_the_environment_list_never_changes() {
         let _ = done_tx.send(());
     });
     assert!(
-        done_rx.recv_timeout(std::time::Duration::from_secs(20)).is_ok(),
+        done_rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .is_ok(),
         "the scheduler spins instead of sleeping"
     );
 }
