@@ -81,18 +81,28 @@ impl Site {
         let now_ms = self.clock.now_ms();
         let path = req.uri().path();
         if path == self.telemetry_path {
-            let text = if self.probe_only {
-                self.metrics.render_own()
-            } else {
-                self.metrics.render(
-                    &self.store,
-                    now_ms,
-                    self.lease_ttl,
-                    self.stale_after,
-                    &self.external_url,
-                )
-            };
-            return self.maybe_gzip(req, text);
+            if self.probe_only {
+                return self.maybe_gzip(req, self.metrics.render_own());
+            }
+            // Scrapes within a second share one render and one gzip (metrics::shared).
+            let shared = self.metrics.exposition(
+                &self.store,
+                now_ms,
+                self.lease_ttl,
+                self.stale_after,
+                &self.external_url,
+            );
+            const CT: &str = "text/plain; version=0.0.4; charset=utf-8";
+            if let Some(gz) = wants(req, ACCEPT_ENCODING, "gzip")
+                .then(|| shared.gzip())
+                .flatten()
+            {
+                let mut r = respond(StatusCode::OK, CT, gz);
+                r.headers_mut()
+                    .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                return r;
+            }
+            return respond(StatusCode::OK, CT, shared.plain());
         }
         match path {
             "/" => respond(

@@ -4,6 +4,7 @@
 //! verbs of `RequestObserver` and `RefreshObserver`.
 
 pub mod families;
+pub mod shared;
 pub mod text;
 
 use crate::api::{ApiError, RequestObserver};
@@ -27,6 +28,8 @@ pub struct ExporterMetrics {
     shard_info: GaugeVec,
     /// Registered only when discovery is on.
     discovery: Option<DiscoveryInstruments>,
+    /// The latest `/metrics` render, served again to scrapes within a second.
+    shared: shared::Shared,
 }
 
 struct DiscoveryInstruments {
@@ -147,6 +150,7 @@ impl ExporterMetrics {
             ratelimit_seen: std::sync::atomic::AtomicBool::new(false),
             shard_info,
             discovery,
+            shared: shared::Shared::default(),
         })
     }
 
@@ -170,6 +174,21 @@ impl ExporterMetrics {
         let mut out = render_environments(store, now_ms, lease_ttl, stale_after, drilldown_base);
         out.push_str(&self.render_own());
         out
+    }
+
+    /// `render` for a scrape: shared with the scrapes that come within a
+    /// second of it, and compressed at most once (see `shared`).
+    pub fn exposition(
+        &self,
+        store: &Store,
+        now_ms: i64,
+        lease_ttl: Duration,
+        stale_after: Duration,
+        drilldown_base: &str,
+    ) -> std::sync::Arc<shared::Rendered> {
+        self.shared.get(now_ms, || {
+            self.render(store, now_ms, lease_ttl, stale_after, drilldown_base)
+        })
     }
 
     /// The exporter's own metrics alone (what `/metrics` serves with `--probe.only`).
@@ -273,7 +292,7 @@ fn render_some(
             (view, families::labels_of(s, &names))
         })
         .collect();
-    let mut out = text::Exposition::with_capacity(4096 + views.len() * 6000);
+    let mut out = text::Exposition::with_capacity(4096 + views.len() * 9000);
     families::render(&mut out, &views, drilldown_base);
     out.out
 }
