@@ -211,7 +211,17 @@ mod tests {
     #[test]
     fn integers_are_written_exactly_and_fractions_shortest() {
         let mut out = String::new();
-        for v in [0.0, -0.0, 7.0, -12.0, 1e14, 999_999_999_999_999.0, 1e15, 0.5, -2.25] {
+        for v in [
+            0.0,
+            -0.0,
+            7.0,
+            -12.0,
+            1e14,
+            999_999_999_999_999.0,
+            1e15,
+            0.5,
+            -2.25,
+        ] {
             write_value(&mut out, v);
             out.push(' ');
         }
