@@ -84,25 +84,27 @@ impl Site {
             if self.probe_only {
                 return self.maybe_gzip(req, self.metrics.render_own());
             }
-            // Scrapes within a second share one render and one gzip (metrics::shared).
-            let shared = self.metrics.exposition(
-                &self.store,
-                now_ms,
-                self.lease_ttl,
-                self.stale_after,
-                &self.external_url,
-            );
+            // Scrapes within a second share one body (metrics::shared).
             const CT: &str = "text/plain; version=0.0.4; charset=utf-8";
-            if let Some(gz) = wants(req, ACCEPT_ENCODING, "gzip")
-                .then(|| shared.gzip())
-                .flatten()
-            {
-                let mut r = respond(StatusCode::OK, CT, gz);
-                r.headers_mut()
-                    .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-                return r;
+            let body = |gzip| {
+                self.metrics.exposition(
+                    &self.store,
+                    now_ms,
+                    self.lease_ttl,
+                    self.stale_after,
+                    &self.external_url,
+                    gzip,
+                )
+            };
+            if wants(req, ACCEPT_ENCODING, "gzip") {
+                if let Some(gz) = body(true) {
+                    let mut r = respond(StatusCode::OK, CT, gz);
+                    r.headers_mut()
+                        .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                    return r;
+                }
             }
-            return respond(StatusCode::OK, CT, shared.plain());
+            return respond(StatusCode::OK, CT, body(false).unwrap_or_default());
         }
         match path {
             "/" => respond(

@@ -95,7 +95,11 @@ pub fn labels_of<'a>(state: &'a EnvironmentState, extra: &'a [String]) -> Vec<(&
 }
 
 /// Write every per-environment family for `views` (with their labels).
-pub fn render(out: &mut Exposition, views: &[(View<'_>, Vec<(&str, &str)>)], drilldown_base: &str) {
+pub fn render(
+    out: &mut Exposition<'_>,
+    views: &[(View<'_>, Vec<(&str, &str)>)],
+    drilldown_base: &str,
+) {
     for g in HEALTH.iter().chain(QUEUE_AND_WORK) {
         let samples: Vec<(&Labels<'_>, f64)> = views
             .iter()

@@ -1,116 +1,85 @@
-//! One render of `/metrics` shared by the scrapes that come within
-//! `SHARE_WINDOW_MS` of it, compressed at most once. A thousand environments
-//! make an 8 MiB exposition: rendering and compressing it for every scrape
-//! made ten concurrent scrapers queue behind ten renders (a second at p99)
-//! and held ten copies in memory. Ages are computed when a render starts, so a
-//! scrape sees them at most a second old; a render never waits for the API.
+//! The body of `/metrics` shared by the scrapes that come within
+//! `SHARE_WINDOW_MS` of it, one for plain text and one for gzip. A thousand
+//! environments make an 8 MiB exposition: rendering and compressing it for
+//! every scrape made ten concurrent scrapers queue behind ten renders (a
+//! second at p99) and held ten copies in memory. Ages are computed when a
+//! render starts, so a scrape sees them at most a second old; a render never
+//! waits for the API.
 
 use bytes::Bytes;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Mutex;
 
-/// How long a render is served again, by the exporter's clock.
+/// How long a body is served again, by the exporter's clock.
 pub const SHARE_WINDOW_MS: i64 = 1000;
 
-/// A finished exposition and, once asked for, its gzip.
-#[derive(Debug)]
-pub struct Rendered {
-    at_ms: i64,
-    plain: Bytes,
-    gzip: OnceLock<Option<Bytes>>,
-}
-
-impl Rendered {
-    pub fn plain(&self) -> Bytes {
-        self.plain.clone()
-    }
-
-    /// The exposition gzipped at the fastest level; `None` if compression failed.
-    pub fn gzip(&self) -> Option<Bytes> {
-        self.gzip
-            .get_or_init(|| {
-                let mut enc = flate2::write::GzEncoder::new(
-                    Vec::with_capacity(self.plain.len() / 8),
-                    flate2::Compression::fast(),
-                );
-                enc.write_all(&self.plain).ok()?;
-                enc.finish().ok().map(Bytes::from)
-            })
-            .clone()
-    }
-}
-
-/// The latest render, and the lock that lets one render run at a time.
+/// The latest body of each encoding, and the lock that lets one render run at a time.
 #[derive(Debug, Default)]
 pub struct Shared {
-    last: Mutex<Option<Arc<Rendered>>>,
+    /// `[plain, gzip]`: when rendered, and the body.
+    last: Mutex<[Option<(i64, Bytes)>; 2]>,
     rendering: Mutex<()>,
 }
 
 impl Shared {
-    /// The latest render if it is fresh at `now_ms`, else a new one from `render`.
-    /// Scrapes that arrive while a render runs wait for it and share it.
-    pub fn get(&self, now_ms: i64, render: impl FnOnce() -> String) -> Arc<Rendered> {
-        if let Some(r) = self.fresh(now_ms) {
-            return r;
+    /// The latest body of this encoding if it is fresh at `now_ms`, else a new
+    /// one from `render`. Scrapes that arrive while a render runs wait for it
+    /// and share it.
+    pub fn get(
+        &self,
+        now_ms: i64,
+        gzip: bool,
+        render: impl FnOnce() -> Option<Bytes>,
+    ) -> Option<Bytes> {
+        let slot = usize::from(gzip);
+        if let Some(body) = self.fresh(now_ms, slot) {
+            return Some(body);
         }
         let _one = self.rendering.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(r) = self.fresh(now_ms) {
-            return r;
+        if let Some(body) = self.fresh(now_ms, slot) {
+            return Some(body);
         }
-        let rendered = Arc::new(Rendered {
-            at_ms: now_ms,
-            plain: Bytes::from(render()),
-            gzip: OnceLock::new(),
-        });
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::clone(&rendered));
-        rendered
+        // Let the stale body go first: at most one is held while the next is made.
+        self.last.lock().unwrap_or_else(|p| p.into_inner())[slot] = None;
+        let body = render()?;
+        self.last.lock().unwrap_or_else(|p| p.into_inner())[slot] = Some((now_ms, body.clone()));
+        Some(body)
     }
 
-    fn fresh(&self, now_ms: i64) -> Option<Arc<Rendered>> {
+    fn fresh(&self, now_ms: i64, slot: usize) -> Option<Bytes> {
         let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         // Either way: a clock set back (tests move theirs) also renders anew.
-        last.as_ref()
-            .filter(|r| (now_ms - r.at_ms).abs() < SHARE_WINDOW_MS)
-            .cloned()
+        last[slot]
+            .as_ref()
+            .filter(|(at, _)| (now_ms - at).abs() < SHARE_WINDOW_MS)
+            .map(|(_, body)| body.clone())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
 
     #[test]
     fn scrapes_within_the_window_share_one_render_and_later_ones_render_anew() {
         let shared = Shared::default();
         let mut renders = 0;
-        let mut render = |text: &str| {
+        let mut render = |text: &'static str| {
             renders += 1;
-            text.to_string()
+            Some(Bytes::from(text))
         };
-        let a = shared.get(10_000, || render("a"));
-        let b = shared.get(10_999, || render("b"));
-        assert_eq!(b.plain(), "a");
-        let c = shared.get(11_000, || render("c"));
-        assert_eq!(c.plain(), "c");
-        let d = shared.get(9_000, || render("d"));
-        assert_eq!(d.plain(), "d");
-        assert_eq!(renders, 3);
-        assert_eq!(a.plain(), "a");
+        assert_eq!(shared.get(10_000, false, || render("a")).unwrap(), "a");
+        assert_eq!(shared.get(10_999, false, || render("b")).unwrap(), "a");
+        // Each encoding is its own body.
+        assert_eq!(shared.get(10_999, true, || render("gz")).unwrap(), "gz");
+        assert_eq!(shared.get(11_000, false, || render("c")).unwrap(), "c");
+        assert_eq!(shared.get(9_000, false, || render("d")).unwrap(), "d");
+        assert_eq!(renders, 4);
     }
 
     #[test]
-    fn gzip_is_made_once_and_decodes_to_the_plain_text() {
+    fn a_failed_render_is_not_kept() {
         let shared = Shared::default();
-        let r = shared.get(0, || "x 1\n".repeat(1000));
-        let gz = r.gzip().unwrap();
-        assert!(Arc::ptr_eq(&r, &shared.get(1, || unreachable!())));
-        assert_eq!(r.gzip().unwrap().as_ptr(), gz.as_ptr());
-        let mut text = String::new();
-        flate2::read::GzDecoder::new(&gz[..])
-            .read_to_string(&mut text)
-            .unwrap();
-        assert_eq!(text, "x 1\n".repeat(1000));
+        assert_eq!(shared.get(0, true, || None), None);
+        assert_eq!(shared.get(1, true, || Some(Bytes::from("x"))).unwrap(), "x");
     }
 }

@@ -20,19 +20,69 @@ impl Kind {
     }
 }
 
-/// Text exposition being built.
-#[derive(Debug, Default)]
-pub struct Exposition {
+/// Text exposition being built: in `out`, or passed on to a sink in pieces
+/// (a compressor, so that a large exposition is never whole in memory).
+#[derive(Default)]
+pub struct Exposition<'s> {
     pub out: String,
+    sink: Option<&'s mut dyn std::io::Write>,
+    failed: Option<std::io::Error>,
 }
+
+impl std::fmt::Debug for Exposition<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exposition")
+            .field("buffered", &self.out.len())
+            .field("streaming", &self.sink.is_some())
+            .finish()
+    }
+}
+
+/// How much text a streaming exposition gathers before passing it on.
+const PIECE: usize = 64 * 1024;
 
 /// Label pairs of one series; values are escaped on write.
 pub type Labels<'a> = [(&'a str, &'a str)];
 
-impl Exposition {
+impl<'s> Exposition<'s> {
     pub fn with_capacity(n: usize) -> Self {
         Exposition {
             out: String::with_capacity(n),
+            sink: None,
+            failed: None,
+        }
+    }
+
+    /// An exposition written to `sink` in pieces of about 64 KiB.
+    pub fn streaming(sink: &'s mut dyn std::io::Write) -> Self {
+        Exposition {
+            out: String::with_capacity(PIECE + 4096),
+            sink: Some(sink),
+            failed: None,
+        }
+    }
+
+    /// Pass the gathered text on once a piece is full.
+    fn spill(&mut self, at_least: usize) {
+        if self.out.len() < at_least {
+            return;
+        }
+        if let Some(sink) = self.sink.as_mut() {
+            if self.failed.is_none() {
+                if let Err(e) = sink.write_all(self.out.as_bytes()) {
+                    self.failed = Some(e);
+                }
+            }
+            self.out.clear();
+        }
+    }
+
+    /// A streaming exposition: write what is left; the first write error, if any.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        self.spill(0);
+        match self.failed {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 
@@ -43,6 +93,7 @@ impl Exposition {
             help.replace('\\', "\\\\").replace('\n', "\\n")
         );
         let _ = writeln!(self.out, "# TYPE {name} {}", kind.as_str());
+        self.spill(PIECE);
     }
 
     /// One sample: `name{labels} value`.
@@ -83,6 +134,7 @@ impl Exposition {
         self.out.push(' ');
         write_value(&mut self.out, value);
         self.out.push('\n');
+        self.spill(PIECE);
     }
 
     /// A histogram's `_bucket`, `_sum` and `_count` samples from per-bucket counts.
@@ -229,6 +281,24 @@ mod tests {
             out,
             "0 0 7 -12 100000000000000 999999999999999 1000000000000000 0.5 -2.25 "
         );
+    }
+
+    #[test]
+    fn a_streaming_exposition_writes_the_same_text_in_pieces() {
+        let write = |e: &mut Exposition<'_>| {
+            e.header("x", Kind::Gauge, "help");
+            for i in 0..20_000 {
+                e.sample("x", &[("i", &i.to_string())], None, f64::from(i));
+            }
+        };
+        let mut whole = Exposition::default();
+        write(&mut whole);
+        let mut sink = Vec::new();
+        let mut streamed = Exposition::streaming(&mut sink);
+        write(&mut streamed);
+        assert!(streamed.out.len() < PIECE + 100);
+        streamed.finish().unwrap();
+        assert_eq!(String::from_utf8(sink).unwrap(), whole.out);
     }
 
     #[test]

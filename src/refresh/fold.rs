@@ -11,8 +11,11 @@
 use crate::api::decode::WorkRow;
 use crate::api::wire::WorkState;
 use crate::snapshot::{ItemSample, Lifecycle, WorkSnapshot};
-use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::collections::BinaryHeap;
+pub use tracker::Tracker;
+use tracker::{KeyMap, KeySet, Tracked};
+
+mod tracker;
 
 const ACKED: u8 = 1;
 const STARTED: u8 = 2;
@@ -23,98 +26,6 @@ const STOP_DONE: u8 = 8;
 const FORGET_AFTER: u8 = 3;
 /// Items kept per alert condition for the drill-down page.
 const SAMPLES: usize = 20;
-
-#[derive(Debug, Clone, Copy)]
-struct Tracked {
-    observed: u8,
-    missed: u8,
-}
-
-/// Tables keyed by an id's `key`, which is already a well-mixed hash: used as is.
-type KeyMap<V> = HashMap<u64, V, BuildHasherDefault<KeyHasher>>;
-type KeySet = HashSet<u64, BuildHasherDefault<KeyHasher>>;
-
-#[derive(Debug, Default, Clone, Copy)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        // Only u64 keys are hashed here; fold anything else in rather than drop it.
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(MIX);
-        }
-    }
-    fn write_u64(&mut self, key: u64) {
-        self.0 = key;
-    }
-}
-
-const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
-
-/// murmur3's 64-bit finaliser: every input bit moves every output bit.
-fn fmix64(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
-}
-
-/// What one environment remembers between refreshes.
-#[derive(Debug, Clone)]
-pub struct Tracker {
-    items: KeyMap<Tracked>,
-    stopped_watermark_ms: i64,
-    /// Per process and environment, so keys cannot be predicted from ids.
-    seed: u64,
-}
-
-impl Tracker {
-    /// `started_ms`: the exporter's start; events before it are history, not observations.
-    pub fn new(started_ms: i64) -> Self {
-        Tracker {
-            items: KeyMap::default(),
-            stopped_watermark_ms: started_ms,
-            seed: std::hash::RandomState::new().build_hasher().finish(),
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
-    /// A 64-bit key for an id. Ids come from the API, not from an adversary,
-    /// so a seeded multiply-rotate over 8-byte words with a strong finaliser
-    /// does (SipHash cost more than the rest of the fold). Each step is a
-    /// bijection of the state, so ids of one length that differ in a single
-    /// word never collide; other collisions are as rare as for any 64-bit hash
-    /// (about 3e-8 for a million live items) and would merge two items' tracking.
-    fn key(&self, id: &str) -> u64 {
-        let bytes = id.as_bytes();
-        let mut h = self.seed ^ (bytes.len() as u64).wrapping_mul(MIX);
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            let mut v = [0u8; 8];
-            v.copy_from_slice(w);
-            h = (h ^ u64::from_le_bytes(v))
-                .wrapping_mul(MIX)
-                .rotate_left(31);
-        }
-        let mut v = [0u8; 8];
-        v[..words.remainder().len()].copy_from_slice(words.remainder());
-        h = (h ^ u64::from_le_bytes(v))
-            .wrapping_mul(MIX)
-            .rotate_left(31);
-        fmix64(h)
-    }
-}
 
 /// A max-heap of the oldest `SAMPLES` items by a timestamp.
 #[derive(Debug, Default)]
@@ -161,7 +72,7 @@ impl<'t> Fold<'t> {
     pub fn new(old: &'t Tracker, started_ms: i64) -> Self {
         Fold {
             old,
-            next: KeyMap::with_capacity_and_hasher(old.items.len(), Default::default()),
+            next: KeyMap::with_capacity_and_hasher(old.len(), Default::default()),
             stopped_seen: KeySet::default(),
             max_stopped_ms: old.stopped_watermark_ms,
             started_ms,
@@ -239,7 +150,7 @@ impl<'t> Fold<'t> {
         }
 
         // Lifecycle observations.
-        let known = self.old.items.get(&key).copied();
+        let known = self.old.get(key);
         let mut t = match known {
             Some(t) => Tracked {
                 observed: t.observed,
@@ -306,13 +217,13 @@ impl<'t> Fold<'t> {
     /// The walk completed: the snapshot's counts, the lifecycle events to add,
     /// and the tracker for the next walk.
     pub fn finish(mut self, truncated: bool, pages: u32) -> (WorkSnapshot, Lifecycle, Tracker) {
-        for (key, t) in &self.old.items {
-            if !self.next.contains_key(key)
-                && !self.stopped_seen.contains(key)
+        for (key, t) in self.old.items() {
+            if !self.next.contains_key(&key)
+                && !self.stopped_seen.contains(&key)
                 && t.missed + 1 < FORGET_AFTER
             {
                 self.next.insert(
-                    *key,
+                    key,
                     Tracked {
                         observed: t.observed,
                         missed: t.missed + 1,
@@ -321,16 +232,13 @@ impl<'t> Fold<'t> {
             }
         }
         self.work.heartbeats_ms.sort_unstable();
+        self.work.heartbeats_ms.shrink_to_fit();
         self.work.truncated = truncated;
         self.work.pages = pages;
         self.work.oldest_queued = self.queued.into_sorted();
         self.work.oldest_heartbeats = self.heartbeats.into_sorted();
         self.work.oldest_stopping = self.stopping.into_sorted();
-        let tracker = Tracker {
-            items: self.next,
-            stopped_watermark_ms: self.max_stopped_ms,
-            seed: self.old.seed,
-        };
+        let tracker = Tracker::packed(self.next, self.max_stopped_ms, self.old.seed);
         (self.work, self.delta, tracker)
     }
 }
