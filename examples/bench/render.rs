@@ -39,11 +39,7 @@ pub fn measure(creds: &Credentials, sample: &Sample) -> RenderCost {
         let tracker = Tracker::new(now_ms);
         let mut fold = Fold::new(&tracker, now_ms);
         for b in pages {
-            if let Ok(page) = work_exporter::api::decode::work_page(b) {
-                for row in &page.data {
-                    fold.add(row);
-                }
-            }
+            let _ = work_exporter::api::decode::work_page_each(b, |row| fold.add(&row));
         }
         let (work, delta, _) = fold.finish(false, pages.len() as u32);
         let snapshot = Snapshot {

@@ -1,24 +1,33 @@
-//! Lean, borrowing decoders for the hot path: a list page is read into rows
-//! that keep only what the exporter counts, with timestamps converted to Unix
+//! Lean, borrowing decoders for the hot path: a list page is read row by row
+//! into rows that keep only what the exporter counts, each handed on as soon
+//! as it is read (no vector of rows), with timestamps converted to Unix
 //! milliseconds while decoding. `metadata`, `secret` and unknown fields are
 //! skipped by serde without being stored anywhere, and strings borrow from
-//! the body: decoding a page allocates only the row vector.
+//! the body: decoding a page allocates nothing per row.
 //!
 //! (`#[serde(borrow)]` alone does not borrow an `Option<Cow<str>>`: serde then
 //! goes through `String` and allocates. Hence the small visitors below.)
 
 use super::wire::WorkState;
-use serde::de::{Deserializer, Visitor};
+use serde::de::{
+    DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde::Deserialize;
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 
 /// One page of the work list, borrowing from the response body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct WorkPage<'a> {
-    #[serde(borrow)]
     pub data: Vec<WorkRow<'a>>,
-    #[serde(borrow, default, deserialize_with = "borrowed")]
+    pub next_page: Option<Cow<'a, str>>,
+}
+
+/// What is left of a page once its rows were handed on.
+#[derive(Debug)]
+pub struct PageEnd<'a> {
+    pub rows: usize,
     pub next_page: Option<Cow<'a, str>>,
 }
 
@@ -58,9 +67,106 @@ pub struct RowData<'a> {
     pub kind: Option<Cow<'a, str>>,
 }
 
-/// Decode a list page.
+/// Decode a list page into a vector of rows.
 pub fn work_page(body: &[u8]) -> Result<WorkPage<'_>, serde_json::Error> {
-    serde_json::from_slice(body)
+    let mut data = Vec::new();
+    let end = work_page_each(body, |row| data.push(row))?;
+    Ok(WorkPage {
+        data,
+        next_page: end.next_page,
+    })
+}
+
+/// Decode a list page, handing each row to `each` as soon as it is read. On
+/// an error some rows may have been handed on already: the caller drops what
+/// it made of them (a refresh keeps nothing of a walk that failed).
+pub fn work_page_each<'a>(
+    body: &'a [u8],
+    each: impl FnMut(WorkRow<'a>),
+) -> Result<PageEnd<'a>, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let end = PageSeed { each }.deserialize(&mut de)?;
+    de.end()?;
+    Ok(end)
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum PageField {
+    Data,
+    NextPage,
+    #[serde(other)]
+    Other,
+}
+
+/// `next_page`: a cursor or null, borrowed.
+#[derive(Deserialize)]
+struct Cursor<'a>(#[serde(borrow, deserialize_with = "borrowed")] Option<Cow<'a, str>>);
+
+struct PageSeed<F> {
+    each: F,
+}
+
+impl<'de, F: FnMut(WorkRow<'de>)> DeserializeSeed<'de> for PageSeed<F> {
+    type Value = PageEnd<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, F: FnMut(WorkRow<'de>)> Visitor<'de> for PageSeed<F> {
+    type Value = PageEnd<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a page of work items")
+    }
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut rows, mut next_page) = (None, None);
+        while let Some(field) = map.next_key::<PageField>()? {
+            match field {
+                PageField::Data if rows.is_some() => return Err(A::Error::duplicate_field("data")),
+                PageField::Data => {
+                    rows = Some(map.next_value_seed(Rows {
+                        each: &mut self.each,
+                    })?)
+                }
+                PageField::NextPage => next_page = map.next_value::<Cursor<'de>>()?.0,
+                PageField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(PageEnd {
+            rows: rows.ok_or_else(|| A::Error::missing_field("data"))?,
+            next_page,
+        })
+    }
+}
+
+/// `data`: the rows, each handed on as it is read; the value is how many.
+struct Rows<'f, F> {
+    each: &'f mut F,
+}
+
+impl<'de, F: FnMut(WorkRow<'de>)> DeserializeSeed<'de> for Rows<'_, F> {
+    type Value = usize;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, F: FnMut(WorkRow<'de>)> Visitor<'de> for Rows<'_, F> {
+    type Value = usize;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of work items")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+        let mut n = 0;
+        while let Some(row) = seq.next_element::<WorkRow<'de>>()? {
+            (self.each)(row);
+            n += 1;
+        }
+        Ok(n)
+    }
 }
 
 /// A string or null, borrowed from the input when it has no escapes.
@@ -105,7 +211,12 @@ fn timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
             Ok(None)
         }
         fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_str(self)
+            // Bytes, not str: serde_json then skips the UTF-8 check, and the
+            // parser below reads ASCII digits anyway.
+            d.deserialize_bytes(self)
+        }
+        fn visit_bytes<E>(self, v: &[u8]) -> Result<Self::Value, E> {
+            Ok(utc_fast_path(v).or_else(|| std::str::from_utf8(v).ok().and_then(timestamp_ms)))
         }
         fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
             Ok(timestamp_ms(v))
@@ -144,17 +255,9 @@ fn utc_fast_path(b: &[u8]) -> Option<i64> {
         let (hi, lo) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
         (hi < 10 && lo < 10).then_some(i64::from(hi * 10 + lo))
     };
-    let year = two(0)? * 100 + two(2)?;
-    let (month, day) = (two(5)?, two(8)?);
+    let days = days_of(b)?;
     let (hour, minute, second) = (two(11)?, two(14)?, two(17)?);
-    if year < 1970
-        || !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
+    if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
     let mut millis = 0;
@@ -176,8 +279,37 @@ fn utc_fast_path(b: &[u8]) -> Option<i64> {
             millis *= 10;
         }
     }
-    let days = days_from_civil(year, month, day);
     Some((((days * 24 + hour) * 60 + minute) * 60 + second) * 1000 + millis)
+}
+
+thread_local! {
+    /// The last date read and its day number: the timestamps of one list
+    /// mostly fall on a few days, so the calendar arithmetic is rarely redone.
+    static LAST_DAY: Cell<(u128, i64)> = const { Cell::new((0, 0)) };
+}
+
+/// Days since 1970-01-01 of the `YYYY-MM-DD` that `b` starts with (checked,
+/// from 1970 on); `None` for anything else.
+fn days_of(b: &[u8]) -> Option<i64> {
+    let mut packed = [0u8; 16];
+    packed[..10].copy_from_slice(b.get(..10)?);
+    let date = u128::from_le_bytes(packed);
+    let (last, days) = LAST_DAY.get();
+    if date == last && last != 0 {
+        return Some(days);
+    }
+    let two = |i: usize| {
+        let (hi, lo) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
+        (hi < 10 && lo < 10).then_some(i64::from(hi * 10 + lo))
+    };
+    let year = two(0)? * 100 + two(2)?;
+    let (month, day) = (two(5)?, two(8)?);
+    if year < 1970 || !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    LAST_DAY.set((date, days));
+    Some(days)
 }
 
 fn days_in_month(year: i64, month: i64) -> i64 {

@@ -118,3 +118,21 @@ fn fast_path_agrees_with_the_general_parser() {
         Some(1_767_225_601_500)
     );
 }
+
+#[test]
+fn rows_are_handed_on_in_order_and_a_page_needs_its_data_once() {
+    let body = br#"{"next_page":"n","data":[{"id":"a","state":"queued","created_at":"2026-01-01T00:00:00Z"},
+        {"id":"b","state":"stopped","stopped_at":"2026-01-02T00:00:00.5Z"}],"extra":{"x":[1]}}"#;
+    let mut seen = Vec::new();
+    let end = work_page_each(body, |r| seen.push((r.id.to_string(), r.stopped_at_ms))).unwrap();
+    assert_eq!(end.rows, 2);
+    assert_eq!(end.next_page.as_deref(), Some("n"));
+    assert_eq!(
+        seen,
+        vec![("a".into(), None), ("b".into(), Some(1_767_312_000_500))]
+    );
+    assert!(work_page(br#"{"next_page":null}"#).is_err());
+    assert!(work_page(br#"{"data":[],"data":[]}"#).is_err());
+    assert!(work_page(br#"{"data":[]} trailing"#).is_err());
+    assert_eq!(work_page(br#"{"data":[]}"#).unwrap().next_page, None);
+}
