@@ -39,7 +39,8 @@ pub fn effective_interval(interval: Duration, requests_per_cycle: u64, rate: f64
 }
 
 struct Slot {
-    env: Environment,
+    /// Shared with the refresh task: dispatching clones a pointer, not the environment.
+    env: Arc<Environment>,
     due: Instant,
     in_flight: bool,
     /// Requests the last refresh made; 2 (stats + one page) until known.
@@ -91,13 +92,13 @@ pub async fn run(
         let first_window = interval.min(Duration::from_secs(5));
         for e in envs {
             match slots.get_mut(&e.id) {
-                Some(slot) => slot.env = e.clone(),
+                Some(slot) => slot.env = Arc::new(e.clone()),
                 None => {
                     let due = now + first_window.mul_f64(offset_fraction(&e.id));
                     slots.insert(
                         e.id.clone(),
                         Slot {
-                            env: e.clone(),
+                            env: Arc::new(e.clone()),
                             due,
                             in_flight: false,
                             requests: 2,
@@ -112,7 +113,25 @@ pub async fn run(
     sync(&mut slots, &initial);
 
     loop {
-        let needed: u64 = slots.values().map(|s| u64::from(s.requests)).sum();
+        // One pass over the slots per wake (a thousand environments wake the
+        // loop twice per refresh): the requests a cycle needs, the due slots,
+        // and when the next one falls due.
+        let now = Instant::now();
+        let environments_watched = slots.len();
+        let mut needed: u64 = 0;
+        let mut later: Option<Instant> = None;
+        let mut due: Vec<&mut Slot> = Vec::new();
+        for s in slots.values_mut() {
+            needed += u64::from(s.requests);
+            if s.in_flight {
+                continue;
+            }
+            if s.due <= now {
+                due.push(s);
+            } else {
+                later = Some(later.map_or(s.due, |l: Instant| l.min(s.due)));
+            }
+        }
         let effective = effective_interval(interval, needed, refresher.client().budget().rate());
         refresher
             .observer
@@ -122,7 +141,7 @@ pub async fn run(
             stretched = now_stretched;
             if stretched {
                 tracing::warn!(
-                    environments = slots.len(),
+                    environments = environments_watched,
                     requests_per_cycle = needed,
                     budget_rps = refresher.client().budget().rate(),
                     effective_interval_seconds = effective.as_secs_f64(),
@@ -133,15 +152,11 @@ pub async fn run(
             }
         }
 
-        let now = Instant::now();
-        let mut due: Vec<&mut Slot> = slots
-            .values_mut()
-            .filter(|s| !s.in_flight && s.due <= now)
-            .collect();
         let free = max_in_flight.saturating_sub(tasks.len());
         // Only the `free` most overdue are started: pick them without sorting
         // every due slot (a thousand, when the fleet runs behind).
-        if due.len() > free && free > 0 {
+        let left_due = due.len() > free;
+        if left_due && free > 0 {
             due.select_nth_unstable_by_key(free - 1, |s| s.due);
             due.truncate(free);
         }
@@ -151,18 +166,17 @@ pub async fn run(
             let fraction = offset_fraction(&slot.env.id);
             slot.due = next_due(slot.due, slot.created.take(), fraction, effective, now);
             let r = Arc::clone(&refresher);
-            let env = slot.env.clone();
+            let env = Arc::clone(&slot.env);
             tasks.spawn(async move {
                 let outcome = r.refresh_once(&env).await;
-                (env.id, outcome)
+                (env.id.clone(), outcome)
             });
         }
-        let next_due = slots
-            .values()
-            .filter(|s| !s.in_flight)
-            .map(|s| s.due)
-            .min()
-            .unwrap_or(now + interval);
+        let next_due = if left_due {
+            now
+        } else {
+            later.unwrap_or(now + interval)
+        };
         let wake = if tasks.len() >= max_in_flight {
             now + interval
         } else {
