@@ -233,3 +233,72 @@ pub fn measure(sample: &Sample) -> Floor {
         sample_items: sample.items,
     }
 }
+
+/// Write a sample's pages to `path` (each: length as 8 bytes LE, then the body),
+/// for `count` to read under `valgrind --tool=callgrind`.
+pub fn save(sample: &Sample, path: &std::path::Path) -> std::io::Result<()> {
+    let mut out = Vec::with_capacity(sample.bytes + 8 * sample.pages.len());
+    for pages in &sample.pages {
+        for b in pages {
+            out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+            out.extend_from_slice(b);
+        }
+    }
+    std::fs::write(path, out)
+}
+
+/// `bench __count KIND PAGES`: decode the saved pages once with one decoder,
+/// so that instruction counts (callgrind's `Ir`, deterministic where CPU time
+/// on a shared machine is not) compare the floor and the exporter exactly.
+/// KIND: `none` (reading the file only: subtract it), `reference` (the
+/// floor), `value`, `exporter` (its decoder), `fold` (its decoder and the
+/// fold, one walk from an empty tracker).
+pub fn count(kind: &str, path: &str) {
+    let bytes = std::fs::read(path).expect("the saved pages");
+    let mut pages = Vec::new();
+    let mut rest = &bytes[..];
+    while rest.len() >= 8 {
+        let mut len = [0u8; 8];
+        len.copy_from_slice(&rest[..8]);
+        let n = u64::from_le_bytes(len) as usize;
+        pages.push(&rest[8..8 + n]);
+        rest = &rest[8 + n..];
+    }
+    let mut items = 0usize;
+    match kind {
+        "none" => {}
+        "reference" => {
+            for b in &pages {
+                let page: Reference<'_> = serde_json::from_slice(b).expect("reference decode");
+                items += page.data.len();
+            }
+        }
+        "value" => {
+            for b in &pages {
+                let v: serde_json::Value = serde_json::from_slice(b).expect("Value decode");
+                items += v["data"].as_array().map_or(0, Vec::len);
+            }
+        }
+        "exporter" => {
+            for b in &pages {
+                items += decode::work_page_each(b, |row| {
+                    std::hint::black_box(row);
+                })
+                .expect("exporter decode")
+                .rows;
+            }
+        }
+        "fold" => {
+            let tracker = Tracker::new(0);
+            let mut fold = Fold::new(&tracker, 0);
+            for b in &pages {
+                items += decode::work_page_each(b, |row| fold.add(&row))
+                    .expect("exporter decode")
+                    .rows;
+            }
+            std::hint::black_box(fold.finish(false, pages.len() as u32));
+        }
+        other => panic!("__count: unknown kind {other:?}"),
+    }
+    println!("{kind}: {} pages, {items} items", pages.len());
+}

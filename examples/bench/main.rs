@@ -69,6 +69,10 @@ fn main() {
     if raw.get(1).map(String::as_str) == Some(procs::EXEC) {
         procs::exec_main(raw[2..].to_vec());
     }
+    if raw.get(1).map(String::as_str) == Some("__count") && raw.len() == 4 {
+        floor::count(&raw[2], &raw[3]);
+        return;
+    }
     let args = Args::parse();
     std::fs::create_dir_all(&args.out).expect("create the output directory");
     let mut cells: Vec<(usize, usize)> = if !args.cells.is_empty() {

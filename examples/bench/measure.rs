@@ -124,6 +124,8 @@ pub async fn run_cell(
 
     // The floor and the render cost first, while nothing else of ours runs.
     let sample = floor::fetch(&sim.creds, items).await;
+    // For instruction counts under callgrind (`bench __count KIND FILE`).
+    let _ = floor::save(&sample, &dir.join("pages.bin"));
     let creds = sim.creds.clone();
     let (floor, render_cost) = tokio::task::spawn_blocking(move || {
         let floor = floor::measure(&sample);
