@@ -84,18 +84,30 @@ impl Site {
         let now_ms = self.clock.now_ms();
         let path = req.uri().path();
         if path == self.telemetry_path {
-            let text = if self.probe_only {
-                self.metrics.render_own()
-            } else {
-                self.metrics.render(
+            if self.probe_only {
+                return self.maybe_gzip(req, self.metrics.render_own());
+            }
+            // Scrapes within a second share one body (metrics::shared).
+            const CT: &str = "text/plain; version=0.0.4; charset=utf-8";
+            let body = |gzip| {
+                self.metrics.exposition(
                     &self.store,
                     now_ms,
                     self.lease_ttl,
                     self.stale_after,
                     &self.external_url,
+                    gzip,
                 )
             };
-            return self.maybe_gzip(req, text);
+            if wants(req, ACCEPT_ENCODING, "gzip") {
+                if let Some(gz) = body(true) {
+                    let mut r = respond(StatusCode::OK, CT, gz);
+                    r.headers_mut()
+                        .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                    return r;
+                }
+            }
+            return respond(StatusCode::OK, CT, body(false).unwrap_or_default());
         }
         match path {
             "/" => respond(

@@ -363,7 +363,12 @@ impl ApiClient {
         {
             return Err(too_large(request_id));
         }
-        let mut body = BytesMut::new();
+        // Sized from content-length when given: growing by doubling copied each page twice.
+        let mut body = BytesMut::with_capacity(
+            resp.content_length()
+                .map_or(0, |len| len as usize)
+                .min(self.max_body),
+        );
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {

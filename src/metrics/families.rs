@@ -2,7 +2,7 @@
 //! snapshots on every scrape: a removed environment disappears, a state with
 //! no items reads an explicit 0, and ages are computed at scrape time.
 
-use super::text::{Exposition, Kind, Labels};
+use super::text::{Buckets, Exposition, Kind, Labels};
 use crate::api::wire::WorkState;
 use crate::snapshot::{EnvironmentState, Histogram, Snapshot};
 use std::collections::BTreeSet;
@@ -95,7 +95,11 @@ pub fn labels_of<'a>(state: &'a EnvironmentState, extra: &'a [String]) -> Vec<(&
 }
 
 /// Write every per-environment family for `views` (with their labels).
-pub fn render(out: &mut Exposition, views: &[(View<'_>, Vec<(&str, &str)>)], drilldown_base: &str) {
+pub fn render(
+    out: &mut Exposition<'_>,
+    views: &[(View<'_>, Vec<(&str, &str)>)],
+    drilldown_base: &str,
+) {
     for g in HEALTH.iter().chain(QUEUE_AND_WORK) {
         let samples: Vec<(&Labels<'_>, f64)> = views
             .iter()
@@ -157,9 +161,16 @@ pub fn render(out: &mut Exposition, views: &[(View<'_>, Vec<(&str, &str)>)], dri
     }
     for h in LIFECYCLE {
         out.header(h.name, Kind::Histogram, h.help);
+        // Every environment's histogram of a family has the same bounds: format them once.
+        let mut buckets: Option<(&[f64], Buckets)> = None;
         for (v, l) in views {
             let hist = (h.histogram)(v.state);
-            out.histogram(h.name, l, hist.bounds, &hist.counts, hist.sum, hist.count);
+            if !matches!(&buckets, Some((b, _)) if std::ptr::eq(*b, hist.bounds)) {
+                buckets = Some((hist.bounds, Buckets::new(hist.bounds)));
+            }
+            if let Some((_, le)) = &buckets {
+                out.histogram_with(le, h.name, l, &hist.counts, hist.sum, hist.count);
+            }
         }
     }
     out.header(

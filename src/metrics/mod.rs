@@ -4,6 +4,7 @@
 //! verbs of `RequestObserver` and `RefreshObserver`.
 
 pub mod families;
+pub mod shared;
 pub mod text;
 
 use crate::api::{ApiError, RequestObserver};
@@ -27,6 +28,8 @@ pub struct ExporterMetrics {
     shard_info: GaugeVec,
     /// Registered only when discovery is on.
     discovery: Option<DiscoveryInstruments>,
+    /// The latest `/metrics` render, served again to scrapes within a second.
+    shared: shared::Shared,
 }
 
 struct DiscoveryInstruments {
@@ -147,6 +150,7 @@ impl ExporterMetrics {
             ratelimit_seen: std::sync::atomic::AtomicBool::new(false),
             shard_info,
             discovery,
+            shared: shared::Shared::default(),
         })
     }
 
@@ -170,6 +174,66 @@ impl ExporterMetrics {
         let mut out = render_environments(store, now_ms, lease_ttl, stale_after, drilldown_base);
         out.push_str(&self.render_own());
         out
+    }
+
+    /// The whole exposition written to `sink` in pieces: what a gzip
+    /// scrape compresses without holding the text (8 MiB for a thousand
+    /// environments) in memory.
+    pub fn render_to(
+        &self,
+        sink: &mut dyn std::io::Write,
+        store: &Store,
+        now_ms: i64,
+        lease_ttl: Duration,
+        stale_after: Duration,
+        drilldown_base: &str,
+    ) -> std::io::Result<()> {
+        let mut out = text::Exposition::streaming(sink);
+        render_some_into(
+            &mut out,
+            store,
+            None,
+            now_ms,
+            lease_ttl,
+            stale_after,
+            drilldown_base,
+        );
+        out.finish()?;
+        sink.write_all(self.render_own().as_bytes())
+    }
+
+    /// The body of a scrape, plain or gzipped (at the fastest level), shared
+    /// with the scrapes that ask for the same within a second (see `shared`).
+    /// `None` when compression failed.
+    pub fn exposition(
+        &self,
+        store: &Store,
+        now_ms: i64,
+        lease_ttl: Duration,
+        stale_after: Duration,
+        drilldown_base: &str,
+        gzip: bool,
+    ) -> Option<bytes::Bytes> {
+        self.shared.get(now_ms, gzip, || {
+            if !gzip {
+                let text = self.render(store, now_ms, lease_ttl, stale_after, drilldown_base);
+                return Some(bytes::Bytes::from(text));
+            }
+            let mut enc = flate2::write::GzEncoder::new(
+                Vec::with_capacity(64 * 1024),
+                flate2::Compression::fast(),
+            );
+            self.render_to(
+                &mut enc,
+                store,
+                now_ms,
+                lease_ttl,
+                stale_after,
+                drilldown_base,
+            )
+            .ok()?;
+            enc.finish().ok().map(bytes::Bytes::from)
+        })
     }
 
     /// The exporter's own metrics alone (what `/metrics` serves with `--probe.only`).
@@ -255,6 +319,33 @@ fn render_some(
     stale_after: Duration,
     drilldown_base: &str,
 ) -> String {
+    // About 8.3 KiB an environment with its id as the only label.
+    let n = match only {
+        Some(_) => 1,
+        None => store.read().len(),
+    };
+    let mut out = text::Exposition::with_capacity(4096 + n * 9000);
+    render_some_into(
+        &mut out,
+        store,
+        only,
+        now_ms,
+        lease_ttl,
+        stale_after,
+        drilldown_base,
+    );
+    out.out
+}
+
+fn render_some_into(
+    out: &mut text::Exposition<'_>,
+    store: &Store,
+    only: Option<&str>,
+    now_ms: i64,
+    lease_ttl: Duration,
+    stale_after: Duration,
+    drilldown_base: &str,
+) {
     let map = store.read();
     let states: Vec<_> = match only {
         Some(id) => map.get(id).into_iter().collect(),
@@ -273,9 +364,7 @@ fn render_some(
             (view, families::labels_of(s, &names))
         })
         .collect();
-    let mut out = text::Exposition::with_capacity(4096 + views.len() * 6000);
-    families::render(&mut out, &views, drilldown_base);
-    out.out
+    families::render(out, &views, drilldown_base);
 }
 
 impl RequestObserver for ExporterMetrics {

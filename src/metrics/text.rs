@@ -20,19 +20,69 @@ impl Kind {
     }
 }
 
-/// Text exposition being built.
-#[derive(Debug, Default)]
-pub struct Exposition {
+/// Text exposition being built: in `out`, or passed on to a sink in pieces
+/// (a compressor, so that a large exposition is never whole in memory).
+#[derive(Default)]
+pub struct Exposition<'s> {
     pub out: String,
+    sink: Option<&'s mut dyn std::io::Write>,
+    failed: Option<std::io::Error>,
 }
+
+impl std::fmt::Debug for Exposition<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exposition")
+            .field("buffered", &self.out.len())
+            .field("streaming", &self.sink.is_some())
+            .finish()
+    }
+}
+
+/// How much text a streaming exposition gathers before passing it on.
+const PIECE: usize = 64 * 1024;
 
 /// Label pairs of one series; values are escaped on write.
 pub type Labels<'a> = [(&'a str, &'a str)];
 
-impl Exposition {
+impl<'s> Exposition<'s> {
     pub fn with_capacity(n: usize) -> Self {
         Exposition {
             out: String::with_capacity(n),
+            sink: None,
+            failed: None,
+        }
+    }
+
+    /// An exposition written to `sink` in pieces of about 64 KiB.
+    pub fn streaming(sink: &'s mut dyn std::io::Write) -> Self {
+        Exposition {
+            out: String::with_capacity(PIECE + 4096),
+            sink: Some(sink),
+            failed: None,
+        }
+    }
+
+    /// Pass the gathered text on once a piece is full.
+    fn spill(&mut self, at_least: usize) {
+        if self.out.len() < at_least {
+            return;
+        }
+        if let Some(sink) = self.sink.as_mut() {
+            if self.failed.is_none() {
+                if let Err(e) = sink.write_all(self.out.as_bytes()) {
+                    self.failed = Some(e);
+                }
+            }
+            self.out.clear();
+        }
+    }
+
+    /// A streaming exposition: write what is left; the first write error, if any.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        self.spill(0);
+        match self.failed {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 
@@ -43,6 +93,7 @@ impl Exposition {
             help.replace('\\', "\\\\").replace('\n', "\\n")
         );
         let _ = writeln!(self.out, "# TYPE {name} {}", kind.as_str());
+        self.spill(PIECE);
     }
 
     /// One sample: `name{labels} value`.
@@ -53,7 +104,21 @@ impl Exposition {
         extra: Option<(&str, &str)>,
         value: f64,
     ) {
+        self.sample_parts(name, "", labels, extra, value);
+    }
+
+    /// One sample of `name` + `suffix` (`_bucket`, `_sum`, …), written without
+    /// a temporary string: a thousand environments make some 90,000 lines.
+    fn sample_parts(
+        &mut self,
+        name: &str,
+        suffix: &str,
+        labels: &Labels<'_>,
+        extra: Option<(&str, &str)>,
+        value: f64,
+    ) {
         self.out.push_str(name);
+        self.out.push_str(suffix);
         let mut first = true;
         for (k, v) in labels.iter().copied().chain(extra) {
             self.out.push(if first { '{' } else { ',' });
@@ -69,6 +134,7 @@ impl Exposition {
         self.out.push(' ');
         write_value(&mut self.out, value);
         self.out.push('\n');
+        self.spill(PIECE);
     }
 
     /// A histogram's `_bucket`, `_sum` and `_count` samples from per-bucket counts.
@@ -81,24 +147,57 @@ impl Exposition {
         sum: f64,
         count: u64,
     ) {
-        let bucket = format!("{name}_bucket");
+        self.histogram_with(&Buckets::new(bounds), name, labels, counts, sum, count);
+    }
+
+    /// `histogram` with the `le` values formatted once for every series of a family.
+    pub fn histogram_with(
+        &mut self,
+        buckets: &Buckets,
+        name: &str,
+        labels: &Labels<'_>,
+        counts: &[u64],
+        sum: f64,
+        count: u64,
+    ) {
         let mut cumulative = 0;
-        let mut le = String::new();
         for (i, c) in counts.iter().enumerate() {
             cumulative += c;
-            le.clear();
-            match bounds.get(i) {
-                Some(b) => write_value(&mut le, *b),
-                None => le.push_str("+Inf"),
-            }
-            self.sample(&bucket, labels, Some(("le", &le)), cumulative as f64);
+            let le = buckets.le.get(i).map_or("+Inf", String::as_str);
+            self.sample_parts(name, "_bucket", labels, Some(("le", le)), cumulative as f64);
         }
-        self.sample(&format!("{name}_sum"), labels, None, sum);
-        self.sample(&format!("{name}_count"), labels, None, count as f64);
+        self.sample_parts(name, "_sum", labels, None, sum);
+        self.sample_parts(name, "_count", labels, None, count as f64);
+    }
+}
+
+/// The `le` label values of a histogram's bounds, formatted once.
+#[derive(Debug, Clone)]
+pub struct Buckets {
+    le: Vec<String>,
+}
+
+impl Buckets {
+    pub fn new(bounds: &[f64]) -> Self {
+        Buckets {
+            le: bounds
+                .iter()
+                .map(|b| {
+                    let mut s = String::new();
+                    write_value(&mut s, *b);
+                    s
+                })
+                .collect(),
+        }
     }
 }
 
 fn escape_into(out: &mut String, v: &str) {
+    // Label values almost never need escaping: copy them whole when they do not.
+    if !v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
+        out.push_str(v);
+        return;
+    }
     for c in v.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -117,9 +216,31 @@ fn write_value(out: &mut String, v: f64) {
     } else if v == f64::NEG_INFINITY {
         out.push_str("-Inf");
     } else if v.fract() == 0.0 && v.abs() < 1e15 {
-        let _ = write!(out, "{}", v as i64);
+        write_integer(out, v as i64);
     } else {
         let _ = write!(out, "{v}");
+    }
+}
+
+/// Decimal digits of an integer, without the formatting machinery (most
+/// samples are counts).
+fn write_integer(out: &mut String, v: i64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut n = v.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push('-');
+    }
+    for &d in &buf[i..] {
+        out.push(char::from(d));
     }
 }
 
@@ -137,6 +258,47 @@ mod tests {
             e.out,
             "# HELP x help\n# TYPE x gauge\nx{a=\"q\\\"\\\\\\n\"} 1.5\nx 3\n"
         );
+    }
+
+    #[test]
+    fn integers_are_written_exactly_and_fractions_shortest() {
+        let mut out = String::new();
+        for v in [
+            0.0,
+            -0.0,
+            7.0,
+            -12.0,
+            1e14,
+            999_999_999_999_999.0,
+            1e15,
+            0.5,
+            -2.25,
+        ] {
+            write_value(&mut out, v);
+            out.push(' ');
+        }
+        assert_eq!(
+            out,
+            "0 0 7 -12 100000000000000 999999999999999 1000000000000000 0.5 -2.25 "
+        );
+    }
+
+    #[test]
+    fn a_streaming_exposition_writes_the_same_text_in_pieces() {
+        let write = |e: &mut Exposition<'_>| {
+            e.header("x", Kind::Gauge, "help");
+            for i in 0..20_000 {
+                e.sample("x", &[("i", &i.to_string())], None, f64::from(i));
+            }
+        };
+        let mut whole = Exposition::default();
+        write(&mut whole);
+        let mut sink = Vec::new();
+        let mut streamed = Exposition::streaming(&mut sink);
+        write(&mut streamed);
+        assert!(streamed.out.len() < PIECE + 100);
+        streamed.finish().unwrap();
+        assert_eq!(String::from_utf8(sink).unwrap(), whole.out);
     }
 
     #[test]

@@ -8,11 +8,14 @@
 //! through its whole life between two refreshes) is recognised as new by its
 //! `stopped_at` being later than every `stopped_at` of earlier walks.
 
-use crate::api::decode::{timestamp_ms, WorkRow};
+use crate::api::decode::WorkRow;
 use crate::api::wire::WorkState;
 use crate::snapshot::{ItemSample, Lifecycle, WorkSnapshot};
-use std::collections::{BinaryHeap, HashMap, HashSet};
-use std::hash::{BuildHasher, Hasher};
+use std::collections::BinaryHeap;
+pub use tracker::Tracker;
+use tracker::{KeyMap, KeySet, Tracked};
+
+mod tracker;
 
 const ACKED: u8 = 1;
 const STARTED: u8 = 2;
@@ -23,45 +26,6 @@ const STOP_DONE: u8 = 8;
 const FORGET_AFTER: u8 = 3;
 /// Items kept per alert condition for the drill-down page.
 const SAMPLES: usize = 20;
-
-#[derive(Debug, Clone, Copy)]
-struct Tracked {
-    observed: u8,
-    missed: u8,
-}
-
-/// What one environment remembers between refreshes.
-#[derive(Debug, Clone)]
-pub struct Tracker {
-    items: HashMap<u64, Tracked>,
-    stopped_watermark_ms: i64,
-    hasher: std::hash::RandomState,
-}
-
-impl Tracker {
-    /// `started_ms`: the exporter's start; events before it are history, not observations.
-    pub fn new(started_ms: i64) -> Self {
-        Tracker {
-            items: HashMap::new(),
-            stopped_watermark_ms: started_ms,
-            hasher: std::hash::RandomState::new(),
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
-    fn key(&self, id: &str) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        h.write(id.as_bytes());
-        h.finish()
-    }
-}
 
 /// A max-heap of the oldest `SAMPLES` items by a timestamp.
 #[derive(Debug, Default)]
@@ -89,8 +53,8 @@ impl Oldest {
 #[derive(Debug)]
 pub struct Fold<'t> {
     old: &'t Tracker,
-    next: HashMap<u64, Tracked>,
-    stopped_seen: HashSet<u64>,
+    next: KeyMap<Tracked>,
+    stopped_seen: KeySet,
     max_stopped_ms: i64,
     started_ms: i64,
     work: WorkSnapshot,
@@ -108,8 +72,8 @@ impl<'t> Fold<'t> {
     pub fn new(old: &'t Tracker, started_ms: i64) -> Self {
         Fold {
             old,
-            next: HashMap::with_capacity(old.items.len()),
-            stopped_seen: HashSet::new(),
+            next: KeyMap::with_capacity_and_hasher(old.len(), Default::default()),
+            stopped_seen: KeySet::default(),
             max_stopped_ms: old.stopped_watermark_ms,
             started_ms,
             work: WorkSnapshot::default(),
@@ -128,12 +92,12 @@ impl<'t> Fold<'t> {
         if self.next.contains_key(&key) || (stopped && !self.stopped_seen.insert(key)) {
             return;
         }
-        let created = timestamp_ms(&row.created_at);
-        let acked = timestamp_ms(&row.acknowledged_at);
-        let started = timestamp_ms(&row.started_at);
-        let heartbeat = timestamp_ms(&row.latest_heartbeat_at);
-        let stop_requested = timestamp_ms(&row.stop_requested_at);
-        let stopped_at = timestamp_ms(&row.stopped_at);
+        let created = row.created_at_ms;
+        let acked = row.acknowledged_at_ms;
+        let started = row.started_at_ms;
+        let heartbeat = row.latest_heartbeat_at_ms;
+        let stop_requested = row.stop_requested_at_ms;
+        let stopped_at = row.stopped_at_ms;
 
         match row.state.index() {
             Some(i) => self.work.states[i] += 1,
@@ -186,7 +150,7 @@ impl<'t> Fold<'t> {
         }
 
         // Lifecycle observations.
-        let known = self.old.items.get(&key).copied();
+        let known = self.old.get(key);
         let mut t = match known {
             Some(t) => Tracked {
                 observed: t.observed,
@@ -253,13 +217,13 @@ impl<'t> Fold<'t> {
     /// The walk completed: the snapshot's counts, the lifecycle events to add,
     /// and the tracker for the next walk.
     pub fn finish(mut self, truncated: bool, pages: u32) -> (WorkSnapshot, Lifecycle, Tracker) {
-        for (key, t) in &self.old.items {
-            if !self.next.contains_key(key)
-                && !self.stopped_seen.contains(key)
+        for (key, t) in self.old.items() {
+            if !self.next.contains_key(&key)
+                && !self.stopped_seen.contains(&key)
                 && t.missed + 1 < FORGET_AFTER
             {
                 self.next.insert(
-                    *key,
+                    key,
                     Tracked {
                         observed: t.observed,
                         missed: t.missed + 1,
@@ -268,16 +232,13 @@ impl<'t> Fold<'t> {
             }
         }
         self.work.heartbeats_ms.sort_unstable();
+        self.work.heartbeats_ms.shrink_to_fit();
         self.work.truncated = truncated;
         self.work.pages = pages;
         self.work.oldest_queued = self.queued.into_sorted();
         self.work.oldest_heartbeats = self.heartbeats.into_sorted();
         self.work.oldest_stopping = self.stopping.into_sorted();
-        let tracker = Tracker {
-            items: self.next,
-            stopped_watermark_ms: self.max_stopped_ms,
-            hasher: self.old.hasher.clone(),
-        };
+        let tracker = Tracker::packed(self.next, self.max_stopped_ms, self.old.seed);
         (self.work, self.delta, tracker)
     }
 }

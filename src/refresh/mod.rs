@@ -266,18 +266,19 @@ impl Refresher {
                 )
                 .await?;
             pages += 1;
-            let page = decode::work_page(&resp.body).map_err(|e| ApiError::Decode {
-                endpoint: endpoint::LIST_WORK,
-                request_id: resp.request_id.clone(),
-                message: format!("page {pages}: {e}"),
+            // Rows are folded as they are decoded; a page that fails to decode
+            // fails the walk, and the fold is dropped with it.
+            let page = decode::work_page_each(&resp.body, |row| fold.add(&row)).map_err(|e| {
+                ApiError::Decode {
+                    endpoint: endpoint::LIST_WORK,
+                    request_id: resp.request_id.clone(),
+                    message: format!("page {pages}: {e}"),
+                }
             })?;
-            for row in &page.data {
-                fold.add(row);
-            }
             match page.next_page {
                 None => return Ok(fold.finish(false, pages)),
                 Some(next) => {
-                    if page.data.is_empty() {
+                    if page.rows == 0 {
                         return Err(ApiError::Pagination {
                             endpoint: endpoint::LIST_WORK,
                             message: format!(

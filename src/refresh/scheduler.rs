@@ -39,11 +39,34 @@ pub fn effective_interval(interval: Duration, requests_per_cycle: u64, rate: f64
 }
 
 struct Slot {
-    env: Environment,
+    /// Shared with the refresh task: dispatching clones a pointer, not the environment.
+    env: Arc<Environment>,
     due: Instant,
     in_flight: bool,
     /// Requests the last refresh made; 2 (stats + one page) until known.
     requests: u32,
+    /// When the slot was made, until its first refresh is dispatched.
+    created: Option<Instant>,
+}
+
+/// When an environment is next due, as its refresh is dispatched. The first
+/// refreshes are packed into a short start window so the exporter is ready
+/// soon; from the second on, each environment takes its own place in the
+/// interval (`fraction` of it), so refreshes spread over the whole interval
+/// instead of repeating the start window's burst every interval.
+fn next_due(
+    due: Instant,
+    created: Option<Instant>,
+    fraction: f64,
+    effective: Duration,
+    now: Instant,
+) -> Instant {
+    let next = match created {
+        Some(created) => created + effective.mul_f64(1.0 + fraction),
+        // Spread is kept: the next refresh is one interval after this one was due.
+        None => due + effective,
+    };
+    next.max(now + effective.mul_f64(0.5))
 }
 
 /// Run until `shutdown`: refresh every environment of `environments` (which may change).
@@ -57,6 +80,7 @@ pub async fn run(
     let mut slots: HashMap<String, Slot> = HashMap::new();
     let mut tasks: JoinSet<(String, Outcome)> = JoinSet::new();
     let mut stretched = false;
+    let mut watching = true;
 
     let sync = |slots: &mut HashMap<String, Slot>, envs: &[Environment]| {
         refresher.store().set_environments(envs);
@@ -68,16 +92,17 @@ pub async fn run(
         let first_window = interval.min(Duration::from_secs(5));
         for e in envs {
             match slots.get_mut(&e.id) {
-                Some(slot) => slot.env = e.clone(),
+                Some(slot) => slot.env = Arc::new(e.clone()),
                 None => {
                     let due = now + first_window.mul_f64(offset_fraction(&e.id));
                     slots.insert(
                         e.id.clone(),
                         Slot {
-                            env: e.clone(),
+                            env: Arc::new(e.clone()),
                             due,
                             in_flight: false,
                             requests: 2,
+                            created: Some(now),
                         },
                     );
                 }
@@ -88,7 +113,25 @@ pub async fn run(
     sync(&mut slots, &initial);
 
     loop {
-        let needed: u64 = slots.values().map(|s| u64::from(s.requests)).sum();
+        // One pass over the slots per wake (a thousand environments wake the
+        // loop twice per refresh): the requests a cycle needs, the due slots,
+        // and when the next one falls due.
+        let now = Instant::now();
+        let environments_watched = slots.len();
+        let mut needed: u64 = 0;
+        let mut later: Option<Instant> = None;
+        let mut due: Vec<&mut Slot> = Vec::new();
+        for s in slots.values_mut() {
+            needed += u64::from(s.requests);
+            if s.in_flight {
+                continue;
+            }
+            if s.due <= now {
+                due.push(s);
+            } else {
+                later = Some(later.map_or(s.due, |l: Instant| l.min(s.due)));
+            }
+        }
         let effective = effective_interval(interval, needed, refresher.client().budget().rate());
         refresher
             .observer
@@ -98,7 +141,7 @@ pub async fn run(
             stretched = now_stretched;
             if stretched {
                 tracing::warn!(
-                    environments = slots.len(),
+                    environments = environments_watched,
                     requests_per_cycle = needed,
                     budget_rps = refresher.client().budget().rate(),
                     effective_interval_seconds = effective.as_secs_f64(),
@@ -109,30 +152,31 @@ pub async fn run(
             }
         }
 
-        let now = Instant::now();
-        let mut due: Vec<&mut Slot> = slots
-            .values_mut()
-            .filter(|s| !s.in_flight && s.due <= now)
-            .collect();
-        due.sort_by_key(|s| s.due);
         let free = max_in_flight.saturating_sub(tasks.len());
+        // Only the `free` most overdue are started: pick them without sorting
+        // every due slot (a thousand, when the fleet runs behind).
+        let left_due = due.len() > free;
+        if left_due && free > 0 {
+            due.select_nth_unstable_by_key(free - 1, |s| s.due);
+            due.truncate(free);
+        }
+        due.sort_by_key(|s| s.due);
         for slot in due.into_iter().take(free) {
             slot.in_flight = true;
-            // Spread is kept: the next refresh is one interval after this one was due.
-            slot.due = (slot.due + effective).max(now + effective.mul_f64(0.5));
+            let fraction = offset_fraction(&slot.env.id);
+            slot.due = next_due(slot.due, slot.created.take(), fraction, effective, now);
             let r = Arc::clone(&refresher);
-            let env = slot.env.clone();
+            let env = Arc::clone(&slot.env);
             tasks.spawn(async move {
                 let outcome = r.refresh_once(&env).await;
-                (env.id, outcome)
+                (env.id.clone(), outcome)
             });
         }
-        let next_due = slots
-            .values()
-            .filter(|s| !s.in_flight)
-            .map(|s| s.due)
-            .min()
-            .unwrap_or(now + interval);
+        let next_due = if left_due {
+            now
+        } else {
+            later.unwrap_or(now + interval)
+        };
         let wake = if tasks.len() >= max_in_flight {
             now + interval
         } else {
@@ -151,10 +195,12 @@ pub async fn run(
                     }
                 }
             }
-            changed = environments.changed() => {
+            changed = environments.changed(), if watching => {
                 if changed.is_err() {
-                    // The sender is gone: keep the current set.
-                    environments = watch::channel(slots.values().map(|s| s.env.clone()).collect()).1;
+                    // The sender is gone (no discovery): keep the current set and stop
+                    // watching. (A stand-in receiver whose sender is dropped at once
+                    // would be ready again at once: the loop would spin a whole core.)
+                    watching = false;
                     continue;
                 }
                 let envs = environments.borrow_and_update().clone();
@@ -211,6 +257,27 @@ mod tests {
         assert!(v.iter().all(|f| (0.0..1.0).contains(f)));
         let below_half = v.iter().filter(|f| **f < 0.5).count();
         assert!((30..70).contains(&below_half), "{below_half}");
+    }
+
+    #[test]
+    fn after_the_start_window_refreshes_spread_over_the_whole_interval() {
+        let interval = Duration::from_secs(30);
+        let t0 = Instant::now();
+        let window = Duration::from_secs(5);
+        let mut seconds: Vec<f64> = (0..100)
+            .map(|i| {
+                let f = offset_fraction(&format!("env_{i}"));
+                let first = t0 + window.mul_f64(f);
+                let second = next_due(first, Some(t0), f, interval, first);
+                assert!(second - first >= interval - window, "{f}");
+                let third = next_due(second, None, f, interval, second);
+                assert_eq!(third - second, interval);
+                (second - t0).as_secs_f64()
+            })
+            .collect();
+        seconds.sort_by(f64::total_cmp);
+        // Second refreshes cover [30 s, 60 s), not a 5 s burst.
+        assert!(seconds[0] < 35.0 && seconds[99] > 55.0, "{seconds:?}");
     }
 
     #[test]

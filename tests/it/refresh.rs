@@ -543,3 +543,40 @@ async fn connection_refused_is_a_connect_failure() {
         Some(1.0)
     );
 }
+
+#[test]
+fn the_scheduler_idles_when_the_environment_list_never_changes() {
+    // Without discovery nobody sends environment changes and the sender is
+    // dropped. The scheduler must then sleep until the next refresh is due:
+    // on a single-threaded runtime with paused time, a scheduler that spins
+    // never lets the clock advance, and this hour never ends.
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let r = rig("http://127.0.0.1:1", Options::default());
+            let (tx, rx) = tokio::sync::watch::channel(Vec::new());
+            drop(tx);
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            let task = tokio::spawn(work_exporter::refresh::scheduler::run(
+                r.refresher.clone(),
+                rx,
+                shutdown.clone(),
+            ));
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            shutdown.cancel();
+            task.await.unwrap();
+        });
+        let _ = done_tx.send(());
+    });
+    assert!(
+        done_rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .is_ok(),
+        "the scheduler spins instead of sleeping"
+    );
+}

@@ -1,0 +1,131 @@
+//! The benchmark: what the exporter costs in API requests, CPU and memory per
+//! environment and per work item, next to the minimum possible requests and
+//! the deserialize-only floor. Not a test: it measures and reports.
+//!
+//! ```sh
+//! cargo run --release --example bench                 # the full grid (about 20 min on 2 cores)
+//! cargo run --release --example bench -- --quick      # a small grid (about a minute), a CI smoke run
+//! ```
+//!
+//! For each cell (environments × items per environment) the simulator runs as
+//! one child process with a static population and the exporter as another,
+//! so the exporter's CPU (utime + stime) and peak RSS are read from its own
+//! `/proc/PID`. Results go to `--out` as `results.md` and `results.json`.
+
+mod floor;
+mod measure;
+mod probe;
+mod procs;
+mod render;
+mod report;
+
+use clap::Parser;
+use measure::Plan;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(about = "Benchmark the exporter against the simulator")]
+struct Args {
+    /// A small grid with short windows (about a minute): a smoke run, not a measurement to quote.
+    #[arg(long)]
+    quick: bool,
+    /// Where results.md, results.json and the children's logs go.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+    /// Cells to run instead of the grid, e.g. `1x100,1000x1000` (environments x items per environment).
+    #[arg(long, value_delimiter = ',')]
+    cells: Vec<String>,
+    /// Skip cells with more work items than this in total.
+    #[arg(long, default_value_t = 10_000_000)]
+    max_items: usize,
+    /// Skip the run at the production setting (1,000 x 1,000 at a 30 s interval).
+    #[arg(long)]
+    no_steady: bool,
+    /// Concurrent scrapers of /metrics.
+    #[arg(long, default_value_t = 10)]
+    scrapers: usize,
+}
+
+const ENVIRONMENTS: [usize; 4] = [1, 10, 100, 1000];
+const ITEMS: [usize; 3] = [100, 1_000, 10_000];
+const QUICK: [(usize, usize); 3] = [(1, 100), (10, 1_000), (100, 100)];
+/// The cell the production targets are stated for.
+const TARGET_CELL: (usize, usize) = (1000, 1000);
+
+fn parse_cell(s: &str) -> (usize, usize) {
+    let (e, i) = s
+        .split_once('x')
+        .unwrap_or_else(|| panic!("--cells: {s:?} is not ENVIRONMENTSxITEMS"));
+    let n = |v: &str| {
+        v.replace('_', "")
+            .parse()
+            .unwrap_or_else(|_| panic!("--cells: {v:?} is not a number"))
+    };
+    (n(e), n(i))
+}
+
+fn main() {
+    let raw: Vec<String> = std::env::args().collect();
+    if raw.get(1).map(String::as_str) == Some(procs::EXEC) {
+        procs::exec_main(raw[2..].to_vec());
+    }
+    if raw.get(1).map(String::as_str) == Some("__count") && raw.len() == 4 {
+        floor::count(&raw[2], &raw[3]);
+        return;
+    }
+    let args = Args::parse();
+    std::fs::create_dir_all(&args.out).expect("create the output directory");
+    let mut cells: Vec<(usize, usize)> = if !args.cells.is_empty() {
+        args.cells.iter().map(|s| parse_cell(s)).collect()
+    } else if args.quick {
+        QUICK.to_vec()
+    } else {
+        ENVIRONMENTS
+            .iter()
+            .flat_map(|&e| ITEMS.iter().map(move |&i| (e, i)))
+            .collect()
+    };
+    let skipped: Vec<(usize, usize)> = cells
+        .iter()
+        .copied()
+        .filter(|(e, i)| e * i > args.max_items)
+        .collect();
+    cells.retain(|(e, i)| e * i <= args.max_items);
+    let plan = if args.quick {
+        Plan {
+            windows: 1,
+            window_secs: 3.0,
+            scrape_secs: 1.5,
+            scrapers: args.scrapers,
+        }
+    } else {
+        Plan {
+            windows: 3,
+            window_secs: 10.0,
+            scrape_secs: 5.0,
+            scrapers: args.scrapers,
+        }
+    };
+    let steady = !args.quick && !args.no_steady;
+    let machine = report::machine();
+    eprintln!("bench: {machine:?}");
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let mut results = Vec::new();
+    for &(e, i) in &cells {
+        eprintln!("bench: {e} environments x {i} items ...");
+        let dir = args.out.join(format!("{e}x{i}"));
+        std::fs::create_dir_all(&dir).expect("create the cell's directory");
+        // The production targets are stated for one cell: measure its CPU at a 30 s interval.
+        let window = (steady && (e, i) == TARGET_CELL).then_some(60.0);
+        let cell = rt.block_on(measure::run_cell(&dir, e, i, plan, window));
+        eprintln!("bench: {}", report::row(&cell));
+        results.push(cell);
+        // Write after every cell: a long run cut short still leaves its numbers.
+        report::write(&args.out, &machine, &raw, &results, &skipped);
+    }
+    println!("{}", report::markdown(&machine, &raw, &results, &skipped));
+}
