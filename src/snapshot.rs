@@ -5,7 +5,7 @@
 use crate::api::ApiError;
 use crate::config::Environment;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Queue statistics, as `GET …/work/stats` returned them.
@@ -207,6 +207,8 @@ pub struct Store {
     map: Arc<RwLock<BTreeMap<String, EnvironmentState>>>,
     /// True until the first discovery has set the watched environments.
     discovery_pending: Arc<AtomicBool>,
+    /// Bumped by every change, so a shared `/metrics` body knows whether it is current.
+    generation: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -215,12 +217,22 @@ impl Store {
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, BTreeMap<String, EnvironmentState>> {
-        self.map.write().unwrap_or_else(|p| p.into_inner())
+        let guard = self.map.write().unwrap_or_else(|p| p.into_inner());
+        // Bumped while the write lock is held: a reader that sees the new
+        // number reads the map after this change.
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        guard
+    }
+
+    /// Changes so far; a body rendered at generation `g` is current while this is `g`.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Readiness waits for the first discovery while this is true.
     pub fn set_discovery_pending(&self, pending: bool) {
         self.discovery_pending.store(pending, Ordering::Relaxed);
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
     /// True once the watched set is known (the first discovery, when discovering, is done).
