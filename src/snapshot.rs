@@ -207,8 +207,10 @@ pub struct Store {
     map: Arc<RwLock<BTreeMap<String, EnvironmentState>>>,
     /// True until the first discovery has set the watched environments.
     discovery_pending: Arc<AtomicBool>,
-    /// Bumped by every change, so a shared `/metrics` body knows whether it is current.
-    generation: Arc<AtomicU64>,
+    /// Bumped by every change of health or of the watched set (not by a good
+    /// refresh of a healthy environment), so a shared `/metrics` body knows
+    /// whether it may still be served.
+    status_changes: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -217,22 +219,28 @@ impl Store {
     }
 
     fn write(&self) -> RwLockWriteGuard<'_, BTreeMap<String, EnvironmentState>> {
-        let guard = self.map.write().unwrap_or_else(|p| p.into_inner());
-        // Bumped while the write lock is held: a reader that sees the new
-        // number reads the map after this change.
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        guard
+        self.map.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Changes so far; a body rendered at generation `g` is current while this is `g`.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+    /// Called with the write lock held: a reader that sees the new number
+    /// reads the map after this change.
+    fn status_changed(&self) {
+        self.status_changes.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Changes of health or of the watched set so far. A `/metrics` body
+    /// rendered when this was `n` may be shared only while it is still `n`:
+    /// failures, recoveries and new or removed environments are never served
+    /// late, while the numbers of healthy environments may be (by at most
+    /// `metrics::shared::SHARE_WINDOW_MS`).
+    pub fn status_changes(&self) -> u64 {
+        self.status_changes.load(Ordering::Acquire)
     }
 
     /// Readiness waits for the first discovery while this is true.
     pub fn set_discovery_pending(&self, pending: bool) {
         self.discovery_pending.store(pending, Ordering::Relaxed);
-        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.status_changed();
     }
 
     /// True once the watched set is known (the first discovery, when discovering, is done).
@@ -243,6 +251,7 @@ impl Store {
     /// Make the watched set exactly `envs`: new ones start empty, removed ones lose every series.
     pub fn set_environments(&self, envs: &[Environment]) {
         let mut map = self.write();
+        self.status_changed();
         map.retain(|id, _| envs.iter().any(|e| &e.id == id));
         for e in envs {
             match map.get_mut(&e.id) {
@@ -258,6 +267,9 @@ impl Store {
     pub fn commit_success(&self, id: &str, snapshot: Snapshot, delta: &Lifecycle) {
         let mut map = self.write();
         if let Some(state) = map.get_mut(id) {
+            if !state.up || !state.attempted {
+                self.status_changed();
+            }
             state.attempted = true;
             state.up = true;
             state.last_success_ms = Some(snapshot.finished_at_ms);
@@ -270,6 +282,8 @@ impl Store {
     pub fn commit_failure(&self, id: &str, error: &ApiError, at_ms: i64) {
         let mut map = self.write();
         if let Some(state) = map.get_mut(id) {
+            // Every failure, not only the first: its reason is counted.
+            self.status_changed();
             state.attempted = true;
             state.up = false;
             *state.failures.entry(error.reason()).or_insert(0) += 1;
@@ -313,5 +327,45 @@ mod tests {
         assert_eq!(w.leases_expired(100_000, 90_000), 1);
         assert_eq!(w.leases_expired(200_000, 90_000), 3);
         assert_eq!(w.leases_expired(1_000, 90_000), 0);
+    }
+
+    #[test]
+    fn status_changes_count_failures_recoveries_and_the_watched_set_not_routine_refreshes() {
+        let store = Store::default();
+        let env = |id: &str| Environment {
+            id: id.into(),
+            name: id.into(),
+            labels: BTreeMap::new(),
+            key: None,
+        };
+        let good = || Snapshot::default();
+        let down = ApiError::Connect {
+            endpoint: "work_stats",
+            message: "refused".into(),
+        };
+        let mut seen = store.status_changes();
+        let mut changed = |store: &Store| {
+            let now = store.status_changes();
+            let moved = now != seen;
+            seen = now;
+            moved
+        };
+        store.set_environments(&[env("a")]);
+        assert!(changed(&store), "a new environment");
+        store.commit_success("a", good(), &Lifecycle::default());
+        assert!(changed(&store), "the first success");
+        store.commit_success("a", good(), &Lifecycle::default());
+        assert!(
+            !changed(&store),
+            "a routine refresh of a healthy environment"
+        );
+        store.commit_failure("a", &down, 1);
+        assert!(changed(&store), "a failure");
+        store.commit_failure("a", &down, 2);
+        assert!(changed(&store), "every failure: its reason is counted");
+        store.commit_success("a", good(), &Lifecycle::default());
+        assert!(changed(&store), "a recovery");
+        store.set_environments(&[]);
+        assert!(changed(&store), "an environment gone");
     }
 }

@@ -214,7 +214,7 @@ impl ExporterMetrics {
         drilldown_base: &str,
         gzip: bool,
     ) -> Option<bytes::Bytes> {
-        self.shared.get(now_ms, store.generation(), gzip, || {
+        self.shared.get(now_ms, store.status_changes(), gzip, || {
             if !gzip {
                 let text = self.render(store, now_ms, lease_ttl, stale_after, drilldown_base);
                 return Some(bytes::Bytes::from(text));

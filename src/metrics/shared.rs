@@ -3,11 +3,13 @@
 //! compressing it for every scrape made ten concurrent scrapers queue behind
 //! ten renders (a second at p99) and held ten copies in memory.
 //!
-//! A scrape never sees less than what the store held when it arrived: it
-//! takes a kept body only if nothing has changed in the store since that body
-//! was rendered (and the body is under `SHARE_WINDOW_MS` old, so ages move),
-//! or if the body's render was already running when it arrived (it waited for
-//! that render instead of starting its own). A render never waits for the API.
+//! A scrape takes a kept body only while it is under `SHARE_WINDOW_MS` old (so
+//! ages move) and either no status change (`Store::status_changes`: a failure,
+//! a recovery, the watched set) has been stored since it was rendered, or its
+//! render was already running when the scrape arrived (the scrape waited for
+//! it instead of starting its own). So a failure or recovery is never served
+//! late, and the numbers of healthy environments are at most a second behind.
+//! A render never waits for the API.
 
 use bytes::Bytes;
 use std::sync::Mutex;
@@ -18,7 +20,7 @@ pub const SHARE_WINDOW_MS: i64 = 1000;
 #[derive(Debug)]
 struct Kept {
     rendered_at_ms: i64,
-    /// The store's generation read before the render started.
+    /// `Store::status_changes` read before the render started.
     generation: u64,
     /// Which render made it.
     render: u64,
@@ -44,8 +46,8 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// A body for a scrape that arrived at `now_ms` when the store was at
-    /// `generation`: a kept one if it is current (see the module comment),
+    /// A body for a scrape that arrived at `now_ms` when the store's status
+    /// changes were `generation`: a kept one if it may be shared (see the module comment),
     /// else a new one from `render`.
     pub fn get(
         &self,
@@ -133,7 +135,7 @@ mod tests {
     }
 
     #[test]
-    fn a_change_in_the_store_is_seen_by_the_next_scrape() {
+    fn a_status_change_is_seen_by_the_next_scrape() {
         let shared = Shared::default();
         assert_eq!(
             shared.get(0, 1, false, || Some("old".into())).unwrap(),
