@@ -32,6 +32,7 @@ pub mod discovery;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod pages;
 pub mod probe;

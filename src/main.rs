@@ -6,6 +6,7 @@ use tokio_util::sync::CancellationToken;
 use work_exporter::{app, cli::Cli, logging};
 
 fn main() {
+    work_exporter::memory::return_large_blocks_to_the_system();
     let cli = Cli::parse();
     if let Err(e) = logging::init(app::log_args(&cli)) {
         eprintln!("{e}");
@@ -57,3 +58,4 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     tracing::info!("shutting down");
     shutdown.cancel();
 }
+
