@@ -4,7 +4,7 @@
 //! test run (`tests/it/fuzz_smoke.rs`). Each returns whether the input was
 //! accepted, so a harness can tell that its inputs reach past the parser.
 
-use crate::api::wire::{parse_timestamp, QueueStats};
+use crate::api::wire::QueueStats;
 use crate::api::{decode, ApiError};
 use crate::config::Environment;
 use crate::refresh::fold::{Fold, Tracker};
@@ -64,16 +64,7 @@ pub fn stats(data: &[u8]) -> bool {
     let Ok(stats) = serde_json::from_slice::<QueueStats>(data) else {
         return false;
     };
-    let queue = QueueSnapshot {
-        depth: stats.depth,
-        pending: stats.pending,
-        workers_polling: stats.workers_polling,
-        oldest_queued_at_ms: stats
-            .oldest_queued_at
-            .as_deref()
-            .and_then(parse_timestamp)
-            .map(|s| (s * 1000.0) as i64),
-    };
+    let queue = QueueSnapshot::from(&stats);
     let Some(store) = store_with(queue, &[]) else {
         return false;
     };

@@ -58,4 +58,3 @@ async fn stop_on_signal(shutdown: CancellationToken) {
     tracing::info!("shutting down");
     shutdown.cancel();
 }
-

@@ -17,6 +17,21 @@ pub struct QueueSnapshot {
     pub oldest_queued_at_ms: Option<i64>,
 }
 
+impl From<&crate::api::wire::QueueStats> for QueueSnapshot {
+    fn from(stats: &crate::api::wire::QueueStats) -> Self {
+        QueueSnapshot {
+            depth: stats.depth,
+            pending: stats.pending,
+            workers_polling: stats.workers_polling,
+            oldest_queued_at_ms: stats
+                .oldest_queued_at
+                .as_deref()
+                .and_then(crate::api::wire::parse_timestamp)
+                .map(|s| (s * 1000.0) as i64),
+        }
+    }
+}
+
 /// A work item named on the drill-down page (never in a metric label).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ItemSample {

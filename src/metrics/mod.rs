@@ -203,7 +203,7 @@ impl ExporterMetrics {
     }
 
     /// The body of a scrape, plain or gzipped (at the fastest level), shared
-    /// with the scrapes that ask for the same within a second (see `shared`).
+    /// with other scrapes while that is safe (see `shared`).
     /// `None` when compression failed.
     pub fn exposition(
         &self,

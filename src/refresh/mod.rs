@@ -211,16 +211,7 @@ impl Refresher {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(env.id.clone(), next);
-        let queue = QueueSnapshot {
-            depth: stats.depth,
-            pending: stats.pending,
-            workers_polling: stats.workers_polling,
-            oldest_queued_at_ms: stats
-                .oldest_queued_at
-                .as_deref()
-                .and_then(crate::api::wire::parse_timestamp)
-                .map(|s| (s * 1000.0) as i64),
-        };
+        let queue = QueueSnapshot::from(&stats);
         let snapshot = Snapshot {
             queue,
             work,
