@@ -2,17 +2,18 @@
 //! `Config`. Everything that can be wrong with the configuration is found
 //! here, before any socket opens, and reported with the field and the fix.
 
+mod file;
 mod scale;
 
+pub use file::{check_file_text, read_secret_file, SecretSource};
 pub use scale::{is_plain_id, DiscoverySettings, DEFAULT_DISCOVERY_INTERVAL};
 
 use crate::cli::ServeArgs;
 use crate::secret::Secret;
 use crate::shard::Shard;
 use serde::Deserialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A configuration problem: which field, what is wrong, how to fix it.
@@ -106,59 +107,6 @@ struct Sources {
     discovery: Option<scale::FileDiscovery>,
 }
 
-/// Where a secret comes from: a file or an environment variable, never a flag.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SecretSource {
-    pub file: Option<PathBuf>,
-    pub env: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    api_key: Option<SecretSource>,
-    #[serde(default)]
-    credentials: FileCredentials,
-    workspace_id: Option<String>,
-    #[serde(default)]
-    environments: Vec<FileEnvironment>,
-    discovery: Option<scale::FileDiscovery>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileCredentials {
-    /// Credential for `GET …/work/stats`; the list always needs the environment key.
-    stats: Option<CredentialKind>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileEnvironment {
-    id: String,
-    name: Option<String>,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
-    key: Option<SecretSource>,
-}
-
-/// Labels the exporter sets itself; a configured label must not reuse them.
-const RESERVED_LABELS: &[&str] = &[
-    "environment_id",
-    "state",
-    "le",
-    "reason",
-    "endpoint",
-    "code",
-    "name",
-    "drilldown_url",
-    "instance",
-    "job",
-    "version",
-    "revision",
-];
-
 /// Reads variables through a function so tests need not touch the process environment.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 
@@ -202,87 +150,6 @@ pub fn parse_listen_address(field: &str, value: &str) -> Result<SocketAddr, Conf
                 "write e.g. :9781 or 127.0.0.1:9781",
             )
         })
-}
-
-fn read_secret(field: &str, source: &SecretSource, env: EnvLookup) -> Result<Secret, ConfigError> {
-    match (&source.file, &source.env) {
-        (Some(path), None) => read_secret_file(field, path),
-        (None, Some(var)) => env(var).map(Secret::new).ok_or_else(|| {
-            ConfigError::new(
-                field,
-                format!("environment variable {var} is not set or empty"),
-                format!("export {var} or point {field}.file at a key file"),
-            )
-        }),
-        _ => Err(ConfigError::new(
-            field,
-            "needs exactly one of `file` or `env`",
-            "write `file: /path/to/key` or `env: VARIABLE_NAME`",
-        )),
-    }
-}
-
-/// Largest key file read: a key is a line, and a path pointing at something
-/// endless (a device, a log) must not stop start-up.
-const MAX_KEY_FILE_BYTES: u64 = 64 << 10;
-
-/// Reads a key file, trimming the trailing newline editors and Secrets add.
-pub fn read_secret_file(field: &str, path: &Path) -> Result<Secret, ConfigError> {
-    use std::io::Read;
-    let unreadable = |e: std::io::Error| {
-        ConfigError::new(
-            field,
-            format!("cannot read key file {}: {e}", path.display()),
-            "check the path and that the exporter's user may read it",
-        )
-    };
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .map_err(unreadable)?
-        .take(MAX_KEY_FILE_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(unreadable)?;
-    if text.len() as u64 > MAX_KEY_FILE_BYTES {
-        return Err(ConfigError::new(
-            field,
-            format!("key file {} is larger than 64 KiB", path.display()),
-            "point it at the file holding just the key",
-        ));
-    }
-    let key = text.trim();
-    if key.is_empty() {
-        return Err(ConfigError::new(
-            field,
-            format!("key file {} is empty", path.display()),
-            "write the key into the file",
-        ));
-    }
-    Ok(Secret::new(key))
-}
-
-fn check_label_name(field: &str, name: &str) -> Result<(), ConfigError> {
-    let mut chars = name.chars();
-    let valid_start = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    if !valid_start
-        || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        || name.starts_with("__")
-    {
-        return Err(ConfigError::new(
-            field,
-            format!("{name:?} is not a valid Prometheus label name"),
-            "use letters, digits and underscores, not starting with a digit or __",
-        ));
-    }
-    if RESERVED_LABELS.contains(&name) {
-        return Err(ConfigError::new(
-            field,
-            format!("label {name:?} is set by the exporter itself"),
-            "choose another label name",
-        ));
-    }
-    Ok(())
 }
 
 impl Config {
@@ -366,7 +233,7 @@ impl Config {
             scale::discovery(args, None, false)?; // a --discovery.* flag without --discovery.enabled
         }
         let sources = match &args.config_file {
-            Some(path) => Self::environments_from_file(path, args, env)?,
+            Some(path) => file::from_file(path, args, env)?,
             None => Self::environment_from_variables(args, env)?,
         };
         let discovery =
@@ -501,115 +368,4 @@ impl Config {
             discovery: None,
         })
     }
-
-    fn environments_from_file(
-        path: &Path,
-        args: &ServeArgs,
-        env: EnvLookup,
-    ) -> Result<Sources, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::new(
-                "--config.file",
-                format!("cannot read {}: {e}", path.display()),
-                "check the path",
-            )
-        })?;
-        Self::environments_from_text(&text, &path.display().to_string(), args, env)
-    }
-
-    /// Parse and check the text of a configuration file (`origin` names it in errors).
-    fn environments_from_text(
-        text: &str,
-        origin: &str,
-        args: &ServeArgs,
-        env: EnvLookup,
-    ) -> Result<Sources, ConfigError> {
-        let file: FileConfig = serde_yaml_ng::from_str(text).map_err(|e| {
-            ConfigError::new(format!("--config.file {origin}"), e.to_string(), "fix the YAML; known fields: api_key, credentials.stats, workspace_id, environments[].{id,name,labels,key}, discovery.{interval,name_regex,ids,include_archived,keys_dir}")
-        })?;
-        let api_key = match &file.api_key {
-            Some(src) => Some(read_secret("api_key", src, env)?),
-            None => None,
-        };
-        let stats = match file.credentials.stats {
-            Some(CredentialKind::ApiKey) if api_key.is_none() => {
-                return Err(ConfigError::new("credentials.stats", "is api_key but no api_key is configured", "add `api_key: {env: ANTHROPIC_API_KEY}` or set credentials.stats: environment_key"));
-            }
-            Some(kind) => kind,
-            None if api_key.is_some() => CredentialKind::ApiKey,
-            None => CredentialKind::EnvironmentKey,
-        };
-        let discovering = scale::discovery_wanted(args, file.discovery.as_ref());
-        if file.environments.is_empty() && !discovering {
-            return Err(ConfigError::new(
-                "environments",
-                "lists no environment",
-                "add at least one `- id: env_…` with its key, or a `discovery:` section",
-            ));
-        }
-        let keys_dir_given = discovering && scale::keys_dir_given(args, file.discovery.as_ref());
-        let mut seen = BTreeSet::new();
-        let mut out = Vec::with_capacity(file.environments.len());
-        for (i, e) in file.environments.iter().enumerate() {
-            let field = format!("environments[{i}]");
-            let id = e.id.trim().to_string();
-            if id.is_empty() || id.contains('/') || id.contains(char::is_whitespace) {
-                return Err(ConfigError::new(
-                    format!("{field}.id"),
-                    format!("{:?} is not an environment id", e.id),
-                    "copy the id (env_…) from the Console",
-                ));
-            }
-            if !seen.insert(id.clone()) {
-                return Err(ConfigError::new(
-                    format!("{field}.id"),
-                    format!("environment {id} is listed twice"),
-                    "remove the duplicate entry",
-                ));
-            }
-            for name in e.labels.keys() {
-                check_label_name(&format!("{field}.labels"), name)?;
-            }
-            let key = match &e.key {
-                Some(src) => Some(read_secret(&format!("{field}.key"), src, env)?),
-                // The key is read from the keys directory, again on every discovery.
-                None if keys_dir_given => None,
-                None => {
-                    return Err(ConfigError::new(
-                        format!("{field}.key"),
-                        "missing: listing work needs the environment key",
-                        "add `key: {file: /path}` or `key: {env: VARIABLE}`, or set discovery.keys_dir",
-                    ));
-                }
-            };
-            if stats == CredentialKind::EnvironmentKey && key.is_none() {
-                return Err(ConfigError::new(
-                    format!("{field}.key"),
-                    "missing",
-                    "add the environment key",
-                ));
-            }
-            out.push(Environment {
-                name: e.name.clone().unwrap_or_else(|| id.clone()),
-                id,
-                labels: e.labels.clone(),
-                key,
-            });
-        }
-        Ok(Sources {
-            api_key,
-            stats_credential: stats,
-            workspace_id: file.workspace_id,
-            environments: out,
-            discovery: file.discovery,
-        })
-    }
-}
-
-/// Check the text of a `--config.file` without a file of its own (fuzzing,
-/// tests): the number of environments it lists, or the first problem. Key
-/// files it names are read; variables come from `env`.
-pub fn check_file_text(text: &str, env: EnvLookup) -> Result<usize, ConfigError> {
-    Config::environments_from_text(text, "(text)", &ServeArgs::default(), env)
-        .map(|sources| sources.environments.len())
 }
