@@ -101,7 +101,7 @@ pub fn error_body(data: &[u8]) -> bool {
     let at = usize::from(data[2]).min(rest.len());
     let body = [&rest[..at], key.as_bytes(), &rest[at..]].concat();
     let secret = Secret::new(key);
-    let message = crate::api::client::error_message(&body, &secret);
+    let message = crate::api::redact::error_message(&body, &secret);
     let error =
         ApiError::from_status("list_work", status, "req_x".into(), message).redact(&[&secret]);
     let text = error.to_string();

@@ -3,12 +3,13 @@
 //! and every request reported to a `RequestObserver` (the metrics module).
 
 use super::budget::RequestBudget;
+use super::error::transport_error;
 use super::error::ApiError;
+use super::redact::{error_message, scrub};
+use super::retry::{backoff, header_str, retry_after, should_retry, MAX_ATTEMPTS};
 use super::wire::{self, QueueStats};
 use crate::secret::Secret;
 use bytes::{Bytes, BytesMut};
-use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::time::{Duration, Instant};
@@ -50,10 +51,6 @@ pub mod endpoint {
     pub const LIST_WORK: &str = "list_work";
     pub const LIST_ENVIRONMENTS: &str = "list_environments";
 }
-
-const MAX_ATTEMPTS: u32 = 4;
-const BACKOFF_BASE: Duration = Duration::from_millis(500);
-const BACKOFF_MAX: Duration = Duration::from_secs(8);
 
 pub struct ApiClient {
     http: reqwest::Client,
@@ -341,11 +338,7 @@ impl ApiClient {
             .collect::<String>();
         self.read_ratelimit(headers);
         let retry_after = retry_after(headers);
-        let should_retry = match header_str(headers, "x-should-retry") {
-            Some("true") => Some(true),
-            Some("false") => Some(false),
-            _ => None,
-        };
+        let should_retry = should_retry(headers);
         let too_large = |request_id: String| {
             fail(
                 ApiError::TooLarge {
@@ -437,154 +430,5 @@ fn status_label(status: u16) -> &'static str {
         200 => "200",
         204 => "204",
         _ => "2xx",
-    }
-}
-
-fn header_str<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-}
-
-/// `retry-after-ms`, then `retry-after` (seconds, fractional, or an HTTP date), capped at a minute.
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let cap = 60.0;
-    if let Some(ms) = header_str(headers, "retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
-        if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_secs_f64((ms / 1000.0).min(cap)));
-        }
-    }
-    let value = header_str(headers, "retry-after")?;
-    if let Ok(secs) = value.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Some(Duration::from_secs_f64(secs.min(cap)));
-        }
-        return None;
-    }
-    let when = httpdate::parse_http_date(value).ok()?;
-    let wait = when
-        .duration_since(std::time::SystemTime::now())
-        .unwrap_or_default();
-    Some(wait.min(Duration::from_secs_f64(cap)))
-}
-
-/// Exponential backoff with full jitter: a random wait in [base·2ⁿ/2, base·2ⁿ].
-fn backoff(attempt: u32) -> Duration {
-    let exp = BACKOFF_BASE
-        .saturating_mul(1 << attempt.saturating_sub(1).min(6))
-        .min(BACKOFF_MAX);
-    exp.mul_f64(0.5 + 0.5 * jitter())
-}
-
-/// A number in [0, 1), different on every call (no RNG crate needed for this).
-pub fn jitter() -> f64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-fn transport_error(
-    endpoint: &'static str,
-    e: &reqwest::Error,
-    secret: &Secret,
-) -> (ApiError, String) {
-    if e.is_timeout() {
-        return (
-            ApiError::Timeout {
-                endpoint,
-                after: Duration::ZERO,
-            },
-            "timeout".into(),
-        );
-    }
-    // reqwest's message never carries header values, but scrub anyway.
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    (
-        ApiError::Connect {
-            endpoint,
-            message: scrub(&message, secret),
-        },
-        "connect".into(),
-    )
-}
-
-/// The error message from an API error body, scrubbed of the key and shortened.
-pub(crate) fn error_message(body: &[u8], secret: &Secret) -> String {
-    let text = match serde_json::from_slice::<wire::ErrorBody>(body) {
-        Ok(b) => format!("{}: {}", b.error.kind, b.error.message),
-        // Scrub before shortening: a cut through an echoed key would leave part of it.
-        Err(_) => {
-            let head = &body[..body.len().min(200 + secret.expose().len())];
-            let text = scrub(&String::from_utf8_lossy(head), secret);
-            return text.chars().take(200).collect();
-        }
-    };
-    scrub(&text, secret)
-}
-
-/// Remove the key from text a server sent back, and keep it short.
-pub(crate) fn scrub(text: &str, secret: &Secret) -> String {
-    let cleaned = if secret.is_empty() {
-        text.to_string()
-    } else {
-        text.replace(secret.expose(), "<redacted>")
-    };
-    let cleaned: String = cleaned.chars().filter(|c| !c.is_control()).collect();
-    if cleaned.chars().count() > 300 {
-        let mut s: String = cleaned.chars().take(300).collect();
-        s.push('…');
-        s
-    } else {
-        cleaned
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use reqwest::header::{HeaderMap, HeaderValue};
-
-    #[test]
-    fn retry_after_ms_wins_over_retry_after() {
-        let mut h = HeaderMap::new();
-        h.insert("retry-after-ms", HeaderValue::from_static("1500"));
-        h.insert("retry-after", HeaderValue::from_static("9"));
-        assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
-    }
-
-    #[test]
-    fn retry_after_accepts_fractional_seconds_and_caps_at_a_minute() {
-        let mut h = HeaderMap::new();
-        h.insert("retry-after", HeaderValue::from_static("0.25"));
-        assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
-        h.insert("retry-after", HeaderValue::from_static("3600"));
-        assert_eq!(retry_after(&h), Some(Duration::from_secs(60)));
-    }
-
-    #[test]
-    fn backoff_grows_and_stays_capped() {
-        for attempt in 1..10 {
-            let d = backoff(attempt);
-            assert!(d <= BACKOFF_MAX, "{d:?}");
-            assert!(d >= BACKOFF_BASE / 2, "{d:?}");
-        }
-        assert!(backoff(5) > backoff(1));
-    }
-
-    #[test]
-    fn scrub_removes_the_key_from_server_text() {
-        let s = Secret::new("sk-marker");
-        assert_eq!(
-            scrub("bad key sk-marker here", &s),
-            "bad key <redacted> here"
-        );
     }
 }

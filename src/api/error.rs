@@ -1,5 +1,7 @@
 //! Every way a call to the API can fail, each with the `reason` label it becomes.
 
+use super::redact::scrub;
+use crate::secret::Secret;
 use std::time::Duration;
 
 /// A failed API call (after retries). `reason()` is the metric label.
@@ -157,7 +159,7 @@ impl ApiError {
     pub fn redact(mut self, secrets: &[&crate::secret::Secret]) -> ApiError {
         let clean = |text: &mut String| {
             for s in secrets {
-                *text = super::client::scrub(text, s);
+                *text = scrub(text, s);
             }
         };
         match &mut self {
@@ -259,4 +261,37 @@ impl ApiError {
             },
         }
     }
+}
+
+/// A request that got no HTTP answer: `timeout` or `connect`, with the
+/// transport's message scrubbed of the key. Also returns the `code` label.
+pub(super) fn transport_error(
+    endpoint: &'static str,
+    e: &reqwest::Error,
+    secret: &Secret,
+) -> (ApiError, String) {
+    if e.is_timeout() {
+        return (
+            ApiError::Timeout {
+                endpoint,
+                after: Duration::ZERO,
+            },
+            "timeout".into(),
+        );
+    }
+    // reqwest's message never carries header values, but scrub anyway.
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    (
+        ApiError::Connect {
+            endpoint,
+            message: scrub(&message, secret),
+        },
+        "connect".into(),
+    )
 }

@@ -5,6 +5,8 @@ pub mod budget;
 pub mod client;
 pub mod decode;
 pub mod error;
+pub mod redact;
+pub mod retry;
 pub mod wire;
 
 pub use budget::RequestBudget;
