@@ -19,7 +19,8 @@
 //! - `discovery`: lists environments, filters them, reads their keys, and
 //!   feeds the scheduler the set this shard watches; `shard`: which that is.
 //! - `probe_target`: `/probe?environment=ID`, one environment refreshed on demand.
-//! - `app`: wires the parts for each subcommand; `probe`: `check-config --probe`.
+//! - `app`: wires the parts for each subcommand; `demo`: simulator + exporter in
+//!   one process; `probe`: `check-config --probe`; `memory`: allocator settings.
 //! - `sim`: the simulated API and workload (demo, tests, benchmarks, drills).
 //! - `clock`: wall time as a parameter; `fuzzing`: fuzz targets (cargo-fuzz and a smoke test).
 
@@ -28,6 +29,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod discovery;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -1,0 +1,101 @@
+//! `demo`: the simulator and the exporter in one process, the exporter
+//! reading the simulator over real HTTP on loopback, with the URLs to open
+//! and how to switch scenario printed at start.
+
+use crate::app::AppError;
+use crate::cli::{Cli, DemoArgs, ServeArgs};
+use crate::clock::SystemClock;
+use crate::config::{self, Config, Environment};
+use crate::secret::Secret;
+use crate::sim;
+use clap::Parser;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), AppError> {
+    let defaults = Cli::parse_from(["anthropic-work-exporter"]).serve;
+    let serve_args = ServeArgs {
+        listen_address: args.listen_address.clone(),
+        external_url: args.external_url.clone(),
+        refresh_interval: args.refresh_interval.clone(),
+        // The simulator is local: a generous budget, and stats read with the API key.
+        max_requests_per_second: 50.0,
+        base_url: "http://127.0.0.1:1".into(),
+        log: args.log.clone(),
+        ..defaults
+    };
+    // Check the exporter's settings before starting anything.
+    Config::with_environments(&serve_args, None, Vec::new())?;
+    let listen = config::parse_listen_address("--web.listen-address", &args.listen_address)?;
+    let listener = crate::app::bind(listen).await?;
+
+    let credentials_out = args.credentials_out.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join("anthropic-work-exporter-demo-credentials.json")
+    });
+    let opts = sim::SimOptions {
+        listen_address: args.sim_listen_address,
+        environments: args.environments,
+        scenario: args.scenario.clone(),
+        seed: args.seed,
+        items_per_environment: 0,
+        workers: 4,
+        arrivals_per_minute: 20.0,
+        credentials_out: Some(credentials_out.clone()),
+    };
+    let running = sim::start(opts, shutdown.clone()).await?;
+    let creds = running.credentials.clone();
+    let environments: Vec<Environment> = creds
+        .environments
+        .iter()
+        .enumerate()
+        .map(|(i, e)| Environment {
+            id: e.id.clone(),
+            name: format!("demo-{}", i + 1),
+            labels: BTreeMap::new(),
+            key: Some(Secret::new(e.key.clone())),
+        })
+        .collect();
+    let serve_args = ServeArgs {
+        base_url: creds.base_url.clone(),
+        ..serve_args
+    };
+    let cfg = Config::with_environments(
+        &serve_args,
+        Some(Secret::new(creds.api_key.clone())),
+        environments,
+    )?;
+    let bound = listener.local_addr().map_err(|source| AppError::Bind {
+        addr: listen,
+        source,
+    })?;
+    let shown = if bound.ip().is_unspecified() {
+        format!("localhost:{}", bound.port())
+    } else {
+        bound.to_string()
+    };
+    println!(
+        "anthropic-work-exporter demo: {} simulated environments, scenario {:?}",
+        creds.environments.len(),
+        args.scenario
+    );
+    println!("  metrics:        http://{shown}{}", cfg.telemetry_path);
+    println!("  landing page:   http://{shown}/");
+    println!("  simulated API:  {}", creds.base_url);
+    println!(
+        "  credentials:    {} (mode 0600)",
+        credentials_out.display()
+    );
+    println!("  switch scenario (steady, backlog, workers-down, saturated, stale-heartbeats, stuck-stopping, api-flaky, api-down):");
+    println!(
+        "    curl -X POST -H \"Authorization: Bearer $(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))[\"admin_token\"])' {})\" -d '{{\"scenario\":\"workers-down\"}}' {}/_sim/scenario",
+        credentials_out.display(),
+        creds.base_url
+    );
+    println!("  stop with Ctrl-C");
+    let result =
+        crate::app::run_exporter(cfg, listener, Arc::new(SystemClock), shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = running.task.await;
+    result
+}
