@@ -82,8 +82,8 @@ impl Child {
 
 /// A running simulator with a static population.
 pub struct Sim {
-    /// Held, not read: dropping it stops the simulator.
-    _child: Child,
+    /// Dropping it stops the simulator; read for the simulator's own CPU and memory.
+    pub child: Child,
     pub creds: Credentials,
 }
 
@@ -118,10 +118,7 @@ pub fn start_sim(dir: &Path, environments: usize, items: usize) -> Sim {
     loop {
         if let Ok(bytes) = std::fs::read(&creds_path) {
             if let Ok(creds) = serde_json::from_slice::<Credentials>(&bytes) {
-                return Sim {
-                    _child: child,
-                    creds,
-                };
+                return Sim { child, creds };
             }
         }
         assert!(
