@@ -62,6 +62,8 @@ pub struct Cell {
     pub cpu_over_floor: f64,
     /// The simulator (the upstream): CPU per request it answered, flat out, in µs.
     pub sim_cpu_per_request_us: f64,
+    /// Of which in the kernel (loopback TCP), in µs.
+    pub sim_system_cpu_per_request_us: f64,
     /// The simulator's peak resident memory, in MiB, with the whole population.
     pub sim_peak_rss_mib: f64,
     /// One render in process (no HTTP): the exporter's own work per scrape.
@@ -161,12 +163,12 @@ pub async fn run_cell(
     let mut cpu_windows = Vec::new();
     let mut wall_windows = Vec::new();
     let (mut requests, mut refreshes, mut refresh_secs) = (0.0, 0.0, 0.0);
-    let mut sim_cpu = 0.0;
+    let (mut sim_cpu, mut sim_system_cpu) = (0.0, 0.0);
     let mut last = Counters::default();
     for _ in 0..plan.windows {
         let c0 = read(&client, &mut exp).await;
         let cpu0 = exp.child.cpu_seconds();
-        let sim_cpu0 = sim.child.cpu_seconds();
+        let sim_cpu0 = sim.child.cpu_split();
         let t0 = Instant::now();
         // Whole cycles where possible: at least one, at least `window_secs`.
         tokio::time::sleep(Duration::from_secs_f64(
@@ -174,7 +176,9 @@ pub async fn run_cell(
         ))
         .await;
         let cpu1 = exp.child.cpu_seconds();
-        sim_cpu += sim.child.cpu_seconds() - sim_cpu0;
+        let sim_cpu1 = sim.child.cpu_split();
+        sim_cpu += (sim_cpu1.0 + sim_cpu1.1) - (sim_cpu0.0 + sim_cpu0.1);
+        sim_system_cpu += sim_cpu1.1 - sim_cpu0.1;
         let wall = t0.elapsed().as_secs_f64();
         let c1 = read(&client, &mut exp).await;
         let cycles = (c1.refreshes - c0.refreshes) / environments as f64;
@@ -218,6 +222,7 @@ pub async fn run_cell(
         cpu_over_floor: cpu_per_cycle_s / floor_per_cycle_s,
         // Window edges may count a request on one side and its CPU on the other: noise of a few in thousands.
         sim_cpu_per_request_us: sim_cpu / requests * 1e6,
+        sim_system_cpu_per_request_us: sim_system_cpu / requests * 1e6,
         sim_peak_rss_mib,
         render_cost,
         production,

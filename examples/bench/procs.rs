@@ -55,13 +55,19 @@ impl Child {
 
     /// User + system CPU seconds of the whole process so far.
     pub fn cpu_seconds(&self) -> f64 {
+        let (user, system) = self.cpu_split();
+        user + system
+    }
+
+    /// (user, system) CPU seconds of the whole process so far.
+    pub fn cpu_split(&self) -> (f64, f64) {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
         // Fields after the command name, which is in parentheses and may hold spaces.
         let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
         let f: Vec<&str> = rest.split_whitespace().collect();
         // utime and stime are fields 14 and 15 of the line: 12 and 13 after ")".
         let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        (tick(11) + tick(12)) / USER_HZ
+        (tick(11) / USER_HZ, tick(12) / USER_HZ)
     }
 
     /// (peak resident, current resident) in MiB.
