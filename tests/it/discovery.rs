@@ -325,15 +325,7 @@ async fn an_environment_without_a_key_file_is_read_through_stats_and_fails_the_l
         "{m}"
     );
     assert!(!m.contains("endpoint=\"list_work\""), "{m}");
-    let page: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/environments/{keyless}", d.url))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page = crate::rig::drilldown_json(&d.url, &keyless).await;
     let message = page["recent_errors"][0]["message"]
         .as_str()
         .unwrap()

@@ -371,15 +371,7 @@ async fn clock_skew_never_gives_a_negative_age_or_duration() {
         value(&m, "anthropic_work_stop_seconds_count", BAD, ""),
         Some(1.0)
     );
-    let drill: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/environments/{BAD}", pair.url))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let drill = crate::rig::drilldown_json(&pair.url, BAD).await;
     for key in ["oldest_queued", "oldest_heartbeats", "stuck_stopping"] {
         for item in drill[key].as_array().unwrap() {
             assert!(

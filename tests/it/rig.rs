@@ -134,3 +134,16 @@ pub fn series(name: &str, extra: &str) -> String {
         format!("{name}{{{E},{extra}}}")
     }
 }
+
+/// The JSON form of an environment's drill-down page, from a serving exporter.
+pub async fn drilldown_json(base_url: &str, environment_id: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(format!("{base_url}/environments/{environment_id}"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}

@@ -112,15 +112,7 @@ async fn metrics_pages_and_health_are_served_and_shutdown_is_graceful() {
         .await
         .unwrap();
     assert!(landing.contains("/environments/env_mock"));
-    let drill: serde_json::Value = reqwest::Client::new()
-        .get(format!("{url}/environments/env_mock"))
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let drill = crate::rig::drilldown_json(&url, "env_mock").await;
     assert_eq!(drill["environment_id"], "env_mock");
     assert_eq!(drill["oldest_queued"][0]["work_id"], "w1");
     assert_eq!(drill["oldest_queued"][0]["session_id"], "session_w1");
