@@ -11,13 +11,12 @@
 //! `--simulator`), so the memory read from `/proc/self/status` is the
 //! exporter's alone: its refreshes, snapshots, trackers, metrics and server.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use work_exporter::app::run_exporter;
 use work_exporter::clock::SystemClock;
-use work_exporter::config::{Config, Environment};
+use work_exporter::config::Config;
 use work_exporter::secret::Secret;
 use work_exporter::sim::{self, Credentials, SimOptions};
 
@@ -171,16 +170,7 @@ async fn soak(a: &Args, creds: Credentials) -> Result<(), String> {
         "--api.base-url",
         &creds.base_url,
     ]);
-    let envs = creds
-        .environments
-        .iter()
-        .map(|e| Environment {
-            id: e.id.clone(),
-            name: e.id.clone(),
-            labels: BTreeMap::new(),
-            key: Some(Secret::new(e.key.clone())),
-        })
-        .collect();
+    let envs = work_exporter::demo::environments(&creds);
     let cfg = Config::with_environments(&cli.serve, Some(Secret::new(creds.api_key.clone())), envs)
         .map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

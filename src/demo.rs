@@ -45,17 +45,7 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), App
     };
     let running = sim::start(opts, shutdown.clone()).await?;
     let creds = running.credentials.clone();
-    let environments: Vec<Environment> = creds
-        .environments
-        .iter()
-        .enumerate()
-        .map(|(i, e)| Environment {
-            id: e.id.clone(),
-            name: format!("demo-{}", i + 1),
-            labels: BTreeMap::new(),
-            key: Some(Secret::new(e.key.clone())),
-        })
-        .collect();
+    let environments = environments(&creds);
     let serve_args = ServeArgs {
         base_url: creds.base_url.clone(),
         ..serve_args
@@ -98,4 +88,21 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), App
     shutdown.cancel();
     let _ = running.task.await;
     result
+}
+
+/// The simulator's environments as the exporter watches them in the demo
+/// (named `demo-1`, `demo-2`, …), each with its key. Tests and the soak
+/// example point an in-process exporter at a simulator the same way.
+pub fn environments(creds: &sim::Credentials) -> Vec<Environment> {
+    creds
+        .environments
+        .iter()
+        .enumerate()
+        .map(|(i, e)| Environment {
+            id: e.id.clone(),
+            name: format!("demo-{}", i + 1),
+            labels: BTreeMap::new(),
+            key: Some(Secret::new(e.key.clone())),
+        })
+        .collect()
 }

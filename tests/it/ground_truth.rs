@@ -1,13 +1,12 @@
 //! The exporter against the simulator over real HTTP: its numbers agree with
 //! the simulator's ground truth, and scenario switches show up in the metrics.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use work_exporter::app::run_exporter;
 use work_exporter::clock::SystemClock;
-use work_exporter::config::{Config, Environment};
+use work_exporter::config::Config;
 use work_exporter::secret::Secret;
 use work_exporter::sim::{self, Credentials, SimOptions};
 
@@ -41,16 +40,7 @@ pub async fn stack(opts: SimOptions, extra_flags: &[&str]) -> Stack {
     ];
     flags.extend_from_slice(extra_flags);
     let cli: work_exporter::cli::Cli = clap::Parser::parse_from(flags);
-    let envs = creds
-        .environments
-        .iter()
-        .map(|e| Environment {
-            id: e.id.clone(),
-            name: e.id.clone(),
-            labels: BTreeMap::new(),
-            key: Some(Secret::new(e.key.clone())),
-        })
-        .collect();
+    let envs = work_exporter::demo::environments(&creds);
     let cfg = Config::with_environments(&cli.serve, Some(Secret::new(creds.api_key.clone())), envs)
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
