@@ -105,6 +105,7 @@ fn simulator(a: &Args, path: &str) {
             workers: a.workers,
             arrivals_per_minute: a.arrivals_per_minute,
             credentials_out: Some(path.into()),
+            paging: Default::default(),
         };
         let running = sim::start(opts, CancellationToken::new())
             .await

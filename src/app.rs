@@ -150,7 +150,8 @@ pub async fn run_exporter(
             budget,
             metrics.clone(),
         )
-        .map_err(|e| AppError::Client(e.to_string()))?,
+        .map_err(|e| AppError::Client(e.to_string()))?
+        .with_api_version(cfg.api.version.clone()),
     );
     // Until the first discovery: the configured environments of this shard.
     let keys_dir = cfg.discovery.as_ref().and_then(|d| d.keys_dir.clone());

@@ -76,6 +76,10 @@ pub struct ServeArgs {
         default_value = "https://api.anthropic.com"
     )]
     pub base_url: String,
+    /// `anthropic-version` sent on every request: the official SDK 2.14's by default;
+    /// pin another (e.g. 2023-06-01, what the 1.x SDKs sent) only if the API asks.
+    #[arg(long = "api.version", default_value = crate::api::wire::API_VERSION)]
+    pub api_version: String,
     /// Most requests in flight at once.
     #[arg(long = "api.max-concurrency", default_value_t = 4)]
     pub max_concurrency: usize,
@@ -187,6 +191,13 @@ pub struct SimArgs {
     /// Session arrivals per environment per minute.
     #[arg(long = "arrivals-per-minute", default_value_t = 20.0)]
     pub arrivals_per_minute: f64,
+    /// End the last page of a list with `"next_page": null` instead of `""` (what the API sends).
+    #[arg(long = "null-last-cursor")]
+    pub null_last_cursor: bool,
+    /// Answer an empty page with a cursor before the first page of every list walk and
+    /// about one page boundary in N, as the API may (0: never).
+    #[arg(long = "empty-page-every", default_value_t = 0)]
+    pub empty_page_every: u32,
 
     #[command(flatten)]
     pub log: LogArgs,

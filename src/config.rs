@@ -52,6 +52,41 @@ pub struct Environment {
     pub labels: BTreeMap<String, String>,
     /// The environment key (bearer token); `None` leaves the work list unreadable.
     pub key: Option<Secret>,
+    /// Who can see it, as the environments list says; `Unknown` until a discovery does.
+    pub scope: Scope,
+}
+
+/// An environment's `scope` (SDK 2.14 `types/beta/beta_environment.py`):
+/// `organization` is visible to every account of the organisation, `account`
+/// only to the owning account. The exporter learns it from the environments
+/// list only (discovery): a configured environment outside discovery stays
+/// `Unknown`, because reading it would cost a request per environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scope {
+    #[default]
+    Unknown,
+    Organization,
+    Account,
+}
+
+impl Scope {
+    /// The `scope` field as listed; absent or a value this build does not know is `Unknown`.
+    pub fn parse(value: Option<&str>) -> Scope {
+        match value {
+            Some("organization") => Scope::Organization,
+            Some("account") => Scope::Account,
+            _ => Scope::Unknown,
+        }
+    }
+
+    /// The `scope` label of `anthropic_work_environment_info`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Unknown => "unknown",
+            Scope::Organization => "organization",
+            Scope::Account => "account",
+        }
+    }
 }
 
 /// How and how often environments are refreshed.
@@ -76,6 +111,8 @@ pub struct ApiSettings {
     pub api_key: Option<Secret>,
     pub stats_credential: CredentialKind,
     pub workspace_id: Option<String>,
+    /// The `anthropic-version` header (`--api.version`).
+    pub version: String,
 }
 
 /// The checked configuration of `serve`.
@@ -113,6 +150,32 @@ pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 /// The process environment.
 pub fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// `--api.version`: a dated API version such as `2026-10-21`, so a typo stops
+/// the program instead of failing every request with a 400.
+pub fn parse_api_version(value: &str) -> Result<String, ConfigError> {
+    let v = value.trim();
+    let dated = v.len() == 10
+        && v.char_indices().all(|(i, c)| {
+            if i == 4 || i == 7 {
+                c == '-'
+            } else {
+                c.is_ascii_digit()
+            }
+        });
+    if !dated {
+        return Err(ConfigError::new(
+            "--api.version",
+            format!("{value:?} is not an API version"),
+            format!(
+                "write a dated version such as {} (what the SDK 2.14 sends, the default) or {} (the 1.x SDKs)",
+                crate::api::wire::API_VERSION,
+                crate::api::wire::API_VERSION_1X
+            ),
+        ));
+    }
+    Ok(v.to_owned())
 }
 
 pub fn parse_duration(field: &str, value: &str) -> Result<Duration, ConfigError> {
@@ -309,6 +372,7 @@ impl Config {
                 api_key: sources.api_key,
                 stats_credential: sources.stats_credential,
                 workspace_id: sources.workspace_id,
+                version: parse_api_version(&args.api_version)?,
             },
             environments: sources.environments,
             discovery: None,
@@ -364,6 +428,7 @@ impl Config {
                 id,
                 labels: BTreeMap::new(),
                 key,
+                scope: Default::default(),
             }],
             discovery: None,
         })

@@ -42,6 +42,7 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), App
         workers: 4,
         arrivals_per_minute: 20.0,
         credentials_out: Some(credentials_out.clone()),
+        paging: sim::Paging::default(),
     };
     let running = sim::start(opts, shutdown.clone()).await?;
     let creds = running.credentials.clone();
@@ -103,6 +104,7 @@ pub fn environments(creds: &sim::Credentials) -> Vec<Environment> {
             name: format!("demo-{}", i + 1),
             labels: BTreeMap::new(),
             key: Some(Secret::new(e.key.clone())),
+            scope: Default::default(),
         })
         .collect()
 }

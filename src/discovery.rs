@@ -12,12 +12,12 @@
 
 use crate::api::client::endpoint;
 use crate::api::wire;
-use crate::api::{ApiClient, ApiError};
-use crate::config::{is_plain_id, DiscoverySettings, Environment};
+use crate::api::{ApiClient, ApiError, PageWalk, Step};
+use crate::config::{is_plain_id, DiscoverySettings, Environment, Scope};
 use crate::secret::Secret;
 use crate::shard::Shard;
 use crate::snapshot::Store;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
@@ -39,6 +39,7 @@ pub trait DiscoveryObserver: Send + Sync {
 pub struct Found {
     pub id: String,
     pub name: String,
+    pub scope: Scope,
 }
 
 /// True when a listed environment is one to watch under `settings`.
@@ -73,11 +74,14 @@ pub fn watched(
                 name: f.name.clone(),
                 labels: BTreeMap::new(),
                 key: None,
+                scope: f.scope,
             },
         );
     }
     for e in configured.iter().filter(|e| shard.owns(&e.id)) {
-        out.insert(&e.id, e.clone());
+        // The configuration wins for name, labels and key; only the list knows the scope.
+        let scope = out.get(e.id.as_str()).map_or(e.scope, |f| f.scope);
+        out.insert(&e.id, Environment { scope, ..e.clone() });
     }
     if let Some(dir) = keys_dir {
         for e in out.values_mut().filter(|e| e.key.is_none()) {
@@ -153,39 +157,43 @@ impl Discovery {
     pub async fn list(&self) -> Result<Vec<Found>, ApiError> {
         let deadline = Instant::now() + self.timeout;
         let mut found = BTreeMap::new();
-        let mut cursor: Option<String> = None;
-        let mut cursors = HashSet::new();
-        for pages in 1..=self.max_pages {
-            let page = self
+        let mut walk = PageWalk::new(endpoint::LIST_ENVIRONMENTS, self.max_pages);
+        loop {
+            let (page, request_id) = self
                 .client
                 .list_environments_page(
                     &self.api_key,
-                    cursor.as_deref(),
+                    walk.cursor(),
                     self.settings.include_archived,
                     deadline,
                 )
                 .await?;
             for env in page.data.iter().filter(|e| keep(&self.settings, e)) {
-                found.insert(env.id.clone(), env.name.clone());
+                found.insert(
+                    env.id.clone(),
+                    (env.name.clone(), Scope::parse(env.scope.as_deref())),
+                );
             }
-            let Some(next) = page.next_page else {
-                return Ok(found
-                    .into_iter()
-                    .map(|(id, name)| Found { id, name })
-                    .collect());
-            };
-            if page.data.is_empty() || !cursors.insert(next.clone()) {
-                return Err(pagination(format!(
-                    "page {pages} is empty or repeats a cursor, but next_page is set"
-                )));
+            match walk.advance(page.next_page.as_deref(), &request_id)? {
+                Step::More => {}
+                Step::End => {
+                    return Ok(found
+                        .into_iter()
+                        .map(|(id, (name, scope))| Found { id, name, scope })
+                        .collect())
+                }
+                // A partial list would drop environments: keep the last set instead.
+                Step::MaxPages => {
+                    return Err(ApiError::Pagination {
+                        endpoint: endpoint::LIST_ENVIRONMENTS,
+                        message: format!(
+                            "more than {} pages of environments (--list.max-pages)",
+                            self.max_pages
+                        ),
+                    })
+                }
             }
-            cursor = Some(next);
         }
-        // A partial list would drop environments: keep the last set instead.
-        Err(pagination(format!(
-            "more than {} pages of environments (--list.max-pages)",
-            self.max_pages
-        )))
     }
 
     /// One discovery: list (keeping the last set when that fails), then the
@@ -266,13 +274,6 @@ impl Discovery {
                 _ = tokio::time::sleep(wait) => {}
             }
         }
-    }
-}
-
-fn pagination(message: String) -> ApiError {
-    ApiError::Pagination {
-        endpoint: endpoint::LIST_ENVIRONMENTS,
-        message,
     }
 }
 

@@ -45,6 +45,7 @@ fn store_with(queue: QueueSnapshot, pages: &[&[u8]]) -> Option<Store> {
         name: "fuzz".into(),
         labels: BTreeMap::new(),
         key: None,
+        scope: Default::default(),
     };
     store.set_environments(&[env]);
     store.commit_success(
@@ -101,9 +102,15 @@ pub fn error_body(data: &[u8]) -> bool {
     let at = usize::from(data[2]).min(rest.len());
     let body = [&rest[..at], key.as_bytes(), &rest[at..]].concat();
     let secret = Secret::new(key);
-    let message = crate::api::redact::error_message(&body, &secret);
-    let error =
-        ApiError::from_status("list_work", status, "req_x".into(), message).redact(&[&secret]);
+    let (message, code) = crate::api::redact::error_message(&body, &secret);
+    let error = ApiError::from_status(
+        "list_work",
+        status,
+        code.as_deref(),
+        "req_x".into(),
+        message,
+    )
+    .redact(&[&secret]);
     let text = error.to_string();
     assert!(!text.contains(key), "the key survived: {text}");
     assert!(!error.reason().is_empty());

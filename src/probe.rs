@@ -17,7 +17,8 @@ pub async fn print_probe(cfg: &Config) -> Result<(), String> {
         Arc::new(RequestBudget::new(cfg.api.max_requests_per_second)),
         Arc::new(NoObserver),
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())?
+    .with_api_version(cfg.api.version.clone());
     let mut failures = 0;
     println!(
         "\n{:<40} {:<10} {:<8} detail",

@@ -352,6 +352,7 @@ mod tests {
             name: id.into(),
             labels: BTreeMap::new(),
             key: None,
+            scope: Default::default(),
         };
         let good = || Snapshot::default();
         let down = ApiError::Connect {

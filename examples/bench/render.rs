@@ -30,6 +30,7 @@ pub fn measure(creds: &Credentials, sample: &Sample) -> RenderCost {
             name: e.id.clone(),
             labels: Default::default(),
             key: None,
+            scope: Default::default(),
         })
         .collect();
     let store = Store::default();

@@ -56,6 +56,7 @@ pub struct ApiClient {
     http: reqwest::Client,
     base: url::Url,
     workspace_id: Option<String>,
+    api_version: String,
     max_body: usize,
     budget: Arc<RequestBudget>,
     in_flight: Semaphore,
@@ -101,12 +102,19 @@ impl ApiClient {
             http,
             base,
             workspace_id,
+            api_version: wire::API_VERSION.to_owned(),
             max_body,
             budget,
             in_flight: Semaphore::new(max_concurrency.max(1)),
             max_concurrency: max_concurrency.max(1),
             observer,
         })
+    }
+
+    /// Send `anthropic-version: version` instead of the SDK's default (`--api.version`).
+    pub fn with_api_version(mut self, version: impl Into<String>) -> Self {
+        self.api_version = version.into();
+        self
     }
 
     pub fn max_concurrency(&self) -> usize {
@@ -140,7 +148,9 @@ impl ApiClient {
             &["v1", "environments", environment_id, "work", "stats"],
             &[],
         );
-        let resp = self.get(endpoint::STATS, url, cred, deadline).await?;
+        let resp = self
+            .get(endpoint::STATS, url, cred, Workspace::Offered, deadline)
+            .await?;
         let secret = match cred {
             Credential::ApiKey(k) | Credential::EnvironmentKey(k) => k,
         };
@@ -167,23 +177,25 @@ impl ApiClient {
             query.push(("page", p));
         }
         let url = self.url(&["v1", "environments", environment_id, "work"], &query);
+        // The SDK offers no workspace header here: the environment key names the environment.
         self.get(
             endpoint::LIST_WORK,
             url,
             Credential::EnvironmentKey(key),
+            Workspace::NotOffered,
             deadline,
         )
         .await
     }
 
-    /// One page of `GET /v1/environments` (API key).
+    /// One page of `GET /v1/environments` (API key), with its request id.
     pub async fn list_environments_page(
         &self,
         api_key: &Secret,
         page: Option<&str>,
         include_archived: bool,
         deadline: Instant,
-    ) -> Result<wire::Page<wire::Environment>, ApiError> {
+    ) -> Result<(wire::Page<wire::Environment>, String), ApiError> {
         let limit = wire::MAX_PAGE_SIZE.to_string();
         let mut query = vec![
             ("limit", limit.as_str()),
@@ -201,25 +213,33 @@ impl ApiClient {
                 endpoint::LIST_ENVIRONMENTS,
                 url,
                 Credential::ApiKey(api_key),
+                Workspace::Offered,
                 deadline,
             )
             .await?;
-        serde_json::from_slice(&resp.body).map_err(|e| ApiError::Decode {
-            endpoint: endpoint::LIST_ENVIRONMENTS,
-            request_id: resp.request_id,
-            message: scrub(&e.to_string(), api_key),
-        })
+        match serde_json::from_slice(&resp.body) {
+            Ok(page) => Ok((page, resp.request_id)),
+            Err(e) => Err(ApiError::Decode {
+                endpoint: endpoint::LIST_ENVIRONMENTS,
+                request_id: resp.request_id,
+                message: scrub(&e.to_string(), api_key),
+            }),
+        }
     }
 
-    /// A GET with retries: 429 (with retry advice), 529, 5xx, timeouts and
+    /// A GET with retries, by the SDK's rules (`_base_client.py`
+    /// `_should_retry`): 408, 409, 429, 5xx (529 included), timeouts and
     /// connection errors are retried with jittered exponential backoff inside
     /// `deadline`; the server's `retry-after-ms`, `retry-after` and
-    /// `x-should-retry` win over the defaults. Other failures return at once.
+    /// `x-should-retry` win over the defaults. A spend limit or an
+    /// organisation on hold (`error.details.error_code`) is never retried.
+    /// Other failures return at once.
     async fn get(
         &self,
         endpoint: &'static str,
         url: url::Url,
         cred: Credential<'_>,
+        workspace: Workspace,
         deadline: Instant,
     ) -> Result<Response, ApiError> {
         let started = Instant::now();
@@ -238,8 +258,11 @@ impl ApiClient {
                 _ => return Err(timeout(started)),
             };
             let t0 = Instant::now();
-            let outcome =
-                tokio::time::timeout_at(deadline, self.attempt(endpoint, url.clone(), cred)).await;
+            let outcome = tokio::time::timeout_at(
+                deadline,
+                self.attempt(endpoint, url.clone(), cred, workspace),
+            )
+            .await;
             drop(permit);
             let failure = match outcome {
                 Ok(Ok((resp, status))) => {
@@ -261,16 +284,7 @@ impl ApiClient {
                     return Err(timeout(started));
                 }
             };
-            let retryable = failure.should_retry.unwrap_or(match &failure.error {
-                // A 429 without retry advice is a spend cap: retrying cannot help.
-                ApiError::RateLimited { .. } => failure.retry_after.is_some(),
-                // A redirect (3xx, refused) is configuration, not a passing fault.
-                ApiError::ServerError { status, .. } => *status >= 500,
-                ApiError::Overloaded { .. }
-                | ApiError::Connect { .. }
-                | ApiError::Timeout { .. } => true,
-                _ => false,
-            });
+            let retryable = retryable(&failure);
             if !retryable || attempt >= MAX_ATTEMPTS {
                 return Err(failure.error);
             }
@@ -292,24 +306,21 @@ impl ApiClient {
         endpoint: &'static str,
         url: url::Url,
         cred: Credential<'_>,
+        workspace: Workspace,
     ) -> Result<(Response, u16), (Failure, String)> {
+        let secret = match cred {
+            Credential::ApiKey(k) | Credential::EnvironmentKey(k) => k,
+        };
+        // The headers SDK 2.14 sends on these GETs (tests/it/wire.rs pins them):
+        // both keys as a bearer token, the version, the beta, `accept`.
         let mut req = self
             .http
             .get(url)
-            .header("anthropic-version", wire::API_VERSION)
+            .header("accept", "application/json")
+            .header("anthropic-version", &self.api_version)
             .header("anthropic-beta", wire::BETA_HEADER)
-            .header("accept", "application/json");
-        let secret = match cred {
-            Credential::ApiKey(k) => {
-                req = req.header("x-api-key", k.expose());
-                k
-            }
-            Credential::EnvironmentKey(k) => {
-                req = req.bearer_auth(k.expose());
-                k
-            }
-        };
-        if let Some(ws) = &self.workspace_id {
+            .bearer_auth(secret.expose());
+        if let (Workspace::Offered, Some(ws)) = (workspace, &self.workspace_id) {
             req = req.header("anthropic-workspace-id", ws);
         }
         let fail = |error: ApiError, code: String| {
@@ -388,8 +399,8 @@ impl ApiClient {
         if (200..300).contains(&status) {
             return Ok((Response { body, request_id }, status));
         }
-        let message = error_message(&body, secret);
-        let error = ApiError::from_status(endpoint, status, request_id, message);
+        let (message, code) = error_message(&body, secret);
+        let error = ApiError::from_status(endpoint, status, code.as_deref(), request_id, message);
         Err((
             Failure {
                 error,
@@ -422,6 +433,34 @@ impl ApiClient {
                 .unwrap_or(Duration::from_secs(1));
             self.budget.pause_until(Instant::now() + reset);
         }
+    }
+}
+
+/// Whether the SDK sends `anthropic-workspace-id` on an endpoint when one is configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Workspace {
+    /// Stats and the environments list take the `workspace_id` parameter.
+    Offered,
+    /// The work list (environment key) has none.
+    NotOffered,
+}
+
+/// Whether a failed attempt is tried again (the attempt limit and deadline aside).
+fn retryable(failure: &Failure) -> bool {
+    match &failure.error {
+        // The error code says retrying cannot clear it, whatever the headers say.
+        ApiError::SpendLimit { .. } | ApiError::OrganizationOnHold { .. } => false,
+        error => failure.should_retry.unwrap_or(match error {
+            ApiError::RateLimited { .. }
+            | ApiError::Overloaded { .. }
+            | ApiError::Connect { .. }
+            | ApiError::Timeout { .. } => true,
+            // A redirect (3xx, refused) is configuration, not a passing fault.
+            ApiError::ServerError { status, .. } => *status >= 500,
+            // 408 (request timeout) and 409 (lock timeout), as the SDK does.
+            ApiError::ClientError { status, .. } => matches!(status, 408 | 409),
+            _ => false,
+        }),
     }
 }
 

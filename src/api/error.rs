@@ -26,6 +26,20 @@ pub enum ApiError {
         request_id: String,
         message: String,
     },
+    #[error("{endpoint}: the organisation's spend limit is reached (HTTP {status}, request-id {request_id}): {message}; retrying cannot clear it: an organisation admin must raise the limit in the Console (or wait for the next billing period); the exporter tries again each interval")]
+    SpendLimit {
+        endpoint: &'static str,
+        status: u16,
+        request_id: String,
+        message: String,
+    },
+    #[error("{endpoint}: the organisation is on hold (HTTP {status}, request-id {request_id}): {message}; Anthropic has disabled the organisation: its admins must contact Anthropic (the error may name an appeal URL); nothing in the exporter can fix it")]
+    OrganizationOnHold {
+        endpoint: &'static str,
+        status: u16,
+        request_id: String,
+        message: String,
+    },
     #[error("{endpoint}: API overloaded (HTTP 529, request-id {request_id}): {message}")]
     Overloaded {
         endpoint: &'static str,
@@ -84,6 +98,8 @@ impl ApiError {
             ApiError::Auth { .. } => "auth",
             ApiError::NotFound { .. } => "not_found",
             ApiError::RateLimited { .. } => "rate_limited",
+            ApiError::SpendLimit { .. } => "spend_limit",
+            ApiError::OrganizationOnHold { .. } => "organization_on_hold",
             ApiError::Overloaded { .. } => "overloaded",
             ApiError::ServerError { .. } => "server_error",
             ApiError::ClientError { .. } => "client_error",
@@ -96,10 +112,12 @@ impl ApiError {
     }
 
     /// Every reason, so failure counters can start at zero.
-    pub const REASONS: [&'static str; 11] = [
+    pub const REASONS: [&'static str; 13] = [
         "auth",
         "not_found",
         "rate_limited",
+        "spend_limit",
+        "organization_on_hold",
         "overloaded",
         "server_error",
         "client_error",
@@ -114,6 +132,8 @@ impl ApiError {
     pub fn status(&self) -> Option<u16> {
         match self {
             ApiError::Auth { status, .. }
+            | ApiError::SpendLimit { status, .. }
+            | ApiError::OrganizationOnHold { status, .. }
             | ApiError::ServerError { status, .. }
             | ApiError::ClientError { status, .. } => Some(*status),
             ApiError::NotFound { .. } => Some(404),
@@ -129,6 +149,8 @@ impl ApiError {
             ApiError::Auth { request_id, .. }
             | ApiError::NotFound { request_id, .. }
             | ApiError::RateLimited { request_id, .. }
+            | ApiError::SpendLimit { request_id, .. }
+            | ApiError::OrganizationOnHold { request_id, .. }
             | ApiError::Overloaded { request_id, .. }
             | ApiError::ServerError { request_id, .. }
             | ApiError::ClientError { request_id, .. }
@@ -143,6 +165,8 @@ impl ApiError {
             ApiError::Auth { endpoint, .. }
             | ApiError::NotFound { endpoint, .. }
             | ApiError::RateLimited { endpoint, .. }
+            | ApiError::SpendLimit { endpoint, .. }
+            | ApiError::OrganizationOnHold { endpoint, .. }
             | ApiError::Overloaded { endpoint, .. }
             | ApiError::ServerError { endpoint, .. }
             | ApiError::ClientError { endpoint, .. }
@@ -174,6 +198,16 @@ impl ApiError {
                 ..
             }
             | ApiError::RateLimited {
+                request_id,
+                message,
+                ..
+            }
+            | ApiError::SpendLimit {
+                request_id,
+                message,
+                ..
+            }
+            | ApiError::OrganizationOnHold {
                 request_id,
                 message,
                 ..
@@ -210,13 +244,43 @@ impl ApiError {
         self
     }
 
-    /// Build the error for a non-success status.
+    /// Build the error for a non-success status and its `error.details.error_code`.
+    /// The codes that say who must act get their own reason; other codes
+    /// (`environment_not_found`, `ramp_limit_exceeded`, …) keep the reason of
+    /// their status, as the SDK says to "treat an unrecognized `error_code` as
+    /// the bare `type`" (`_exceptions.py`, `APIStatusError.details`).
     pub(crate) fn from_status(
         endpoint: &'static str,
         status: u16,
+        error_code: Option<&str>,
         request_id: String,
         message: String,
     ) -> ApiError {
+        match error_code {
+            // 429 for the organisation's own limits, 402 for a linked
+            // organisation's (`_error_classes.py` ERROR_CLASSES).
+            Some(
+                "enforced_spend_limit_reached"
+                | "contract_spend_limit_reached"
+                | "linked_organization_spend_limit_reached",
+            ) => {
+                return ApiError::SpendLimit {
+                    endpoint,
+                    status,
+                    request_id,
+                    message,
+                }
+            }
+            Some("organization_on_hold") => {
+                return ApiError::OrganizationOnHold {
+                    endpoint,
+                    status,
+                    request_id,
+                    message,
+                }
+            }
+            _ => {}
+        }
         match status {
             401 | 403 => ApiError::Auth {
                 endpoint,

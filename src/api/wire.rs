@@ -10,8 +10,10 @@ use std::collections::BTreeMap;
 
 /// The beta header every request carries.
 pub const BETA_HEADER: &str = "managed-agents-2026-04-01";
-/// The API version header every request carries.
-pub const API_VERSION: &str = "2023-06-01";
+/// The `anthropic-version` SDK 2.14 sends (`anthropic/_constants.py`); `--api.version` pins another.
+pub const API_VERSION: &str = "2026-10-21";
+/// The version the 1.x SDKs sent, which the API still accepts.
+pub const API_VERSION_1X: &str = "2023-06-01";
 /// The largest page the list endpoints accept.
 pub const MAX_PAGE_SIZE: u32 = 1000;
 /// The page size the list endpoints use when none is asked for.
@@ -154,6 +156,10 @@ pub struct Environment {
     pub created_at: String,
     pub updated_at: String,
     pub archived_at: Option<String>,
+    /// `organization` (visible to every account) or `account` (only to the
+    /// owning account); optional in the SDK's type, so absent decodes as `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// The error envelope: `{"type":"error","error":{…},"request_id":"req_…"}`.
@@ -184,7 +190,10 @@ pub fn error_type_for_status(status: u16) -> &'static str {
         403 => "permission_error",
         404 => "not_found_error",
         409 => "conflict_error",
-        412 => "precondition_failed_error",
+        // The SDK's `ErrorType` (types/shared/error_type.py) has no type for a
+        // failed precondition outside memory stores; the cause is in
+        // `details.error_code` (`heartbeat_precondition_failed`).
+        412 => "invalid_request_error",
         413 => "request_too_large",
         429 => "rate_limit_error",
         504 => "timeout_error",

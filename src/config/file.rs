@@ -238,6 +238,7 @@ fn from_text(
             id,
             labels: e.labels.clone(),
             key,
+            scope: Default::default(),
         });
     }
     Ok(Sources {

@@ -23,6 +23,7 @@ fn env(id: &str, name: &str, kind: &str, archived: bool) -> wire::Environment {
         created_at: "2026-01-01T00:00:00Z".into(),
         updated_at: "2026-01-01T00:00:00Z".into(),
         archived_at: archived.then(|| "2026-01-02T00:00:00Z".into()),
+        scope: Some("organization".into()),
     }
 }
 
@@ -62,38 +63,44 @@ fn configured_environments_win_and_keys_come_from_the_directory() {
         name: "configured-c".into(),
         labels: BTreeMap::from([("team".into(), "x".into())]),
         key: Some(Secret::new("key-from-config")),
+        scope: Default::default(),
     }];
     let found = vec![
         Found {
             id: "env_a".into(),
             name: "a".into(),
+            scope: Scope::Organization,
         },
         Found {
             id: "env_b".into(),
             name: "b".into(),
+            scope: Scope::Unknown,
         },
         Found {
             id: "env_c".into(),
             name: "c".into(),
+            scope: Scope::Account,
         },
     ];
     let w = watched(&configured, &found, Shard::default(), Some(dir.path()));
-    let got: Vec<(&str, &str, Option<&str>)> = w
+    let got: Vec<(&str, &str, Option<&str>, &str)> = w
         .iter()
         .map(|e| {
             (
                 e.id.as_str(),
                 e.name.as_str(),
                 e.key.as_ref().map(Secret::expose),
+                e.scope.as_str(),
             )
         })
         .collect();
+    // The configured env_c keeps its name and key but takes the listed scope.
     assert_eq!(
         got,
         vec![
-            ("env_a", "a", None),
-            ("env_b", "b", Some("key-b")),
-            ("env_c", "configured-c", Some("key-from-config")),
+            ("env_a", "a", None, "organization"),
+            ("env_b", "b", Some("key-b"), "unknown"),
+            ("env_c", "configured-c", Some("key-from-config"), "account"),
         ]
     );
 }
@@ -113,6 +120,7 @@ fn shards_split_the_watched_set_without_overlap() {
         .map(|i| Found {
             id: format!("env_{i}"),
             name: format!("n{i}"),
+            scope: Scope::Organization,
         })
         .collect();
     let mut all = Vec::new();
@@ -124,4 +132,12 @@ fn shards_split_the_watched_set_without_overlap() {
     let mut want: Vec<String> = found.iter().map(|f| f.id.clone()).collect();
     want.sort();
     assert_eq!(all, want);
+}
+
+#[test]
+fn scope_is_read_as_the_sdk_types_it_and_anything_else_is_unknown() {
+    assert_eq!(Scope::parse(Some("organization")), Scope::Organization);
+    assert_eq!(Scope::parse(Some("account")), Scope::Account);
+    assert_eq!(Scope::parse(None), Scope::Unknown);
+    assert_eq!(Scope::parse(Some("galaxy")), Scope::Unknown);
 }

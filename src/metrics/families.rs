@@ -217,12 +217,13 @@ pub fn render(
     out.header(
         "anthropic_work_environment_info",
         Kind::Gauge,
-        "Always 1; describes a watched environment (name, drill-down page).",
+        "Always 1; describes a watched environment (name, scope, drill-down page).",
     );
     for (v, l) in views {
         let url = format!("{drilldown_base}/environments/{}", v.state.environment.id);
         let mut labels = l.clone();
         labels.push(("name", v.state.environment.name.as_str()));
+        labels.push(("scope", v.state.environment.scope.as_str()));
         labels.push(("drilldown_url", url.as_str()));
         out.sample("anthropic_work_environment_info", &labels, None, 1.0);
     }

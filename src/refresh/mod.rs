@@ -8,7 +8,7 @@ pub mod scheduler;
 
 use crate::api::client::endpoint;
 use crate::api::decode;
-use crate::api::{ApiClient, ApiError, Credential};
+use crate::api::{ApiClient, ApiError, Credential, PageWalk, Step};
 use crate::clock::SharedClock;
 use crate::config::{CredentialKind, Environment, RefreshSettings};
 use crate::secret::Secret;
@@ -238,13 +238,9 @@ impl Refresher {
         ApiError,
     > {
         let mut fold = Fold::new(tracker, self.started_ms);
-        let mut cursor: Option<String> = None;
-        let mut cursors = HashSet::new();
-        let mut pages = 0;
+        // The paging rules (and their guards) are the API layer's one walker.
+        let mut walk = PageWalk::new(endpoint::LIST_WORK, self.settings.max_pages);
         loop {
-            if pages >= self.settings.max_pages {
-                return Ok(fold.finish(true, pages));
-            }
             *requests += 1;
             let resp = self
                 .client
@@ -252,11 +248,11 @@ impl Refresher {
                     &env.id,
                     key,
                     self.settings.page_size,
-                    cursor.as_deref(),
+                    walk.cursor(),
                     deadline,
                 )
                 .await?;
-            pages += 1;
+            let pages = walk.pages() + 1;
             // Rows are folded as they are decoded; a page that fails to decode
             // fails the walk, and the fold is dropped with it.
             let page = decode::work_page_each(&resp.body, |row| fold.add(&row)).map_err(|e| {
@@ -266,29 +262,10 @@ impl Refresher {
                     message: format!("page {pages}: {e}"),
                 }
             })?;
-            match page.next_page {
-                None => return Ok(fold.finish(false, pages)),
-                Some(next) => {
-                    if page.rows == 0 {
-                        return Err(ApiError::Pagination {
-                            endpoint: endpoint::LIST_WORK,
-                            message: format!(
-                                "page {pages} is empty but next_page is set (request-id {})",
-                                resp.request_id
-                            ),
-                        });
-                    }
-                    if !cursors.insert(next.to_string()) {
-                        return Err(ApiError::Pagination {
-                            endpoint: endpoint::LIST_WORK,
-                            message: format!(
-                                "next_page cursor repeated after {pages} pages (request-id {})",
-                                resp.request_id
-                            ),
-                        });
-                    }
-                    cursor = Some(next.into_owned());
-                }
+            match walk.advance(page.next_page.as_deref(), &resp.request_id)? {
+                Step::More => {}
+                Step::End => return Ok(fold.finish(false, walk.pages())),
+                Step::MaxPages => return Ok(fold.finish(true, walk.pages())),
             }
         }
     }

@@ -3,9 +3,12 @@
 //!
 //! - `POST /_sim/scenario` `{"scenario": NAME, "environment"?: ID}`
 //! - `GET /_sim/state`
-//! - `POST /_sim/environments` `{"name"?: NAME}`: create a self-hosted
-//!   environment (answers its `id` and `key`), so discovery can be tested
+//! - `POST /_sim/environments` `{"name"?: NAME, "scope"?: "organization"|"account"}`:
+//!   create a self-hosted environment (answers its `id` and `key`), so
+//!   discovery can be tested
 //! - `POST /_sim/environments/{id}/archive`
+//! - `GET /_sim/requests[?endpoint=work.list]`: the headers of the latest API
+//!   requests (credentials shown as `<api_key>` / `<environment_key>`)
 
 use crate::sim::auth::bearer;
 use crate::sim::http::{ok_value, read_json, Resp};
@@ -90,6 +93,16 @@ pub(crate) async fn handle(world: &World, req: Request<Incoming>) -> Result<Resp
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
     match (method, path.as_str()) {
         (Method::GET, "/_sim/state") => ok_value(&state(world)),
+        (Method::GET, "/_sim/requests") => {
+            let q: std::collections::HashMap<String, String> =
+                url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+                    .into_owned()
+                    .collect();
+            let requests = world
+                .request_log
+                .list(q.get("endpoint").map(String::as_str));
+            ok_value(&serde_json::json!({ "requests": requests }))
+        }
         (Method::POST, "/_sim/scenario") => {
             let body = read_json(req.into_body()).await?;
             let name = body
@@ -147,7 +160,18 @@ pub(crate) async fn handle(world: &World, req: Request<Incoming>) -> Result<Resp
         (Method::POST, "/_sim/environments") => {
             let body = read_json(req.into_body()).await?;
             let name = body.get("name").and_then(|v| v.as_str()).map(str::to_owned);
-            let (id, key) = world.add_environment(name);
+            let account_scoped = match body.get("scope").and_then(|v| v.as_str()) {
+                None | Some("organization") => false,
+                Some("account") => true,
+                Some(other) => {
+                    return Err(Fault::new(
+                        400,
+                        "invalid_request",
+                        format!("scope must be \"organization\" or \"account\", got {other:?}"),
+                    ))
+                }
+            };
+            let (id, key) = world.add_environment(name, account_scoped);
             tracing::info!(environment_id = %id, "simulated environment created");
             ok_value(&serde_json::json!({ "id": id, "key": key }))
         }

@@ -2,11 +2,10 @@
 //! the API key or an environment key, each accepted only where the real
 //! service accepts it.
 //!
-//! A credential is recognised by its value, whichever header carries it: the
-//! documented shapes are `x-api-key` for the API key and `Authorization:
-//! Bearer` for an environment key, but the official Python SDK (2.14) sends
-//! the API key as a bearer token too, and the simulator must serve it. An
-//! environment key is taken only as a bearer token.
+//! A credential is recognised by its value, whichever header carries it: SDK
+//! 2.14 sends the API key as `Authorization: Bearer` (`_client.py`,
+//! `_api_key_auth`), the 1.x SDKs sent it as `x-api-key`, and the API accepts
+//! both. An environment key is taken only as a bearer token.
 
 use crate::sim::state::Fault;
 use crate::sim::world::World;
@@ -91,6 +90,24 @@ pub(crate) fn authorize(cred: Cred, need: Need, env: Option<usize>) -> Result<()
             "this environment key belongs to another environment",
         )),
         _ => Ok(()),
+    }
+}
+
+/// Requests must carry an `anthropic-version` the API knows: SDK 2.14's or the 1.x SDKs'.
+pub(crate) fn check_version(headers: &HeaderMap) -> Result<(), Fault> {
+    use crate::api::wire::{API_VERSION, API_VERSION_1X};
+    match headers.get("anthropic-version").and_then(|v| v.to_str().ok()) {
+        Some(v) if v == API_VERSION || v == API_VERSION_1X => Ok(()),
+        Some(v) => Err(Fault::new(
+            400,
+            "invalid_request",
+            format!("anthropic-version: {v:?} is not a version this API knows ({API_VERSION} or {API_VERSION_1X})"),
+        )),
+        None => Err(Fault::new(
+            400,
+            "invalid_request",
+            format!("anthropic-version: header is required (the SDK 2.14 sends {API_VERSION})"),
+        )),
     }
 }
 

@@ -2,6 +2,7 @@
 //! request id on every response, error envelopes, and fault injection.
 
 use crate::api::wire::{error_type_for_status, ErrorBody, ErrorDetail};
+use crate::sim::record::{self, Recorded};
 use crate::sim::scenario::{inject, Injected};
 use crate::sim::state::Fault;
 use crate::sim::world::World;
@@ -75,6 +76,12 @@ async fn handle(world: &World, req: Request<Incoming>) -> Resp {
 }
 
 async fn api(world: &World, req: Request<Incoming>, n: u64) -> Result<Resp, Fault> {
+    world.request_log.push(Recorded {
+        endpoint: routes::endpoint_name(req.method(), req.uri().path()),
+        method: req.method().to_string(),
+        path: req.uri().path().to_owned(),
+        headers: record::headers(world, req.headers()),
+    });
     let env = routes::env_of_path(world, req.uri().path());
     let scenario = env
         .and_then(|i| world.env(i))

@@ -2,6 +2,7 @@
 //! buffer: a page of 1,000 items must cost well under a millisecond.
 
 use crate::sim::ids;
+use crate::sim::paging::Paging;
 use crate::sim::state::{EnvQueue, Item, NONE};
 
 /// Rough size of one rendered item, to size buffers.
@@ -92,8 +93,8 @@ pub(crate) fn parse_cursor(s: &str) -> Option<u64> {
     Some(ids::parse_base62(rest)? ^ CURSOR_MASK)
 }
 
-/// One page of the work list, after item `after`.
-pub(crate) fn work_page(q: &EnvQueue, after: Option<u64>, limit: usize) -> String {
+/// One page of the work list, after item `after`, ended as `paging` says.
+pub(crate) fn work_page(q: &EnvQueue, after: Option<u64>, limit: usize, paging: &Paging) -> String {
     let (range, next) = q.page(after, limit);
     let mut out = String::with_capacity(64 + range.len() * ITEM_BYTES);
     out.push_str("{\"data\":[");
@@ -103,16 +104,8 @@ pub(crate) fn work_page(q: &EnvQueue, after: Option<u64>, limit: usize) -> Strin
         }
         push_work(&mut out, q, it, None);
     }
-    out.push_str("],\"next_page\":");
-    match next {
-        Some(seq) => {
-            out.push('"');
-            out.push_str(&cursor(seq));
-            out.push('"');
-        }
-        None => out.push_str("null"),
-    }
-    out.push('}');
+    out.push(']');
+    paging.push_next(&mut out, next.map(cursor).as_deref());
     out
 }
 
@@ -120,6 +113,12 @@ pub(crate) fn work_page(q: &EnvQueue, after: Option<u64>, limit: usize) -> Strin
 mod tests {
     use super::*;
     use crate::api::wire::{Page, Work, WorkState};
+    use crate::sim::paging::LastCursor;
+
+    const NULL_ENDED: Paging = Paging {
+        last_cursor: LastCursor::Null,
+        empty_page_every: 0,
+    };
 
     fn queue_with(n: usize) -> EnvQueue {
         let mut q = EnvQueue::new("env_01test".into(), 9);
@@ -156,7 +155,8 @@ mod tests {
         let mut seen = Vec::new();
         let mut after = None;
         loop {
-            let page: Page<Work> = serde_json::from_str(&work_page(&q, after, 20)).unwrap();
+            let page: Page<Work> =
+                serde_json::from_str(&work_page(&q, after, 20, &NULL_ENDED)).unwrap();
             assert!(page.data.len() <= 20);
             seen.extend(page.data.into_iter().map(|w| w.id));
             match page.next_page {
@@ -173,11 +173,15 @@ mod tests {
     #[test]
     fn last_full_page_has_no_next_cursor() {
         let q = queue_with(40);
-        let page: Page<Work> = serde_json::from_str(&work_page(&q, None, 40)).unwrap();
+        let page: Page<Work> = serde_json::from_str(&work_page(&q, None, 40, &NULL_ENDED)).unwrap();
         assert_eq!(page.data.len(), 40);
         assert_eq!(page.next_page, None);
-        let empty: Page<Work> = serde_json::from_str(&work_page(&queue_with(0), None, 20)).unwrap();
+        let empty: Page<Work> =
+            serde_json::from_str(&work_page(&queue_with(0), None, 20, &NULL_ENDED)).unwrap();
         assert!(empty.data.is_empty() && empty.next_page.is_none());
+        let sdk: Page<Work> =
+            serde_json::from_str(&work_page(&q, None, 40, &Paging::default())).unwrap();
+        assert_eq!(sdk.next_page.as_deref(), Some(""), "the API ends with \"\"");
     }
 
     #[test]

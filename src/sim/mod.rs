@@ -7,13 +7,15 @@
 //! - `state`: one queue's items and leases (pure, time as a parameter).
 //! - `workload`, `seed`: simulated workers and arrivals; the static population.
 //! - `scenario`: scenario names and injected faults.
-//! - `http`, `routes`, `auth`, `admin`, `json`: the HTTP side.
+//! - `http`, `routes`, `auth`, `admin`, `json`, `paging`, `record`: the HTTP side.
 
 mod admin;
 mod auth;
 mod http;
 mod ids;
 mod json;
+mod paging;
+mod record;
 mod routes;
 mod scenario;
 mod seed;
@@ -22,6 +24,7 @@ mod state;
 mod workload;
 mod world;
 
+pub use paging::{LastCursor, Paging};
 pub use scenario::{Scenario, UnknownScenario};
 pub use setup::write_credentials;
 
@@ -61,6 +64,8 @@ pub struct SimOptions {
     pub workers: usize,
     pub arrivals_per_minute: f64,
     pub credentials_out: Option<PathBuf>,
+    /// How lists page: `""` or `null` endings, and empty pages now and then.
+    pub paging: Paging,
 }
 
 impl From<&SimArgs> for SimOptions {
@@ -74,6 +79,14 @@ impl From<&SimArgs> for SimOptions {
             workers: a.workers,
             arrivals_per_minute: a.arrivals_per_minute,
             credentials_out: a.credentials_out.clone(),
+            paging: Paging {
+                last_cursor: if a.null_last_cursor {
+                    LastCursor::Null
+                } else {
+                    LastCursor::Empty
+                },
+                empty_page_every: a.empty_page_every,
+            },
         }
     }
 }

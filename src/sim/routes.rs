@@ -1,7 +1,7 @@
 //! The endpoints of the simulated API: environments and their work.
 
 use crate::api::wire::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use crate::sim::auth::{authorize, check_beta, credential, Need};
+use crate::sim::auth::{authorize, check_beta, check_version, credential, Need};
 use crate::sim::http::{ok, ok_value, read_json, Resp};
 use crate::sim::ids::parse_work_id;
 use crate::sim::json;
@@ -54,16 +54,28 @@ fn limit(q: &HashMap<String, String>) -> Result<usize, Fault> {
     Ok(limit as usize)
 }
 
-fn cursor(q: &HashMap<String, String>) -> Result<Option<u64>, Fault> {
-    match q.get("page").filter(|p| !p.is_empty()) {
-        None => Ok(None),
-        Some(p) => json::parse_cursor(p)
-            .map(Some)
-            .ok_or_else(|| bad_request("page is not a cursor this API returned")),
+/// The SDK method a request calls (its span name without `anthropic.`), for
+/// the request log of `GET /_sim/requests`.
+pub(crate) fn endpoint_name(method: &Method, path: &str) -> &'static str {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let get = method == Method::GET;
+    match segs.as_slice() {
+        ["v1", "environments"] if get => "environments.list",
+        ["v1", "environments", _] if get => "environments.retrieve",
+        ["v1", "environments", _, "work"] if get => "work.list",
+        ["v1", "environments", _, "work", "stats"] if get => "work.stats",
+        ["v1", "environments", _, "work", "poll"] if get => "work.poll",
+        ["v1", "environments", _, "work", _] if get => "work.retrieve",
+        ["v1", "environments", _, "work", _] => "work.update",
+        ["v1", "environments", _, "work", _, "ack"] => "work.ack",
+        ["v1", "environments", _, "work", _, "heartbeat"] => "work.heartbeat",
+        ["v1", "environments", _, "work", _, "stop"] => "work.stop",
+        _ => "unknown",
     }
 }
 
 pub(crate) async fn dispatch(world: &World, req: Request<Incoming>) -> Result<Resp, Fault> {
+    check_version(req.headers())?;
     check_beta(req.headers())?;
     let cred = credential(world, req.headers())?;
     let path = req.uri().path().trim_end_matches('/').to_owned();
@@ -89,7 +101,11 @@ pub(crate) async fn dispatch(world: &World, req: Request<Incoming>) -> Result<Re
         (["work", "stats"], true, _) => Need::Either,
         (["work", "poll"], true, _) => Need::EnvKey,
         (["work", _], true, _) | (["work", _], _, true) => Need::ApiKey,
-        (["work", _, "ack" | "heartbeat" | "stop"], _, true) => Need::EnvKey,
+        (["work", _, "ack" | "heartbeat"], _, true) => Need::EnvKey,
+        // The official worker stops with its environment key; the SDK offers
+        // `workspace_id` on stop, which only an API key can use, and the
+        // operations guide says stop takes either key (runbooks stop by hand).
+        (["work", _, "stop"], _, true) => Need::Either,
         _ => {
             return Err(Fault::new(
                 404,
@@ -123,8 +139,19 @@ pub(crate) async fn dispatch(world: &World, req: Request<Incoming>) -> Result<Re
     match rest {
         ["work"] => {
             let q = query(&req);
-            let (limit, after) = (limit(&q)?, cursor(&q)?);
-            Ok(ok(json::work_page(&env.lock().q, after, limit)))
+            let (limit, pos) = (
+                limit(&q)?,
+                world.paging.position(q.get("page").map(String::as_str))?,
+            );
+            if let Some(empty) = world.paging.empty_page(&pos) {
+                return Ok(ok(empty));
+            }
+            Ok(ok(json::work_page(
+                &env.lock().q,
+                pos.after,
+                limit,
+                &world.paging,
+            )))
         }
         ["work", "stats"] if get => ok_value(&env.lock().q.stats(now)),
         ["work", "poll"] if get => poll(world, env, &req).await,
@@ -174,7 +201,11 @@ fn work_seq(env: &Env, id: &str) -> Result<u64, Fault> {
 }
 
 fn list_environments(world: &World, q: &HashMap<String, String>) -> Result<Resp, Fault> {
-    let (limit, after) = (limit(q)?, cursor(q)?);
+    let pos = world.paging.position(q.get("page").map(String::as_str))?;
+    let (limit, after) = (limit(q)?, pos.after);
+    if let Some(empty) = world.paging.empty_page(&pos) {
+        return Ok(ok(empty));
+    }
     let archived = q.get("include_archived").is_some_and(|v| v == "true");
     let start = after.map_or(0, |a| a as usize + 1);
     let mut out = String::from("{\"data\":[");
@@ -196,16 +227,9 @@ fn list_environments(world: &World, q: &HashMap<String, String>) -> Result<Resp,
         shown += 1;
         last = Some(i);
     }
-    out.push_str("],\"next_page\":");
-    match last.filter(|_| more) {
-        Some(i) => {
-            out.push('"');
-            out.push_str(&json::cursor(i as u64));
-            out.push('"');
-        }
-        None => out.push_str("null"),
-    }
-    out.push('}');
+    out.push(']');
+    let next = last.filter(|_| more).map(|i| json::cursor(i as u64));
+    world.paging.push_next(&mut out, next.as_deref());
     Ok(ok(out))
 }
 

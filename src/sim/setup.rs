@@ -68,6 +68,7 @@ mod tests {
             workers: 4,
             arrivals_per_minute: 20.0,
             credentials_out: None,
+            paging: Default::default(),
         }
     }
 

@@ -91,8 +91,6 @@ impl Fault {
 #[derive(Debug, Clone, Copy)]
 struct Poller {
     last_ms: i64,
-    /// The latest poll handed out an item: the worker is busy, not polling.
-    claimed: bool,
 }
 
 #[derive(Debug)]
@@ -203,10 +201,7 @@ impl EnvQueue {
             }
         }
         if let Some(w) = worker.filter(|w| !w.is_empty()) {
-            let p = Poller {
-                last_ms: now,
-                claimed: idx.is_some(),
-            };
+            let p = Poller { last_ms: now };
             match self.pollers.get_mut(w) {
                 Some(slot) => *slot = p,
                 None => {

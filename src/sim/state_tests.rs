@@ -204,7 +204,7 @@ fn stopping_a_queued_item_takes_it_off_the_queue() {
 }
 
 #[test]
-fn workers_polling_counts_idle_workers_seen_in_the_last_30_s() {
+fn workers_polling_counts_every_worker_that_polled_in_the_last_30_s() {
     let mut q = queue();
     q.poll(Some("a"), DEFAULT_RECLAIM_MS, T0);
     q.poll(Some("b"), DEFAULT_RECLAIM_MS, T0 + 10_000);
@@ -218,9 +218,10 @@ fn workers_polling_counts_idle_workers_seen_in_the_last_30_s() {
     q.poll(Some("c"), DEFAULT_RECLAIM_MS, T0 + 50_000).unwrap();
     assert_eq!(
         q.stats(T0 + 50_001).workers_polling,
-        Some(0),
-        "a worker that claimed work is busy, not polling"
+        Some(1),
+        "a worker whose poll claimed an item polled all the same (the API counts it)"
     );
+    assert_eq!(q.stats(T0 + 80_001).workers_polling, Some(0));
 }
 
 #[test]

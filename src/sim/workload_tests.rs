@@ -92,10 +92,13 @@ fn saturated_keeps_every_worker_busy_with_work_waiting_and_progress() {
     let t = r.run(Scenario::Saturated, 30);
     assert_eq!(r.load.busy(), 4);
     assert!(t.depth > 0, "{t:?}");
-    let zero = r.share(Scenario::Saturated, 60, |t| {
-        t.workers_polling == 0 && t.depth > 0
-    });
-    assert_eq!(zero, 1.0, "busy workers are not polling, work waits");
+    let waiting = r.share(Scenario::Saturated, 60, |t| t.depth > 0);
+    assert_eq!(waiting, 1.0, "work always waits");
+    // Busy workers do not poll, but one whose poll claimed an item in the last
+    // 30 s still counts, as the API counts it: with runs of a few seconds a
+    // saturated fleet does not read 0.
+    let counted = r.share(Scenario::Saturated, 60, |t| t.workers_polling >= 1);
+    assert!(counted > 0.5, "{counted}");
     assert!(t.counts["stopped"] > stopped_before, "items keep finishing");
 }
 

@@ -3,6 +3,8 @@
 
 use crate::clock::SharedClock;
 use crate::sim::ids::{self, mix, SplitMix64};
+use crate::sim::paging::Paging;
+use crate::sim::record::RequestLog;
 use crate::sim::scenario::Scenario;
 use crate::sim::state::EnvQueue;
 use crate::sim::workload::Workload;
@@ -30,6 +32,8 @@ pub(crate) struct Env {
     pub key: Option<String>,
     pub self_hosted: bool,
     name: String,
+    /// `organization` or `account`, as the environment object says.
+    scope: &'static str,
     created_ms: i64,
     archived: AtomicBool,
     /// The environment object, rendered again only when it is archived.
@@ -69,6 +73,7 @@ impl Env {
             &self.id,
             &self.name,
             self.self_hosted,
+            self.scope,
             Some(now),
             self.created_ms,
         );
@@ -118,6 +123,10 @@ pub(crate) struct World {
     scenario: AtomicU8,
     requests: AtomicU64,
     token_rng: Mutex<SplitMix64>,
+    /// How every list pages (`""` endings, empty pages).
+    pub paging: Paging,
+    /// The headers of the latest API requests (`GET /_sim/requests`).
+    pub request_log: RequestLog,
 }
 
 impl World {
@@ -172,6 +181,8 @@ impl World {
             clock,
             scenario: AtomicU8::new(scenario.index()),
             requests: AtomicU64::new(0),
+            paging: opts.paging,
+            request_log: RequestLog::default(),
         }
     }
 
@@ -193,15 +204,20 @@ impl World {
     }
 
     /// Create a self-hosted environment while the simulator runs, with the
-    /// workload of the first ones; returns its id and key.
-    pub(crate) fn add_environment(&self, name: Option<String>) -> (String, String) {
+    /// workload of the first ones; returns its id and key. `account_scoped`
+    /// makes it visible only to the owning account (`scope: "account"`).
+    pub(crate) fn add_environment(
+        &self,
+        name: Option<String>,
+        account_scoped: bool,
+    ) -> (String, String) {
         let now = self.clock.now_ms();
         let mut rng = SplitMix64::new(self.token_rng_next());
         let mut envs = self.envs.write().unwrap_or_else(|e| e.into_inner());
         let k = envs.list.len();
         let mut data = SplitMix64::new(mix(self.template.seed ^ mix(k as u64)));
         let name = name.unwrap_or_else(|| format!("sim-self-hosted-added-{k}"));
-        let env = new_env(
+        let mut env = new_env(
             &mut rng,
             &mut data,
             k,
@@ -211,6 +227,11 @@ impl World {
             self.scenario(),
             now,
         );
+        if account_scoped {
+            env.scope = "account";
+            *env.json.get_mut().unwrap_or_else(|e| e.into_inner()) =
+                environment_json(&env.id, &env.name, true, "account", None, env.created_ms);
+        }
         let out = (env.id.clone(), env.key.clone().unwrap_or_default());
         envs.push(env);
         out
@@ -321,8 +342,22 @@ fn new_env(
     let mut q = EnvQueue::new(id.clone(), salt);
     seed::populate(&mut q, t.items, data, now);
     let created_ms = now - 30 * 86_400_000;
+    // The cloud environment is account-scoped, so the list carries both scopes.
+    let scope = if self_hosted {
+        "organization"
+    } else {
+        "account"
+    };
     Env {
-        json: Mutex::new(environment_json(&id, &name, self_hosted, None, created_ms)),
+        json: Mutex::new(environment_json(
+            &id,
+            &name,
+            self_hosted,
+            scope,
+            None,
+            created_ms,
+        )),
+        scope,
         key: self_hosted.then(|| ids::token(keys, "sk-ant-envkey-sim-", 40)),
         id,
         self_hosted,
@@ -341,6 +376,7 @@ fn environment_json(
     id: &str,
     name: &str,
     self_hosted: bool,
+    scope: &str,
     archived_ms: Option<i64>,
     created: i64,
 ) -> String {
@@ -363,7 +399,7 @@ fn environment_json(
         "created_at": ids::timestamp(created),
         "updated_at": ids::timestamp(archived_ms.unwrap_or(created)),
         "archived_at": archived_ms.map_or(json!(null), |t| json!(ids::timestamp(t))),
-        "scope": "organization",
+        "scope": scope,
     })
     .to_string()
 }

@@ -162,33 +162,37 @@ impl Discovering {
             .await;
     }
 
-    /// Every environment the API lists, archived ones too: (id, name).
+    /// Every environment the API lists, archived ones too: (id, name), walked
+    /// to the end as the SDK's pager does (empty pages followed, `""` ends it).
     pub async fn listed(&self) -> Vec<(String, String)> {
-        let v: serde_json::Value = reqwest::Client::new()
-            .get(format!(
-                "{}/v1/environments?limit=1000&include_archived=true",
-                self.creds.base_url
-            ))
-            .header("x-api-key", &self.creds.api_key)
-            .header("anthropic-version", "2023-06-01")
-            .header("anthropic-beta", "managed-agents-2026-04-01")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| {
+        let mut out = Vec::new();
+        let mut page = String::new();
+        loop {
+            let v: serde_json::Value = reqwest::Client::new()
+                .get(format!(
+                    "{}/v1/environments?limit=1000&include_archived=true&page={page}",
+                    self.creds.base_url
+                ))
+                .bearer_auth(&self.creds.api_key)
+                .header("anthropic-version", "2026-10-21")
+                .header("anthropic-beta", "managed-agents-2026-04-01")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            out.extend(v["data"].as_array().unwrap().iter().map(|e| {
                 (
                     e["id"].as_str().unwrap().to_string(),
                     e["name"].as_str().unwrap().to_string(),
                 )
-            })
-            .collect()
+            }));
+            match v["next_page"].as_str() {
+                Some(next) if !next.is_empty() => page = next.to_string(),
+                _ => return out,
+            }
+        }
     }
 
     pub fn ids(&self) -> BTreeSet<String> {

@@ -21,18 +21,21 @@ fn store() -> Store {
             name: "prod \"eu\"".into(),
             labels: BTreeMap::from([("team".into(), "core".into())]),
             key: None,
+            scope: Default::default(),
         },
         Environment {
             id: "env_b".into(),
             name: "staging".into(),
             labels: BTreeMap::new(),
             key: None,
+            scope: Default::default(),
         },
         Environment {
             id: "env_c".into(),
             name: "never-refreshed".into(),
             labels: BTreeMap::new(),
             key: None,
+            scope: Default::default(),
         },
     ];
     store.set_environments(&envs);

@@ -74,6 +74,8 @@ pub fn options(
         workers,
         arrivals_per_minute: arrivals,
         credentials_out: None,
+        // The whole suite reads SDK-shaped lists: `""` endings and empty pages.
+        paging: sim::Paging::SDK_SHAPED,
     }
 }
 
@@ -142,8 +144,23 @@ pub fn value(text: &str, name: &str, env: &str, extra: &str) -> Option<f64> {
 
 #[tokio::test]
 async fn exporter_numbers_match_the_simulators_ground_truth() {
+    // SDK-shaped paging (the suite's default): `""` endings and empty pages.
+    numbers_match(options(3, 2500, 0, 0.0, "steady")).await;
+}
+
+#[tokio::test]
+async fn exporter_numbers_match_the_ground_truth_when_lists_end_with_null() {
+    let mut opts = options(3, 2500, 0, 0.0, "steady");
+    opts.paging = sim::Paging {
+        last_cursor: sim::LastCursor::Null,
+        empty_page_every: 0,
+    };
+    numbers_match(opts).await;
+}
+
+async fn numbers_match(opts: SimOptions) {
     // A static population over three list pages per environment: nothing moves.
-    let s = stack(options(3, 2500, 0, 0.0, "steady"), &[]).await;
+    let s = stack(opts, &[]).await;
     let ids: Vec<String> = s.creds.environments.iter().map(|e| e.id.clone()).collect();
     let m = s
         .wait_for(Duration::from_secs(30), "every environment up", |m| {

@@ -184,6 +184,7 @@ fn environment(id: &str, key: &str) -> Environment {
         name: format!("name-{id}"),
         labels: BTreeMap::new(),
         key: Some(Secret::new(key)),
+        scope: Default::default(),
     }
 }
 

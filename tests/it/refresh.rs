@@ -103,14 +103,18 @@ async fn multi_page_list_is_walked_to_the_end_and_counted_once() {
         .into_iter()
         .find(|s| s.path.ends_with("/stats"))
         .unwrap();
-    assert_eq!(stats.header("x-api-key"), Some(API_KEY));
-    assert_eq!(stats.header("authorization"), None);
+    // The API key as SDK 2.14 sends it: a bearer token, never x-api-key.
+    assert_eq!(
+        stats.header("authorization"),
+        Some(format!("Bearer {API_KEY}").as_str())
+    );
+    assert_eq!(stats.header("x-api-key"), None);
     for s in up.seen() {
         assert_eq!(
             s.header("anthropic-beta"),
             Some("managed-agents-2026-04-01")
         );
-        assert_eq!(s.header("anthropic-version"), Some("2023-06-01"));
+        assert_eq!(s.header("anthropic-version"), Some("2026-10-21"));
     }
 }
 
@@ -241,6 +245,8 @@ async fn every_failure_class_is_reported_with_its_reason() {
         quick(),
     )
     .await;
+    // Empty pages are followed (the SDK's rule), but one that keeps sending
+    // the same cursor back is a loop.
     assert_fails_with(
         Reply::json(200, page(&[], Some("more"))),
         "pagination",
@@ -270,11 +276,92 @@ async fn every_failure_class_is_reported_with_its_reason() {
     assert_fails_with(Reply::Raw(cut), "connect", quick()).await;
 }
 
+/// The list answers `first` once, then a one-item last page.
+fn list_fails_once(first: Reply) -> impl Fn(&crate::upstream::Seen, usize) -> Reply + Send + Sync {
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    move |seen, _| {
+        if seen.path.ends_with("/work/stats") {
+            Reply::json(200, STATS)
+        } else if !failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            first.clone()
+        } else {
+            Reply::json(200, page(&[work("w1", "queued", T0, None)], Some("")))
+        }
+    }
+}
+
 #[tokio::test]
-async fn a_spend_cap_429_without_retry_advice_is_not_retried() {
+async fn a_429_without_retry_advice_is_retried_as_the_sdk_does() {
+    // No spend-cap guess any more: the error code says when it is one.
+    let up = Upstream::start(list_fails_once(Reply::error(
+        429,
+        "rate_limit_error",
+        "slow",
+    )))
+    .await;
+    let r = rig(&up.base_url, Options::default());
+    assert!(r.refresh().await);
+    assert_eq!(up.count("/work"), 2);
+}
+
+#[tokio::test]
+async fn request_timeout_408_and_lock_timeout_409_are_retried_as_the_sdk_does() {
+    for (status, kind) in [(408, "timeout_error"), (409, "conflict_error")] {
+        let up = Upstream::start(list_fails_once(Reply::error(status, kind, "again"))).await;
+        let r = rig(&up.base_url, Options::default());
+        assert!(r.refresh().await, "{status}");
+        assert_eq!(up.count("/work"), 2, "{status}");
+    }
+}
+
+#[tokio::test]
+async fn a_spend_limit_is_its_own_reason_and_never_retried_whatever_the_headers_say() {
+    for (status, kind, code) in [
+        (429, "rate_limit_error", "enforced_spend_limit_reached"),
+        (429, "rate_limit_error", "contract_spend_limit_reached"),
+        (
+            402,
+            "billing_error",
+            "linked_organization_spend_limit_reached",
+        ),
+    ] {
+        let reply = Reply::error_code(status, kind, code, "limit reached")
+            .with_header("retry-after-ms", "10")
+            .with_header("x-should-retry", "true");
+        let up = assert_fails_with(reply, "spend_limit", Options::default()).await;
+        assert_eq!(up.count("/work"), 1, "{code}");
+    }
+}
+
+#[tokio::test]
+async fn an_organization_on_hold_is_its_own_reason_and_never_retried() {
+    let reply = Reply::error_code(
+        400,
+        "invalid_request_error",
+        "organization_on_hold",
+        "on hold",
+    )
+    .with_header("x-should-retry", "true");
+    let up = assert_fails_with(reply, "organization_on_hold", Options::default()).await;
+    assert_eq!(up.count("/work"), 1);
+}
+
+#[tokio::test]
+async fn other_error_codes_keep_the_reason_of_their_status() {
+    assert_fails_with(
+        Reply::error_code(404, "not_found_error", "environment_not_found", "gone"),
+        "not_found",
+        Options::default(),
+    )
+    .await;
     let up = assert_fails_with(
-        Reply::error(429, "rate_limit_error", "cap"),
-        "rate_limited",
+        Reply::error_code(
+            400,
+            "invalid_request_error",
+            "environment_archived",
+            "archived",
+        ),
+        "client_error",
         Options::default(),
     )
     .await;

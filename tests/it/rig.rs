@@ -48,6 +48,7 @@ pub fn environment(id: &str) -> Environment {
         name: format!("name-{id}"),
         labels: BTreeMap::from([("team".to_string(), "queues".to_string())]),
         key: Some(Secret::new(ENV_KEY)),
+        scope: Default::default(),
     }
 }
 

@@ -34,8 +34,14 @@ pub(super) enum Key<'a> {
 }
 
 impl Sim {
-    /// A static simulator: `items` seeded items per environment, no workers, no arrivals.
+    /// A static simulator: `items` seeded items per environment, no workers,
+    /// no arrivals; lists end with `""`, without empty pages.
     pub async fn start(items: usize) -> Sim {
+        Self::start_with(items, work_exporter::sim::Paging::default()).await
+    }
+
+    /// `start`, with lists paged as `paging` says.
+    pub async fn start_with(items: usize, paging: work_exporter::sim::Paging) -> Sim {
         let shutdown = CancellationToken::new();
         let opts = SimOptions {
             listen_address: "127.0.0.1:0".parse().unwrap(),
@@ -46,6 +52,7 @@ impl Sim {
             workers: 0,
             arrivals_per_minute: 0.0,
             credentials_out: None,
+            paging,
         };
         let running = start(opts, shutdown.clone()).await.unwrap();
         Sim {

@@ -64,6 +64,15 @@ impl Reply {
         }
         self
     }
+    /// An error body with `error.details.error_code`, as the API sends it.
+    pub fn error_code(status: u16, kind: &str, code: &str, message: &str) -> Reply {
+        Reply::json(
+            status,
+            format!(
+                r#"{{"type":"error","error":{{"type":"{kind}","message":"{message}","details":{{"error_code":"{code}"}}}},"request_id":"req_mock"}}"#
+            ),
+        )
+    }
     pub fn error(status: u16, kind: &str, message: &str) -> Reply {
         Reply::json(
             status,

@@ -1,12 +1,17 @@
 """Drives the simulated Environments Work API with the official Python SDK.
 
-Usage: python tests/sdk/test_sdk.py CREDENTIALS_JSON
+Usage: python tests/sdk/test_sdk.py CREDENTIALS_JSON EXPORTER_URL
 
 The simulator must run with a static population (`--workers 0
 --arrivals-per-minute 0 --items-per-environment 40`) so that claims here do
-not race simulated workers. Every client validates responses strictly, so a
-field the SDK's types do not accept fails the test. Prints one line per check
-and a summary; exits 1 when any check fails.
+not race simulated workers, and with SDK-shaped paging (`--empty-page-every
+N`, lists ending with `"next_page": ""`). The exporter at EXPORTER_URL reads
+the same simulator (discovery, a keys directory, a workspace id, small pages);
+its counts are compared with the simulator's ground truth before anything
+here changes the queues, and its request headers with the SDK's. Every
+client validates responses strictly, so a field the SDK's types do not accept
+fails the test. Prints one line per check and a summary; exits 1 when any
+check fails.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from anthropic.types.beta.environments import (  # noqa: E402
 )
 
 CREDS = json.load(open(sys.argv[1]))
+EXPORTER = sys.argv[2]
+WORKSPACE = "wrkspc_sdk_suite"  # what sdk.sh gives the exporter as ANTHROPIC_WORKSPACE_ID
 BASE = CREDS["base_url"]
 ENV = CREDS["environments"][0]
 OTHER = CREDS["environments"][1]
@@ -86,6 +93,113 @@ def admin(method: str, path: str, body: dict | None = None) -> dict:
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.load(resp)
+
+
+def get_json(url: str, headers: dict) -> dict:
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as resp:
+        return json.load(resp)
+
+
+def exporter_samples() -> dict[tuple[str, tuple], float]:
+    """`/metrics` of the exporter as {(name, sorted labels): value}."""
+    with urllib.request.urlopen(EXPORTER + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        head, value = line.rsplit(" ", 1)
+        name, _, labels = head.partition("{")
+        pairs = tuple(sorted(tuple(kv.split("=", 1)) for kv in labels.rstrip("}").split('",') if kv))
+        out[(name, tuple((k, v.strip('"')) for k, v in pairs))] = float(value)
+    return out
+
+
+def sample(samples: dict, name: str, **labels) -> float | None:
+    for (n, ls), v in samples.items():
+        d = dict(ls)
+        if n == name and all(d.get(k) == want for k, want in labels.items()):
+            return v
+    return None
+
+
+@check("the simulator pages like the API: an empty page with a cursor first, the last page ends with \"\"")
+def _():
+    headers = {
+        "Authorization": f"Bearer {ENV['key']}",
+        "anthropic-version": "2026-10-21",
+        "anthropic-beta": "managed-agents-2026-04-01",
+    }
+    url = f"{BASE}/v1/environments/{ENV['id']}/work?limit=7"
+    first = get_json(url, headers)
+    assert first["data"] == [] and first["next_page"], first
+    pages, items, empty, cursor = 1, 0, 1, first["next_page"]
+    while cursor:
+        page = get_json(f"{url}&page={cursor}", headers)
+        pages, items, cursor = pages + 1, items + len(page["data"]), page["next_page"]
+        empty += not page["data"]
+    assert cursor == "" and items == 40, (cursor, items)
+    assert pages > 40 // 7 + 1 and empty >= 1, (pages, empty)
+
+
+@check("the exporter's counts equal /_sim/state in the same run (SDK-shaped paging)")
+def _():
+    truth = {e["id"]: e for e in admin("GET", "/_sim/state")["environments"]}
+    deadline = time.time() + 30
+    while True:
+        m = exporter_samples()
+        ups = [sample(m, "anthropic_work_up", environment_id=i) for i in truth]
+        if all(u == 1.0 for u in ups):
+            break
+        assert time.time() < deadline, f"exporter not up for every environment: {ups}"
+        time.sleep(0.5)
+    for env_id, t in truth.items():
+        for state, n in t["counts"].items():
+            got = sample(m, "anthropic_work_items", environment_id=env_id, state=state)
+            assert got == n, (env_id, state, got, n)
+        assert sample(m, "anthropic_work_queue_depth", environment_id=env_id) == t["depth"], env_id
+        assert sample(m, "anthropic_work_exporter_list_truncated", environment_id=env_id) == 0.0
+        failures = sum(v for (n, ls), v in m.items()
+                       if n == "anthropic_work_exporter_refresh_failures_total" and dict(ls).get("environment_id") == env_id)
+        assert failures == 0, (env_id, failures)
+        assert sample(m, "anthropic_work_environment_info", environment_id=env_id, scope="organization") == 1.0
+    assert sample(m, "anthropic_work_exporter_discovered_environments") == len(truth)
+
+
+# Headers the SDK sends that the exporter deliberately does not (see README, "Wire"):
+SDK_ONLY = {
+    "user-agent": "the exporter names itself (anthropic-work-exporter/VERSION)",
+    "x-stainless-*": "the SDK's telemetry about the Python client (lang, os, arch, runtime, retry count, timeouts)",
+    "accept-encoding": "httpx negotiates compression; the exporter reads bodies uncompressed",
+    "connection": "HTTP transport (keep-alive is the default of HTTP/1.1)",
+    "host": "HTTP transport; names the same server either way",
+}
+
+
+def exempt(name: str) -> bool:
+    return name in SDK_ONLY or (name.startswith("x-stainless-") and "x-stainless-*" in SDK_ONLY)
+
+
+@check("the exporter sends, per endpoint, exactly the headers SDK 2.14 sends (exceptions listed in SDK_ONLY)")
+def _():
+    api.beta.environments.work.stats(ENV["id"], workspace_id=WORKSPACE)
+    list(env_client.beta.environments.work.list(ENV["id"], limit=7))
+    list(api.beta.environments.list(workspace_id=WORKSPACE))
+    for endpoint in ("work.stats", "work.list", "environments.list"):
+        seen = admin("GET", f"/_sim/requests?endpoint={endpoint}")["requests"]
+        by = {}
+        for r in seen:
+            agent = r["headers"].get("user-agent", "")
+            who = "sdk" if agent.startswith("Anthropic/Python") else "exporter" if agent.startswith("anthropic-work-exporter/") else None
+            if who:
+                by[who] = r["headers"]  # the latest of each
+        assert set(by) == {"sdk", "exporter"}, (endpoint, set(by))
+        sdk = {k: v for k, v in by["sdk"].items() if not exempt(k)}
+        exporter = {k: v for k, v in by["exporter"].items() if not exempt(k)}
+        assert exporter == sdk, f"{endpoint}: exporter {exporter} != SDK {sdk}"
+        assert sdk["anthropic-version"] == "2026-10-21", sdk
+    listed = admin("GET", "/_sim/requests?endpoint=work.list")["requests"]
+    assert all("anthropic-workspace-id" not in r["headers"] for r in listed), "never on the work list"
 
 
 @check("environments list (auto-paged) parses and hides archived ones")

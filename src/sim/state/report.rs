@@ -34,10 +34,12 @@ impl EnvQueue {
         front.into_iter().chain(pending).min()
     }
 
+    /// Every worker that polled within the window, whether or not its poll
+    /// claimed an item: the API counts workers by their last poll.
     fn workers_polling(&self, now: i64) -> i64 {
         self.pollers
             .values()
-            .filter(|p| !p.claimed && now - p.last_ms <= POLLING_WINDOW_MS)
+            .filter(|p| now - p.last_ms <= POLLING_WINDOW_MS)
             .count() as i64
     }
 

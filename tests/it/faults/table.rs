@@ -41,10 +41,32 @@ pub fn table() -> Vec<Fault> {
             error(400, "invalid_request_error"),
         ),
         Fault::always(
-            "429 without retry advice (spend cap)",
+            "429 without retry advice",
             SecondPage,
             Some("rate_limited"),
             error(429, "rate_limit_error"),
+        ),
+        Fault::always(
+            "429 spend limit (error_code)",
+            SecondPage,
+            Some("spend_limit"),
+            Reply::error_code(
+                429,
+                "rate_limit_error",
+                "enforced_spend_limit_reached",
+                "injected fault",
+            ),
+        ),
+        Fault::always(
+            "400 organization on hold (error_code)",
+            Stats,
+            Some("organization_on_hold"),
+            Reply::error_code(
+                400,
+                "invalid_request_error",
+                "organization_on_hold",
+                "injected fault",
+            ),
         ),
         Fault::always(
             "429 with retry-after-ms",
@@ -187,7 +209,7 @@ pub fn table() -> Vec<Fault> {
             Reply::json(200, page(&[work("w3", "stopping", T0, None)], Some("c1"))),
         ),
         Fault::always(
-            "empty page with a cursor",
+            "empty pages repeating a cursor",
             SecondPage,
             Some("pagination"),
             Reply::json(200, page(&[], Some("c2"))),
@@ -206,6 +228,35 @@ pub fn table() -> Vec<Fault> {
                 Reply::json(200, page(&[work("w3", "stopping", T0, None)], None))
             }
         }),
+        Fault::new("408 once, then fine", SecondPage, None, |_, n| {
+            if n == 0 {
+                error(408, "timeout_error")
+            } else {
+                Reply::json(200, page(&[work("w3", "stopping", T0, None)], None))
+            }
+        }),
+        Fault::new("409 once, then fine", SecondPage, None, |_, n| {
+            if n == 0 {
+                error(409, "conflict_error")
+            } else {
+                Reply::json(200, page(&[work("w3", "stopping", T0, None)], None))
+            }
+        }),
+        Fault::always(
+            "the last page ends with an empty cursor",
+            SecondPage,
+            None,
+            Reply::json(200, page(&[work("w3", "stopping", T0, None)], Some(""))),
+        ),
+        Fault::new(
+            "an empty page with a new cursor, then the rest",
+            SecondPage,
+            None,
+            |seen, _| match seen.param("page").as_deref() {
+                Some("c1") => Reply::json(200, page(&[], Some("c2"))),
+                _ => Reply::json(200, page(&[work("w3", "stopping", T0, None)], Some(""))),
+            },
+        ),
         Fault::new("x-should-retry: true on a 400", Stats, None, |_, n| {
             if n == 0 {
                 error(400, "invalid_request_error").with_header("x-should-retry", "true")

@@ -89,6 +89,7 @@ async fn scenarios_switch_at_runtime_and_api_down_fails_only_the_api() {
             .http
             .get(format!("{}/v1/environments", sim.creds.base_url))
             .header("anthropic-beta", BETA)
+            .header("anthropic-version", "2026-10-21")
             .header("x-api-key", &sim.creds.api_key)
             .timeout(std::time::Duration::from_millis(300))
             .send()

@@ -63,6 +63,7 @@ async fn missing_beta_header_or_two_credentials_is_a_400() {
         .http
         .get(&url)
         .header("anthropic-beta", format!("files-api-2025-04-14,{BETA}"))
+        .header("anthropic-version", "2026-10-21")
         .header("x-api-key", &sim.creds.api_key)
         .bearer_auth(&sim.creds.environments[0].key)
         .send()
@@ -88,9 +89,10 @@ async fn work_list_pages_through_every_item_once() {
             .all(|w| w.secret.is_none() && w.kind == "work"));
         ids.extend(page.data.into_iter().map(|w| w.id));
         pages += 1;
-        match page.next_page {
+        match page.next_page.as_deref() {
+            Some("") => break,
             Some(c) => path = format!("{base}?limit=7&page={c}"),
-            None => break,
+            None => panic!("the API ends a list with \"\", not null"),
         }
     }
     assert_eq!((ids.len(), pages), (50, 8));
@@ -144,5 +146,46 @@ async fn environment_list_hides_archived_and_only_self_hosted_have_work() {
         .get(&format!("/v1/environments?limit=2&page={next}"), Key::Api)
         .await;
     assert_eq!(rest["data"].as_array().unwrap().len(), 1);
-    assert!(rest["next_page"].is_null());
+    assert_eq!(
+        rest["next_page"], "",
+        "the last page ends with an empty cursor"
+    );
+    for e in envs {
+        let want = if e["config"]["type"] == "cloud" {
+            "account"
+        } else {
+            "organization"
+        };
+        assert_eq!(e["scope"], want, "{e}");
+    }
+}
+
+#[tokio::test]
+async fn lists_can_end_with_null_and_carry_empty_pages_that_lead_on() {
+    use work_exporter::sim::{LastCursor, Paging};
+    let sim = Sim::start_with(
+        30,
+        Paging {
+            last_cursor: LastCursor::Null,
+            empty_page_every: 1,
+        },
+    )
+    .await;
+    let base = format!("/v1/environments/{}/work", sim.env(0));
+    let (mut ids, mut empty, mut path) = (Vec::new(), 0, format!("{base}?limit=7"));
+    loop {
+        let (s, body) = sim.get(&path, Key::Env(0)).await;
+        assert_eq!(s, 200, "{body}");
+        let page: Page<Work> = serde_json::from_value(body).unwrap();
+        empty += usize::from(page.data.is_empty());
+        ids.extend(page.data.into_iter().map(|w| w.id));
+        match page.next_page {
+            Some(c) => path = format!("{base}?limit=7&page={c}"),
+            None => break,
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    // An empty page before each of the five pages of items, none repeated.
+    assert_eq!((ids.len(), empty), (30, 5));
 }

@@ -62,6 +62,8 @@ async fn a_worker_claims_heartbeats_and_stops_an_item() {
         err["error"]["details"]["error_code"],
         "heartbeat_precondition_failed"
     );
+    // A type the SDK's `ErrorType` has; the cause is the error_code.
+    assert_eq!(err["error"]["type"], "invalid_request_error");
     assert_eq!(err["error"]["details"]["current_state"]["state"], "active");
     assert_eq!(
         err["error"]["details"]["current_state"]["last_heartbeat"],
@@ -131,4 +133,39 @@ async fn a_worker_claims_heartbeats_and_stops_an_item() {
         Some(0),
         "this poll sent no worker id"
     );
+}
+
+#[tokio::test]
+async fn stop_takes_the_api_key_in_either_form_and_the_environment_key() {
+    let sim = Sim::start(40).await;
+    let work = format!("/v1/environments/{}/work", sim.env(0));
+    let (_, page) = sim.get(&format!("{work}?limit=1000"), Key::Env(0)).await;
+    let live: Vec<String> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| matches!(w["state"].as_str(), Some("queued" | "starting" | "active")))
+        .map(|w| w["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(live.len() >= 3, "{page}");
+    let force = || Some(json!({"force": true}));
+    for (id, key) in live.iter().zip([Key::Api, Key::ApiAsBearer, Key::Env(0)]) {
+        let (s, body) = sim
+            .call(Method::POST, &format!("{work}/{id}/stop"), key, force())
+            .await;
+        assert_eq!(
+            (s.as_u16(), body["state"].as_str()),
+            (200, Some("stopped")),
+            "{body}"
+        );
+    }
+    let (s, _) = sim
+        .call(
+            Method::POST,
+            &format!("{work}/{}/stop", live[0]),
+            Key::Env(1),
+            force(),
+        )
+        .await;
+    assert_eq!(s, 403, "another environment's key is refused");
 }
