@@ -98,9 +98,8 @@ pub(crate) async fn handle(world: &World, req: Request<Incoming>) -> Result<Resp
                 url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
                     .into_owned()
                     .collect();
-            let requests = world
-                .request_log
-                .list(q.get("endpoint").map(String::as_str));
+            let endpoint = q.get("endpoint").map(String::as_str);
+            let requests = world.request_log.list(endpoint.filter(|e| !e.is_empty()));
             ok_value(&serde_json::json!({ "requests": requests }))
         }
         (Method::POST, "/_sim/scenario") => {
