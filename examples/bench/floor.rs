@@ -18,7 +18,7 @@
 use serde::de::IgnoredAny;
 use serde::Serialize;
 use work_exporter::api::decode;
-use work_exporter::api::wire::{QueueStats, BETA_HEADER};
+use work_exporter::api::wire::{QueueStats, API_VERSION, BETA_HEADER};
 use work_exporter::refresh::fold::{Fold, Tracker};
 use work_exporter::sim::Credentials;
 
@@ -80,7 +80,8 @@ pub async fn fetch(creds: &Credentials, items_per_env: usize) -> Sample {
         let stats = client
             .get(format!("{base}/stats"))
             .header("anthropic-beta", BETA_HEADER)
-            .header("x-api-key", &creds.api_key)
+            .header("anthropic-version", API_VERSION)
+            .bearer_auth(&creds.api_key)
             .send()
             .await
             .and_then(|r| r.error_for_status())
@@ -92,6 +93,7 @@ pub async fn fetch(creds: &Credentials, items_per_env: usize) -> Sample {
             let mut req = client
                 .get(&base)
                 .header("anthropic-beta", BETA_HEADER)
+                .header("anthropic-version", API_VERSION)
                 .bearer_auth(&e.key)
                 .query(&[("limit", "1000")]);
             if let Some(c) = &cursor {
@@ -108,7 +110,11 @@ pub async fn fetch(creds: &Credentials, items_per_env: usize) -> Sample {
             let page = decode::work_page(&body).expect("a page that decodes");
             sample.items += page.data.len();
             sample.bytes += body.len();
-            cursor = page.next_page.map(|c| c.into_owned());
+            // `null` or `""` ends the list, as the SDK's pager reads it.
+            cursor = page
+                .next_page
+                .filter(|c| !c.is_empty())
+                .map(|c| c.into_owned());
             pages.push(body);
             if cursor.is_none() {
                 break;

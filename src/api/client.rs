@@ -289,11 +289,16 @@ impl ApiClient {
                 return Err(failure.error);
             }
             let delay = failure.retry_after.unwrap_or_else(|| backoff(attempt));
-            if matches!(failure.error, ApiError::RateLimited { .. }) {
-                // Everyone waits, not just this request: the limit is per organisation.
+            let retrying = Instant::now() + delay < deadline;
+            // Everyone waits, not just this request: the limit is per
+            // organisation. The server's own advice holds everyone even when
+            // this request gives up; a guessed backoff only while it waits.
+            if matches!(failure.error, ApiError::RateLimited { .. })
+                && (failure.retry_after.is_some() || retrying)
+            {
                 self.budget.pause_until(Instant::now() + delay);
             }
-            if Instant::now() + delay >= deadline {
+            if !retrying {
                 return Err(failure.error);
             }
             tokio::time::sleep(delay).await;

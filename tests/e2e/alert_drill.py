@@ -367,6 +367,8 @@ scrape_configs:
             alert("AnthropicWorkNoWorkers", "critical", environment_id="inhibit-noworkers"),
             alert("AnthropicWorkCapacityExhausted", "warning", environment_id="inhibit-noworkers"),
             alert("AnthropicWorkQueueLag", "warning", environment_id="inhibit-control"),
+            alert("AnthropicWorkOrganizationBlocked", "critical", environment_id="inhibit-org", reason="spend_limit"),
+            alert("AnthropicWorkRefreshFailing", "critical", environment_id="inhibit-org"),
         ]
         http("POST", self.am + "/api/v2/alerts", alerts)
         expected = {
@@ -378,6 +380,8 @@ scrape_configs:
             ("AnthropicWorkNoWorkers", "inhibit-noworkers"): "active",
             ("AnthropicWorkCapacityExhausted", "inhibit-noworkers"): "suppressed",
             ("AnthropicWorkQueueLag", "inhibit-control"): "active",
+            ("AnthropicWorkOrganizationBlocked", "inhibit-org"): "active",
+            ("AnthropicWorkRefreshFailing", "inhibit-org"): "suppressed",
         }
         got = {}
 
