@@ -20,7 +20,7 @@
 //!   feeds the scheduler the set this shard watches; `shard`: which that is.
 //! - `probe_target`: `/probe?environment=ID`, one environment refreshed on demand.
 //! - `app`: wires the parts for each subcommand; `demo`: simulator + exporter in
-//!   one process; `probe`: `check-config --probe`; `memory`: allocator settings.
+//!   one process; `probe`: `check-config --probe`.
 //! - `sim`: the simulated API and workload (demo, tests, benchmarks, drills).
 //! - `clock`: wall time as a parameter; `fuzzing`: fuzz targets (cargo-fuzz and a smoke test).
 
@@ -34,7 +34,6 @@ pub mod discovery;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod logging;
-pub mod memory;
 pub mod metrics;
 pub mod pages;
 pub mod probe;

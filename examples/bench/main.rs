@@ -13,6 +13,9 @@
 //! `/proc/PID`. Results go to `--out` as `results.md` and `results.json`.
 
 mod floor;
+// The binary's allocator setting, so the benchmark runs the exporter as `main.rs` does.
+#[path = "../../src/memory.rs"]
+mod memory;
 mod measure;
 mod probe;
 mod procs;
