@@ -22,6 +22,7 @@
 //! - `app`: wires the parts for each subcommand; `demo`: simulator + exporter in
 //!   one process; `probe`: `check-config --probe`.
 //! - `sim`: the simulated API and workload (demo, tests, benchmarks, drills).
+//! - `gzip`: the one gzip path (Accept-Encoding, compression).
 //! - `clock`: wall time as a parameter; `fuzzing`: fuzz targets (cargo-fuzz and a smoke test).
 
 pub mod api;
@@ -33,6 +34,7 @@ pub mod demo;
 pub mod discovery;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod gzip;
 pub mod logging;
 pub mod metrics;
 pub mod pages;

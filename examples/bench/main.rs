@@ -14,9 +14,9 @@
 
 mod floor;
 // The binary's allocator setting, so the benchmark runs the exporter as `main.rs` does.
+mod measure;
 #[path = "../../src/memory.rs"]
 mod memory;
-mod measure;
 mod probe;
 mod procs;
 mod render;
