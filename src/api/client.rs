@@ -6,7 +6,7 @@ use super::budget::RequestBudget;
 use super::error::transport_error;
 use super::error::ApiError;
 use super::redact::{error_message, scrub};
-use super::retry::{backoff, header_str, retry_after, should_retry, MAX_ATTEMPTS};
+use super::retry::{backoff, header_str, retry_after, retryable, should_retry, MAX_ATTEMPTS};
 use super::wire::{self, QueueStats};
 use crate::secret::Secret;
 use bytes::{Bytes, BytesMut};
@@ -284,7 +284,7 @@ impl ApiClient {
                     return Err(timeout(started));
                 }
             };
-            let retryable = retryable(&failure);
+            let retryable = retryable(&failure.error, failure.should_retry);
             if !retryable || attempt >= MAX_ATTEMPTS {
                 return Err(failure.error);
             }
@@ -448,25 +448,6 @@ enum Workspace {
     Offered,
     /// The work list (environment key) has none.
     NotOffered,
-}
-
-/// Whether a failed attempt is tried again (the attempt limit and deadline aside).
-fn retryable(failure: &Failure) -> bool {
-    match &failure.error {
-        // The error code says retrying cannot clear it, whatever the headers say.
-        ApiError::SpendLimit { .. } | ApiError::OrganizationOnHold { .. } => false,
-        error => failure.should_retry.unwrap_or(match error {
-            ApiError::RateLimited { .. }
-            | ApiError::Overloaded { .. }
-            | ApiError::Connect { .. }
-            | ApiError::Timeout { .. } => true,
-            // A redirect (3xx, refused) is configuration, not a passing fault.
-            ApiError::ServerError { status, .. } => *status >= 500,
-            // 408 (request timeout) and 409 (lock timeout), as the SDK does.
-            ApiError::ClientError { status, .. } => matches!(status, 408 | 409),
-            _ => false,
-        }),
-    }
 }
 
 fn status_label(status: u16) -> &'static str {

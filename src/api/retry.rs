@@ -1,6 +1,7 @@
 //! When to try a request again: the attempt limit, exponential backoff with
 //! jitter, and the server's own `retry-after-ms` / `retry-after` advice.
 
+use super::ApiError;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::time::Duration;
@@ -47,6 +48,27 @@ pub(super) fn should_retry(headers: &reqwest::header::HeaderMap) -> Option<bool>
         Some("true") => Some(true),
         Some("false") => Some(false),
         _ => None,
+    }
+}
+
+/// Whether a failed attempt is tried again (the attempt limit and deadline
+/// aside), by the SDK's rules (`_base_client.py` `_should_retry`), the
+/// server's `x-should-retry` first.
+pub(super) fn retryable(error: &ApiError, should_retry: Option<bool>) -> bool {
+    match error {
+        // The error code says retrying cannot clear it, whatever the headers say.
+        ApiError::SpendLimit { .. } | ApiError::OrganizationOnHold { .. } => false,
+        error => should_retry.unwrap_or(match error {
+            ApiError::RateLimited { .. }
+            | ApiError::Overloaded { .. }
+            | ApiError::Connect { .. }
+            | ApiError::Timeout { .. } => true,
+            // A redirect (3xx, refused) is configuration, not a passing fault.
+            ApiError::ServerError { status, .. } => *status >= 500,
+            // 408 (request timeout) and 409 (lock timeout), as the SDK does.
+            ApiError::ClientError { status, .. } => matches!(status, 408 | 409),
+            _ => false,
+        }),
     }
 }
 

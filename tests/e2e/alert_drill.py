@@ -397,7 +397,7 @@ scrape_configs:
         except DrillFailure:
             ok = False
         wrong = {k: (got.get(k), v) for k, v in expected.items() if got.get(k) != v}
-        self.check("Alertmanager inhibition: blind exporter, absent exporter, no-workers and control",
+        self.check("Alertmanager inhibition: blind exporter, absent exporter, no-workers, refused organisation and control",
                    ok, "as expected" if ok else f"(alert, env): (got, expected) = {wrong}")
 
     def check_delivery(self, name, env, alert, receiver, drilldown_check):
