@@ -43,17 +43,18 @@ async fn still_scrape(s: &Stack, id: &str) -> Option<(String, serde_json::Value)
 async fn with_healthchecks_flowing_session_and_healthcheck_counts_each_equal_the_ground_truth() {
     let opts = SimOptions {
         healthcheck_interval: Duration::from_secs(5),
-        ..options(1, 60, 2, 3.0, "steady")
+        ..options(1, 0, 2, 6.0, "steady")
     };
     let s = stack(opts, &[]).await;
     let id = s.creds.environments[0].id.clone();
-    // Let healthchecks go through the workers' hands.
+    // Let healthchecks go through the workers' hands, beside sessions.
     let deadline = std::time::Instant::now() + Duration::from_secs(40);
-    while s.truth().await["environments"][0]["healthchecks"]["stopped"]
-        .as_u64()
-        .unwrap_or(0)
-        < 2
-    {
+    let flowing = |t: &serde_json::Value| {
+        let env = &t["environments"][0];
+        let sessions: u64 = STATES.iter().filter_map(|s| env["counts"][*s].as_u64()).sum();
+        env["healthchecks"]["stopped"].as_u64() >= Some(2) && sessions >= 1
+    };
+    while !flowing(&s.truth().await) {
         assert!(
             std::time::Instant::now() < deadline,
             "no healthcheck was handled: {}",
