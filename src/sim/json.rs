@@ -54,7 +54,9 @@ pub(crate) fn push_work(out: &mut String, q: &EnvQueue, it: &Item, secret: Optio
             out.push_str("\"},\"metadata\":{");
         }
         // No session: the API's only documented field of a healthcheck is its type.
-        ItemKind::Healthcheck => out.push_str(",\"data\":{\"type\":\"healthcheck\"},\"metadata\":{"),
+        ItemKind::Healthcheck => {
+            out.push_str(",\"data\":{\"type\":\"healthcheck\"},\"metadata\":{")
+        }
     }
     if let Some(meta) = &it.metadata {
         for (n, (k, v)) in meta.iter().enumerate() {
@@ -163,7 +165,10 @@ mod tests {
         let s = work(&q, &q.items()[1], None);
         assert!(s.contains(r#""data":{"type":"healthcheck"},"#), "{s}");
         let w: Work = serde_json::from_str(&s).unwrap();
-        assert_eq!((w.data.kind.as_str(), w.data.id.as_str()), ("healthcheck", ""));
+        assert_eq!(
+            (w.data.kind.as_str(), w.data.id.as_str()),
+            ("healthcheck", "")
+        );
         let body = work_page(&q, None, 10);
         let rows = crate::api::decode::work_page(body.as_bytes()).unwrap().data;
         let kinds: Vec<_> = rows
@@ -171,7 +176,10 @@ mod tests {
             .map(|r| r.data.as_ref().and_then(|d| d.kind))
             .collect();
         use crate::api::decode::DataType;
-        assert_eq!(kinds, [Some(DataType::Session), Some(DataType::Healthcheck)]);
+        assert_eq!(
+            kinds,
+            [Some(DataType::Session), Some(DataType::Healthcheck)]
+        );
     }
 
     #[test]

@@ -97,8 +97,14 @@ mod tests {
         for s in WorkState::KNOWN {
             assert!(t.counts[s.as_str()] > 0, "{s:?}: {t:?}");
         }
-        assert_eq!(t.healthchecks["stopped"], 104, "every 50th of 5,200 stopped");
-        assert_eq!(t.healthchecks["queued"], 16, "every 50th of 800 never polled");
+        assert_eq!(
+            t.healthchecks["stopped"], 104,
+            "every 50th of 5,200 stopped"
+        );
+        assert_eq!(
+            t.healthchecks["queued"], 16,
+            "every 50th of 800 never polled"
+        );
         let sessions: u64 = t.counts.values().sum();
         assert_eq!(sessions + 120, t.total);
         assert!(t.oldest_waiting_healthcheck_at.is_some());

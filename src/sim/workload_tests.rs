@@ -148,19 +148,24 @@ fn healthchecks_arrive_on_time_are_force_stopped_unstarted_and_wait_while_worker
     let mut r = Rig::new(5, 2, 6.0);
     r.load = Workload::new(5, 0, 2, 6.0).with_healthchecks(10_000);
     let t = r.run(Scenario::Steady, 120);
-    let healthchecks: Vec<_> = r
-        .q
-        .items()
-        .iter()
-        .filter(|i| i.kind == ItemKind::Healthcheck)
-        .collect();
+    let healthchecks: Vec<_> =
+        r.q.items()
+            .iter()
+            .filter(|i| i.kind == ItemKind::Healthcheck)
+            .collect();
     assert!((11..=12).contains(&healthchecks.len()), "{t:?}");
-    for h in healthchecks.iter().filter(|h| h.state == WorkState::Stopped) {
+    for h in healthchecks
+        .iter()
+        .filter(|h| h.state == WorkState::Stopped)
+    {
         // The official worker's path: acknowledged, then force-stopped at once.
         assert!(h.acked != NONE && h.stopped == h.acked, "{h:?}");
         assert_eq!((h.started, h.heartbeat), (NONE, NONE), "{h:?}");
         assert_eq!(h.stop_requested, h.stopped, "{h:?}");
-        assert!(h.stopped - h.created < 10_000, "taken within a poll sleep: {h:?}");
+        assert!(
+            h.stopped - h.created < 10_000,
+            "taken within a poll sleep: {h:?}"
+        );
     }
     assert!(t.healthchecks["stopped"] >= 10, "{t:?}");
     assert_eq!(t.healthchecks["starting"] + t.healthchecks["active"], 0);

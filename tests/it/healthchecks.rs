@@ -51,7 +51,10 @@ async fn with_healthchecks_flowing_session_and_healthcheck_counts_each_equal_the
     let deadline = std::time::Instant::now() + Duration::from_secs(40);
     let flowing = |t: &serde_json::Value| {
         let env = &t["environments"][0];
-        let sessions: u64 = STATES.iter().filter_map(|s| env["counts"][*s].as_u64()).sum();
+        let sessions: u64 = STATES
+            .iter()
+            .filter_map(|s| env["counts"][*s].as_u64())
+            .sum();
         env["healthchecks"]["stopped"].as_u64() >= Some(2) && sessions >= 1
     };
     while !flowing(&s.truth().await) {
@@ -90,7 +93,12 @@ async fn with_healthchecks_flowing_session_and_healthcheck_counts_each_equal_the
         "expired leases are sessions' only: {truth}"
     );
     assert_eq!(
-        value(&m, "anthropic_work_items_unrecognized", &id, "kind=\"data_type\""),
+        value(
+            &m,
+            "anthropic_work_items_unrecognized",
+            &id,
+            "kind=\"data_type\""
+        ),
         Some(0.0),
         "healthcheck is a known type"
     );
@@ -113,9 +121,21 @@ async fn when_the_workers_stop_healthchecks_wait_and_the_age_and_drilldown_show_
     };
     let s = stack(opts, &[]).await;
     let id = s.creds.environments[0].id.clone();
-    let age = |m: &str| value(m, "anthropic_work_healthcheck_waiting_oldest_age_seconds", &id, "");
+    let age = |m: &str| {
+        value(
+            m,
+            "anthropic_work_healthcheck_waiting_oldest_age_seconds",
+            &id,
+            "",
+        )
+    };
     s.wait_for(Duration::from_secs(30), "a healthcheck handled", |m| {
-        value(m, "anthropic_work_healthcheck_items", &id, "state=\"stopped\"") >= Some(1.0)
+        value(
+            m,
+            "anthropic_work_healthcheck_items",
+            &id,
+            "state=\"stopped\"",
+        ) >= Some(1.0)
     })
     .await;
     // Steady: an idle worker takes each one within its 1-3 s poll sleep (a
@@ -159,7 +179,9 @@ async fn when_the_workers_stop_healthchecks_wait_and_the_age_and_drilldown_show_
             .as_array()
             .unwrap()
             .iter()
-            .all(|i| i["session_id"].as_str().is_some_and(|s| s.starts_with("session_"))),
+            .all(|i| i["session_id"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("session_"))),
         "the sessions' list holds sessions only: {drill}"
     );
     let html = reqwest::get(format!("{base}/environments/{id}"))
@@ -169,5 +191,8 @@ async fn when_the_workers_stop_healthchecks_wait_and_the_age_and_drilldown_show_
         .await
         .unwrap();
     assert!(html.contains("Waiting healthchecks"), "{html}");
-    assert!(html.contains(waiting[0]["work_id"].as_str().unwrap()), "{html}");
+    assert!(
+        html.contains(waiting[0]["work_id"].as_str().unwrap()),
+        "{html}"
+    );
 }

@@ -252,7 +252,10 @@ fn healthchecks_are_counted_apart_and_never_in_session_figures() {
     assert_eq!(w1.healthchecks.oldest_waiting_ms, Some(START + 100));
     assert_eq!(w1.healthchecks.oldest_waiting[0].work_id, "h1");
     assert_eq!(w1.oldest_queued.len(), 1, "the session alone");
-    assert!(w1.heartbeats_ms.is_empty(), "an acknowledged healthcheck holds no lease");
+    assert!(
+        w1.heartbeats_ms.is_empty(),
+        "an acknowledged healthcheck holds no lease"
+    );
     assert_eq!(d1.created, 1, "the session alone");
     assert_eq!(t1.len(), 1, "healthchecks are not tracked");
 
@@ -281,7 +284,11 @@ fn unknown_data_types_are_unrecognized_only() {
     };
     let (w, d, t1) = walk(
         &t,
-        &[other("x", "queued"), other("x", "queued"), other("y", "paused")],
+        &[
+            other("x", "queued"),
+            other("x", "queued"),
+            other("y", "paused"),
+        ],
     );
     assert_eq!(w.other_type, 2);
     assert_eq!((w.states, w.healthchecks.states), ([0; 5], [0; 5]));
