@@ -53,7 +53,7 @@ pub(crate) fn push_work(out: &mut String, q: &EnvQueue, it: &Item, secret: Optio
             ids::push_session_id(out, q.salt, it.seq);
             out.push_str("\"},\"metadata\":{");
         }
-        // No session: the API's only documented field of a healthcheck is its type.
+        // No session: SDK 2.14 reads only the type of a healthcheck item's data.
         ItemKind::Healthcheck => {
             out.push_str(",\"data\":{\"type\":\"healthcheck\"},\"metadata\":{")
         }
