@@ -35,12 +35,44 @@ pub enum Command {
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct LogArgs {
-    /// Log level: error, warn, info, debug, trace.
-    #[arg(long = "log.level", default_value = "info", global = true)]
-    pub log_level: String,
-    /// Log format: logfmt or json.
-    #[arg(long = "log.format", default_value = "logfmt", global = true)]
-    pub log_format: String,
+    /// Log level.
+    #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info, ignore_case = true, global = true)]
+    pub log_level: LogLevel,
+    /// Log format (stderr).
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt, global = true)]
+    pub log_format: LogFormat,
+}
+
+/// `--log.level`: clap names the accepted values when one is wrong.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    /// The level as a tracing filter directive.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// `--log.format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Logfmt,
+    Json,
 }
 
 #[derive(Debug, Args, Clone, Default)]

@@ -238,7 +238,10 @@ const RECENT_ERRORS: usize = 5;
 /// Every watched environment's state, keyed by id.
 #[derive(Debug, Clone, Default)]
 pub struct Store {
-    map: Arc<RwLock<BTreeMap<String, EnvironmentState>>>,
+    /// Each state behind its own pointer: a render takes the pointers out
+    /// (`view`) and reads without the lock; a commit swaps in a new state
+    /// (copy on write) instead of waiting for renders.
+    map: Arc<RwLock<BTreeMap<String, Arc<EnvironmentState>>>>,
     /// True until the first discovery has set the watched environments.
     discovery_pending: Arc<AtomicBool>,
     /// Bumped by every change of health or of the watched set (not by a good
@@ -248,12 +251,31 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, EnvironmentState>> {
+    pub fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, Arc<EnvironmentState>>> {
         self.map.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, BTreeMap<String, EnvironmentState>> {
+    fn write(&self) -> RwLockWriteGuard<'_, BTreeMap<String, Arc<EnvironmentState>>> {
         self.map.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The states of every environment (or of `only`), in id order, held
+    /// apart from the store: reading them takes no lock.
+    pub fn view(&self, only: Option<&str>) -> Vec<Arc<EnvironmentState>> {
+        let map = self.read();
+        match only {
+            Some(id) => map.get(id).cloned().into_iter().collect(),
+            None => map.values().cloned().collect(),
+        }
+    }
+
+    /// How many environments are watched.
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
     }
 
     /// Called with the write lock held: a reader that sees the new number
@@ -289,9 +311,9 @@ impl Store {
         map.retain(|id, _| envs.iter().any(|e| &e.id == id));
         for e in envs {
             match map.get_mut(&e.id) {
-                Some(state) => state.environment = e.clone(),
+                Some(state) => Arc::make_mut(state).environment = e.clone(),
                 None => {
-                    map.insert(e.id.clone(), EnvironmentState::new(e.clone()));
+                    map.insert(e.id.clone(), Arc::new(EnvironmentState::new(e.clone())));
                 }
             }
         }
@@ -301,6 +323,7 @@ impl Store {
     pub fn commit_success(&self, id: &str, snapshot: Snapshot, delta: &Lifecycle) {
         let mut map = self.write();
         if let Some(state) = map.get_mut(id) {
+            let state = Arc::make_mut(state);
             if !state.up || !state.attempted {
                 self.status_changed();
             }
@@ -316,6 +339,7 @@ impl Store {
     pub fn commit_failure(&self, id: &str, error: &ApiError, at_ms: i64) {
         let mut map = self.write();
         if let Some(state) = map.get_mut(id) {
+            let state = Arc::make_mut(state);
             // Every failure, not only the first: its reason is counted.
             self.status_changed();
             state.attempted = true;

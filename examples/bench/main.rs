@@ -13,7 +13,10 @@
 //! `/proc/PID`. Results go to `--out` as `results.md` and `results.json`.
 
 mod floor;
+// The binary's allocator setting, so the benchmark runs the exporter as `main.rs` does.
 mod measure;
+#[path = "../../src/memory.rs"]
+mod memory;
 mod probe;
 mod procs;
 mod render;

@@ -264,9 +264,10 @@ fn utc_fast_path(b: &[u8]) -> Option<i64> {
     {
         return None;
     }
+    // Lazily: `hi * 10` overflows a u8 for a non-digit, which must never be computed.
     let two = |i: usize| {
         let (hi, lo) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
-        (hi < 10 && lo < 10).then_some(i64::from(hi * 10 + lo))
+        (hi < 10 && lo < 10).then(|| i64::from(hi * 10 + lo))
     };
     let days = days_of(b)?;
     let (hour, minute, second) = (two(11)?, two(14)?, two(17)?);
@@ -311,9 +312,10 @@ fn days_of(b: &[u8]) -> Option<i64> {
     if date == last && last != 0 {
         return Some(days);
     }
+    // Lazily: `hi * 10` overflows a u8 for a non-digit, which must never be computed.
     let two = |i: usize| {
         let (hi, lo) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
-        (hi < 10 && lo < 10).then_some(i64::from(hi * 10 + lo))
+        (hi < 10 && lo < 10).then(|| i64::from(hi * 10 + lo))
     };
     let year = two(0)? * 100 + two(2)?;
     let (month, day) = (two(5)?, two(8)?);
