@@ -51,6 +51,7 @@ impl Sim {
             items_per_environment: items,
             workers: 0,
             arrivals_per_minute: 0.0,
+            healthcheck_interval: std::time::Duration::ZERO,
             credentials_out: None,
             paging,
         };
