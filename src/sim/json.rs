@@ -168,7 +168,7 @@ mod tests {
             (w.data.kind.as_str(), w.data.id.as_str()),
             ("healthcheck", "")
         );
-        let body = work_page(&q, None, 10);
+        let body = work_page(&q, None, 10, &Paging::default());
         let rows = crate::api::decode::work_page(body.as_bytes()).unwrap().data;
         let kinds: Vec<_> = rows
             .iter()
