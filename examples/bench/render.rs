@@ -76,6 +76,7 @@ pub fn measure(creds: &Credentials, sample: &Sample) -> RenderCost {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         let _ = metrics.render_to(
             &mut enc,
+            work_exporter::metrics::Format::Text,
             &store,
             now_ms,
             Duration::from_secs(90),

@@ -110,6 +110,21 @@ impl ApiError {
         "pagination",
     ];
 
+    /// The reasons whose failure counters start at 0 for every environment,
+    /// so `increase()` sees their first failure: the ones an operator acts on
+    /// (a revoked key, a deleted environment, the rate limit, the API
+    /// failing or too slow). The others (overloaded, client_error, connect,
+    /// decode, too_large, pagination) appear with their first failure; each
+    /// also marks the environment down, which is what the alerts read. This
+    /// keeps 6 series per environment that would read 0 forever.
+    pub const PREINITIALISED_REASONS: [&'static str; 5] = [
+        "auth",
+        "not_found",
+        "rate_limited",
+        "server_error",
+        "timeout",
+    ];
+
     /// The HTTP status, when the server answered.
     pub fn status(&self) -> Option<u16> {
         match self {
