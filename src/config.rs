@@ -140,22 +140,20 @@ pub fn parse_duration(field: &str, value: &str) -> Result<Duration, ConfigError>
 fn exposition_options(
     args: &crate::cli::MetricsArgs,
 ) -> Result<crate::metrics::Options, ConfigError> {
-    let families = crate::metrics::filter::FamilyFilter::new(
-        &args.families_allow,
-        &args.families_deny,
-    )
-    .map_err(|e| {
-        let flag = if args.families_allow.iter().any(|a| a.contains(&e.pattern)) {
-            "--metrics.families.allow"
-        } else {
-            "--metrics.families.deny"
-        };
-        ConfigError::new(
+    let families =
+        crate::metrics::filter::FamilyFilter::new(&args.families_allow, &args.families_deny)
+            .map_err(|e| {
+                let flag = if args.families_allow.iter().any(|a| a.contains(&e.pattern)) {
+                    "--metrics.families.allow"
+                } else {
+                    "--metrics.families.deny"
+                };
+                ConfigError::new(
             flag,
             e.to_string(),
             "name families by their full names, e.g. anthropic_work_stop_seconds or process_*",
         )
-    })?;
+            })?;
     Ok(crate::metrics::Options {
         histograms: args.histograms,
         families,
