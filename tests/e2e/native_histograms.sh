@@ -128,6 +128,8 @@ start_prometheus() { # name port [flags...]
 global:
   scrape_interval: ${scrape}s
   scrape_timeout: ${scrape}s
+  evaluation_interval: ${scrape}s
+rule_files: ["$root/alerts/anthropic-work-exporter.rules.yml"]
 scrape_configs:
   - job_name: anthropic-work-exporter
     static_configs:
@@ -183,7 +185,24 @@ assert query(classic, "anthropic_work_queue_wait_seconds_bucket"), "classic: no 
 # The classic query on the native Prometheus answers nothing: rules need the native form there.
 assert not answered(query(native, CLASSIC_Q)), "native: the _bucket query answered"
 
-count = lambda prom: int(float(query(prom, f'count({{environment_id="{env_id}"}})')[0]["value"][1]))
+# The shipped recording rules and alerts read both forms: the same recorded
+# series in both Prometheus, and no rule failing to evaluate in either.
+RECORDED = ["environment_id:anthropic_work_queue_wait_seconds:p95_rate10m",
+            "environment_id:anthropic_work_items_acknowledged:rate10m"]
+deadline = time.time() + 30
+while not all(answered(query(p, r)) for p in (native, classic) for r in RECORDED):
+    if time.time() > deadline:
+        sys.exit("FAIL: " + "; ".join(f"{p} {r} -> {query(p, r)}" for p in (native, classic) for r in RECORDED))
+    time.sleep(1)
+for prom in (native, classic):
+    groups = json.load(urllib.request.urlopen(prom + "/api/v1/rules", timeout=10))["data"]["groups"]
+    bad = [(r["name"], r.get("lastError")) for g in groups for r in g["rules"] if r.get("health") not in ("ok", "unknown")]
+    assert not bad, f"{prom}: rules failing: {bad}"
+    assert sum(len(g["rules"]) for g in groups) > 20, f"{prom}: rules not loaded"
+print("    recording rules answer in both: " + ", ".join(RECORDED))
+
+# Scraped series only: recorded ones (names with ':') are the rules' cost, not the exporter's.
+count = lambda prom: int(float(query(prom, f'count({{environment_id="{env_id}",__name__!~".*:.*"}})')[0]["value"][1]))
 n_series, c_series = count(native), count(classic)
 print(f"    series per environment: native (protobuf, native histograms) {n_series}, "
       f"classic (OpenMetrics with _created, classic buckets) {c_series}")
