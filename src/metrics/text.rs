@@ -8,6 +8,10 @@ use super::format::{Format, Options};
 use super::protobuf::FamilyBuf;
 use crate::snapshot::Histogram;
 use std::fmt::Write;
+pub use values::Buckets;
+use values::{escape_into, write_value};
+
+mod values;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kind {
@@ -370,145 +374,5 @@ impl<'s> Exposition<'s> {
     }
 }
 
-/// The `le` label values of a histogram's bounds, formatted once.
-#[derive(Debug, Clone)]
-pub struct Buckets {
-    bounds: Vec<f64>,
-    le: Vec<String>,
-}
-
-impl Buckets {
-    pub fn new(bounds: &[f64]) -> Self {
-        Buckets {
-            bounds: bounds.to_vec(),
-            le: bounds
-                .iter()
-                .map(|b| {
-                    let mut s = String::new();
-                    write_value(&mut s, *b);
-                    s
-                })
-                .collect(),
-        }
-    }
-}
-
-fn escape_into(out: &mut String, v: &str) {
-    // Label values almost never need escaping: copy them whole when they do not.
-    if !v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
-        out.push_str(v);
-        return;
-    }
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-}
-
-fn write_value(out: &mut String, v: f64) {
-    if v.is_nan() {
-        out.push_str("NaN");
-    } else if v == f64::INFINITY {
-        out.push_str("+Inf");
-    } else if v == f64::NEG_INFINITY {
-        out.push_str("-Inf");
-    } else if v.fract() == 0.0 && v.abs() < 1e15 {
-        write_integer(out, v as i64);
-    } else {
-        let _ = write!(out, "{v}");
-    }
-}
-
-/// Decimal digits of an integer, without the formatting machinery (most
-/// samples are counts).
-fn write_integer(out: &mut String, v: i64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut n = v.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if v < 0 {
-        out.push('-');
-    }
-    for &d in &buf[i..] {
-        out.push(char::from(d));
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn labels_are_escaped_and_values_formatted() {
-        let mut e = Exposition::default();
-        e.header("x", Kind::Gauge, "help");
-        e.sample("x", &[("a", "q\"\\\n")], None, 1.5);
-        e.sample("x", &[], None, 3.0);
-        assert_eq!(
-            e.out,
-            "# HELP x help\n# TYPE x gauge\nx{a=\"q\\\"\\\\\\n\"} 1.5\nx 3\n"
-        );
-    }
-
-    #[test]
-    fn integers_are_written_exactly_and_fractions_shortest() {
-        let mut out = String::new();
-        for v in [
-            0.0,
-            -0.0,
-            7.0,
-            -12.0,
-            1e14,
-            999_999_999_999_999.0,
-            1e15,
-            0.5,
-            -2.25,
-        ] {
-            write_value(&mut out, v);
-            out.push(' ');
-        }
-        assert_eq!(
-            out,
-            "0 0 7 -12 100000000000000 999999999999999 1000000000000000 0.5 -2.25 "
-        );
-    }
-
-    #[test]
-    fn a_streaming_exposition_writes_the_same_text_in_pieces() {
-        let write = |e: &mut Exposition<'_>| {
-            e.header("x", Kind::Gauge, "help");
-            for i in 0..20_000 {
-                e.sample("x", &[("i", &i.to_string())], None, f64::from(i));
-            }
-        };
-        let mut whole = Exposition::default();
-        write(&mut whole);
-        let mut sink = Vec::new();
-        let mut streamed = Exposition::streaming(&mut sink);
-        write(&mut streamed);
-        assert!(streamed.out.len() < PIECE + 100);
-        streamed.finish().unwrap();
-        assert_eq!(String::from_utf8(sink).unwrap(), whole.out);
-    }
-
-    #[test]
-    fn histogram_buckets_are_cumulative_and_end_in_inf() {
-        let mut e = Exposition::default();
-        e.histogram("h", &[("e", "1")], &[1.0, 2.5], &[1, 2, 3], 9.0, 6);
-        assert!(e.out.contains("h_bucket{e=\"1\",le=\"1\"} 1\n"));
-        assert!(e.out.contains("h_bucket{e=\"1\",le=\"2.5\"} 3\n"));
-        assert!(e.out.contains("h_bucket{e=\"1\",le=\"+Inf\"} 6\n"));
-        assert!(e.out.contains("h_count{e=\"1\"} 6\n"));
-    }
-}
+mod tests;
