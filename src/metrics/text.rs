@@ -44,6 +44,9 @@ pub struct Exposition<'s> {
     /// The kind of the family being written, and whether the filter drops it.
     kind: Kind,
     dropped: bool,
+    /// OpenMetrics: whether the family's `_created` samples are written
+    /// (the filter can drop `<family>_created` alone).
+    created: bool,
     family: FamilyBuf,
     bin: Vec<u8>,
 }
@@ -180,6 +183,9 @@ impl<'s> Exposition<'s> {
                     Kind::Counter => name.strip_suffix("_total").unwrap_or(name),
                     _ => name,
                 };
+                // Prometheus 2.x stores `_created` samples as series of their own:
+                // `--metrics.families.deny='*_created'` keeps them out.
+                self.created = self.options.families.keeps(&format!("{family}_created"));
                 let mut escaped = String::with_capacity(help.len());
                 escape_into(&mut escaped, help);
                 let _ = writeln!(self.out, "# HELP {family} {escaped}");
@@ -226,7 +232,9 @@ impl<'s> Exposition<'s> {
         created: Option<f64>,
     ) {
         self.sample(name, labels, extra, value);
-        if let (Format::OpenMetrics, false, Some(created)) = (self.format, self.dropped, created) {
+        if let (Format::OpenMetrics, false, true, Some(created)) =
+            (self.format, self.dropped, self.created, created)
+        {
             let stem = name.strip_suffix("_total").unwrap_or(name);
             self.sample_parts(stem, "_created", labels, extra, created);
         }
@@ -368,7 +376,7 @@ impl<'s> Exposition<'s> {
         }
         self.sample_parts(name, "_sum", labels, None, sum);
         self.sample_parts(name, "_count", labels, None, count as f64);
-        if let (Format::OpenMetrics, Some(created)) = (self.format, created) {
+        if let (Format::OpenMetrics, true, Some(created)) = (self.format, self.created, created) {
             self.sample_parts(name, "_created", labels, None, created);
         }
     }

@@ -94,6 +94,21 @@ fn openmetrics_names_counter_families_without_total_and_adds_created_and_units()
 }
 
 #[test]
+fn created_samples_can_be_denied_alone() {
+    let body = text(Format::OpenMetrics, filter(&[], &["*_created"]));
+    let samples = || body.lines().filter(|l| !l.starts_with('#'));
+    assert!(
+        !samples().any(|l| l.contains("_created{") || l.contains("_created ")),
+        "{body}"
+    );
+    assert!(samples().count() > 100);
+    assert!(body.contains(
+        "\nanthropic_work_items_created_total{environment_id=\"env_a\",team=\"core\"} 5\n"
+    ));
+    assert!(body.contains("# TYPE anthropic_work_queue_wait_seconds histogram\n"));
+}
+
+#[test]
 fn the_text_formats_carry_classic_buckets_by_default_and_only_inf_in_native_mode() {
     for format in [Format::Text, Format::OpenMetrics] {
         let both = text(format, Options::default());
