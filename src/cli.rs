@@ -201,6 +201,9 @@ pub struct DemoArgs {
     /// Address of the simulated API (port 0 picks a free one).
     #[arg(long = "sim.listen-address", default_value = "127.0.0.1:0")]
     pub sim_listen_address: SocketAddr,
+    /// One simulated healthcheck item per environment this often (0s: none).
+    #[arg(long = "sim.healthcheck-interval", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub sim_healthcheck_interval: std::time::Duration,
     /// Refresh interval of the exporter in the demo.
     #[arg(long = "refresh.interval", default_value = "5s")]
     pub refresh_interval: String,
@@ -242,6 +245,9 @@ pub struct SimArgs {
     /// Session arrivals per environment per minute.
     #[arg(long = "arrivals-per-minute", default_value_t = 20.0)]
     pub arrivals_per_minute: f64,
+    /// One healthcheck item per environment this often, as the platform sends them (0s: none).
+    #[arg(long = "healthcheck-interval", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub healthcheck_interval: std::time::Duration,
 
     #[command(flatten)]
     pub log: LogArgs,

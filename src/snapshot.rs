@@ -52,10 +52,13 @@ pub struct ItemSample {
 pub struct WorkSnapshot {
     /// Items per known state, in `WorkState::KNOWN` order.
     pub states: [u64; 5],
-    /// Items whose state this version does not know.
+    /// Session items and healthchecks whose state this version does not know.
     pub unknown_state: u64,
-    /// Items whose `data.type` is not `session`.
+    /// Items whose `data.type` is neither `session` nor `healthcheck`, in
+    /// any state (counted nowhere else).
     pub other_type: u64,
+    /// Healthcheck items, counted apart from the session figures.
+    pub healthchecks: Healthchecks,
     /// Last heartbeat (acknowledgement when none yet) of every starting/active
     /// item, ascending, so ages and expired leases are computed at scrape time.
     pub heartbeats_ms: Vec<i64>,
@@ -67,6 +70,22 @@ pub struct WorkSnapshot {
     pub oldest_queued: Vec<ItemSample>,
     pub oldest_heartbeats: Vec<ItemSample>,
     pub oldest_stopping: Vec<ItemSample>,
+}
+
+/// Healthcheck items (`data.type` = `healthcheck`): the platform's probes of
+/// the fleet. The official worker acknowledges one and force-stops it without
+/// running anything (queued → starting → stopped, no `started_at`), so none of
+/// the session figures (states, leases, lifecycles, drill-down lists) counts them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Healthchecks {
+    /// Per known state, in `WorkState::KNOWN` order.
+    pub states: [u64; 5],
+    /// Oldest `created_at` among waiting healthchecks: `queued`, i.e. not yet
+    /// acknowledged by any worker (polled-but-unacknowledged ones included:
+    /// the list cannot tell them apart).
+    pub oldest_waiting_ms: Option<i64>,
+    /// The oldest waiting ones, for the drill-down page.
+    pub oldest_waiting: Vec<ItemSample>,
 }
 
 impl WorkSnapshot {

@@ -108,6 +108,8 @@ pub fn start_sim(dir: &Path, environments: usize, items: usize) -> Sim {
         "0",
         "--arrivals-per-minute",
         "0",
+        "--healthcheck-interval",
+        "0s",
         "--seed",
         "1",
         "--credentials-out",

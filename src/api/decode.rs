@@ -58,13 +58,26 @@ pub struct WorkRow<'a> {
     pub data: Option<RowData<'a>>,
 }
 
-/// `data` of a work item: the session it runs.
+/// `data` of a work item: what it is (`type`) and, for a session, which one.
 #[derive(Debug, Deserialize)]
 pub struct RowData<'a> {
     #[serde(borrow, default, deserialize_with = "borrowed")]
     pub id: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "type", default, deserialize_with = "borrowed")]
-    pub kind: Option<Cow<'a, str>>,
+    #[serde(rename = "type", default)]
+    pub kind: Option<DataType>,
+}
+
+/// `data.type`, read as an identifier (nothing is allocated). The queue
+/// delivers `healthcheck` items besides sessions (SDK 2.14 `_worker.py`: "The
+/// queue also sends healthcheck items, which the generated type does not
+/// model"); any other value is `Other`, counted as unrecognized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataType {
+    Session,
+    Healthcheck,
+    #[serde(other)]
+    Other,
 }
 
 /// Decode a list page into a vector of rows.

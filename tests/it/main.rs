@@ -8,6 +8,7 @@ mod faults;
 mod formats;
 mod fuzz_smoke;
 mod ground_truth;
+mod healthchecks;
 mod leaks;
 mod load;
 mod multi_target;
