@@ -103,6 +103,7 @@ pub fn environments(creds: &sim::Credentials) -> Vec<Environment> {
             name: format!("demo-{}", i + 1),
             labels: BTreeMap::new(),
             key: Some(Secret::new(e.key.clone())),
+            cadence: Default::default(),
         })
         .collect()
 }

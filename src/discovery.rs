@@ -73,6 +73,7 @@ pub fn watched(
                 name: f.name.clone(),
                 labels: BTreeMap::new(),
                 key: None,
+                cadence: Default::default(),
             },
         );
     }

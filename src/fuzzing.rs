@@ -20,7 +20,7 @@ fn render(store: &Store) -> String {
         store,
         NOW_MS,
         Duration::from_secs(90),
-        Duration::from_secs(90),
+        crate::config::StaleAfter::fixed(Duration::from_secs(90)),
         "http://x",
     )
 }
@@ -45,15 +45,12 @@ fn store_with(queue: QueueSnapshot, pages: &[&[u8]]) -> Option<Store> {
         name: "fuzz".into(),
         labels: BTreeMap::new(),
         key: None,
+        cadence: Default::default(),
     };
     store.set_environments(&[env]);
     store.commit_success(
         "env_fuzz",
-        Snapshot {
-            queue,
-            work,
-            finished_at_ms: NOW_MS,
-        },
+        Snapshot::whole(queue, work, NOW_MS),
         &delta,
     );
     Some(store)

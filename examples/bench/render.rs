@@ -30,6 +30,7 @@ pub fn measure(creds: &Credentials, sample: &Sample) -> RenderCost {
             name: e.id.clone(),
             labels: Default::default(),
             key: None,
+            cadence: Default::default(),
         })
         .collect();
     let store = Store::default();
@@ -42,21 +43,18 @@ pub fn measure(creds: &Credentials, sample: &Sample) -> RenderCost {
             let _ = work_exporter::api::decode::work_page_each(b, |row| fold.add(&row));
         }
         let (work, delta, _) = fold.finish(false, pages.len() as u32);
-        let snapshot = Snapshot {
-            queue: QueueSnapshot {
-                depth: 800,
-                pending: 200,
-                workers_polling: Some(0),
-                oldest_queued_at_ms: Some(now_ms - 60_000),
-            },
-            work,
-            finished_at_ms: now_ms,
+        let queue = QueueSnapshot {
+            depth: 800,
+            pending: 200,
+            workers_polling: Some(0),
+            oldest_queued_at_ms: Some(now_ms - 60_000),
         };
+        let snapshot = Snapshot::whole(queue, work, now_ms);
         store.commit_success(&e.id, snapshot, &delta);
     }
     let metrics = ExporterMetrics::new(&Settings {
         budget_rps: 5.0,
-        interval: Duration::from_secs(30),
+        cadences: work_exporter::config::Cadences::every(Duration::from_secs(30)),
         lease_ttl: Duration::from_secs(90),
         discovery: false,
     })
@@ -66,7 +64,7 @@ pub fn measure(creds: &Credentials, sample: &Sample) -> RenderCost {
             &store,
             now_ms,
             Duration::from_secs(90),
-            Duration::from_secs(90),
+            work_exporter::config::StaleAfter::fixed(Duration::from_secs(90)),
             "http://localhost:9781",
         )
     };
@@ -79,7 +77,7 @@ pub fn measure(creds: &Credentials, sample: &Sample) -> RenderCost {
             &store,
             now_ms,
             Duration::from_secs(90),
-            Duration::from_secs(90),
+            work_exporter::config::StaleAfter::fixed(Duration::from_secs(90)),
             "http://localhost:9781",
         );
         enc.finish().unwrap_or_default()

@@ -62,6 +62,7 @@ fn configured_environments_win_and_keys_come_from_the_directory() {
         name: "configured-c".into(),
         labels: BTreeMap::from([("team".into(), "x".into())]),
         key: Some(Secret::new("key-from-config")),
+        cadence: Default::default(),
     }];
     let found = vec![
         Found {

@@ -3,12 +3,15 @@
 //! histograms are instrumented in place in a `prometheus` registry, behind the
 //! verbs of `RequestObserver` and `RefreshObserver`.
 
+mod budget;
 pub mod families;
 pub mod shared;
 pub mod text;
 
 use crate::api::{ApiError, RequestObserver};
+use crate::config::{Cadence, Cadences, StaleAfter};
 use crate::discovery::DiscoveryObserver;
+use crate::refresh::plan::Plan;
 use crate::refresh::RefreshObserver;
 use crate::snapshot::Store;
 use prometheus::{
@@ -22,7 +25,7 @@ pub struct ExporterMetrics {
     api_requests: IntCounterVec,
     api_request_duration: HistogramVec,
     refresh_duration: prometheus::Histogram,
-    effective_interval: Gauge,
+    budget: budget::BudgetInstruments,
     ratelimit_remaining: Gauge,
     ratelimit_seen: std::sync::atomic::AtomicBool,
     shard_info: GaugeVec,
@@ -47,7 +50,7 @@ impl std::fmt::Debug for ExporterMetrics {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub budget_rps: f64,
-    pub interval: Duration,
+    pub cadences: Cadences,
     pub lease_ttl: Duration,
     /// Whether environments are discovered (adds the discovery metrics).
     pub discovery: bool,
@@ -73,10 +76,9 @@ impl ExporterMetrics {
             &["endpoint"],
         )?;
         let refresh_duration = prometheus::Histogram::with_opts(
-            HistogramOpts::new("anthropic_work_exporter_refresh_duration_seconds", "Wall time of one environment refresh (stats and the whole list, retries included).").buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
+            HistogramOpts::new("anthropic_work_exporter_refresh_duration_seconds", "Wall time of one environment refresh (stats, the whole list walk, or both; waiting for the budget and retries included).").buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
         )?;
-        let effective_interval = Gauge::new("anthropic_work_exporter_refresh_interval_effective_seconds", "Refresh interval actually achieved: the configured one, or longer when the request budget cannot cover it.")?;
-        effective_interval.set(settings.interval.as_secs_f64());
+        let budget_instruments = budget::BudgetInstruments::new(&registry, settings.cadences)?;
         let budget = Gauge::new(
             "anthropic_work_exporter_api_budget_requests_per_second",
             "Configured request budget (--api.max-requests-per-second).",
@@ -110,7 +112,6 @@ impl ExporterMetrics {
         registry.register(Box::new(api_requests.clone()))?;
         registry.register(Box::new(api_request_duration.clone()))?;
         registry.register(Box::new(refresh_duration.clone()))?;
-        registry.register(Box::new(effective_interval.clone()))?;
         registry.register(Box::new(budget))?;
         registry.register(Box::new(lease_ttl))?;
         registry.register(Box::new(build_info))?;
@@ -145,7 +146,7 @@ impl ExporterMetrics {
             api_requests,
             api_request_duration,
             refresh_duration,
-            effective_interval,
+            budget: budget_instruments,
             ratelimit_remaining,
             ratelimit_seen: std::sync::atomic::AtomicBool::new(false),
             shard_info,
@@ -168,7 +169,7 @@ impl ExporterMetrics {
         store: &Store,
         now_ms: i64,
         lease_ttl: Duration,
-        stale_after: Duration,
+        stale_after: StaleAfter,
         drilldown_base: &str,
     ) -> String {
         let mut out = render_environments(store, now_ms, lease_ttl, stale_after, drilldown_base);
@@ -185,7 +186,7 @@ impl ExporterMetrics {
         store: &Store,
         now_ms: i64,
         lease_ttl: Duration,
-        stale_after: Duration,
+        stale_after: StaleAfter,
         drilldown_base: &str,
     ) -> std::io::Result<()> {
         let mut out = text::Exposition::streaming(sink);
@@ -210,7 +211,7 @@ impl ExporterMetrics {
         store: &Store,
         now_ms: i64,
         lease_ttl: Duration,
-        stale_after: Duration,
+        stale_after: StaleAfter,
         drilldown_base: &str,
         gzip: bool,
     ) -> Option<bytes::Bytes> {
@@ -271,7 +272,7 @@ pub fn render_environments(
     store: &Store,
     now_ms: i64,
     lease_ttl: Duration,
-    stale_after: Duration,
+    stale_after: StaleAfter,
     drilldown_base: &str,
 ) -> String {
     render_some(store, None, now_ms, lease_ttl, stale_after, drilldown_base)
@@ -284,7 +285,7 @@ pub fn render_probe(
     probe_seconds: f64,
     now_ms: i64,
     lease_ttl: Duration,
-    stale_after: Duration,
+    stale_after: StaleAfter,
     drilldown_base: &str,
 ) -> String {
     let mut out = render_some(
@@ -316,7 +317,7 @@ fn render_some(
     only: Option<&str>,
     now_ms: i64,
     lease_ttl: Duration,
-    stale_after: Duration,
+    stale_after: StaleAfter,
     drilldown_base: &str,
 ) -> String {
     // About 8.3 KiB an environment with its id as the only label.
@@ -343,7 +344,7 @@ fn render_some_into(
     only: Option<&str>,
     now_ms: i64,
     lease_ttl: Duration,
-    stale_after: Duration,
+    stale_after: StaleAfter,
     drilldown_base: &str,
 ) {
     let map = store.read();
@@ -352,12 +353,15 @@ fn render_some_into(
         None => map.values().collect(),
     };
     let names = families::label_names(&states);
+    let stretch = |c: Cadence| store.stretch(c);
     let views: Vec<_> = states
         .iter()
         .map(|s| {
+            let stale = |c: Cadence| stale_after.millis(c, &s.environment.cadence, stretch(c));
             let view = families::View {
                 state: s,
-                snapshot: s.fresh_snapshot(now_ms, stale_after.as_millis() as i64),
+                snapshot: s.fresh_part(Cadence::List, now_ms, stale(Cadence::List)),
+                queue: s.fresh_part(Cadence::Stats, now_ms, stale(Cadence::Stats)),
                 now_ms,
                 lease_ttl_ms: lease_ttl.as_millis() as i64,
             };
@@ -380,6 +384,10 @@ impl RequestObserver for ExporterMetrics {
         self.ratelimit_seen
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
+
+    fn budget_wait(&self, seconds: f64) {
+        self.budget.wait.observe(seconds);
+    }
 }
 
 impl DiscoveryObserver for ExporterMetrics {
@@ -401,7 +409,7 @@ impl RefreshObserver for ExporterMetrics {
         self.refresh_duration.observe(seconds);
     }
 
-    fn effective_interval(&self, seconds: f64) {
-        self.effective_interval.set(seconds);
+    fn plan(&self, plan: &Plan) {
+        self.budget.plan(plan);
     }
 }
