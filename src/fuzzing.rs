@@ -48,11 +48,7 @@ fn store_with(queue: QueueSnapshot, pages: &[&[u8]]) -> Option<Store> {
         cadence: Default::default(),
     };
     store.set_environments(&[env]);
-    store.commit_success(
-        "env_fuzz",
-        Snapshot::whole(queue, work, NOW_MS),
-        &delta,
-    );
+    store.commit_success("env_fuzz", Snapshot::whole(queue, work, NOW_MS), &delta);
     Some(store)
 }
 

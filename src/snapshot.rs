@@ -236,7 +236,12 @@ impl EnvironmentState {
     /// The snapshot, if `cadence`'s part of it was read and may still be
     /// served: its last refresh succeeded, or failed less than
     /// `stale_after_ms` after the part's last success.
-    pub fn fresh_part(&self, cadence: Cadence, now_ms: i64, stale_after_ms: i64) -> Option<&Snapshot> {
+    pub fn fresh_part(
+        &self,
+        cadence: Cadence,
+        now_ms: i64,
+        stale_after_ms: i64,
+    ) -> Option<&Snapshot> {
         let snap = self.snapshot.as_deref()?;
         let at = snap.finished_at_ms(cadence)?;
         let ok = match cadence {
@@ -348,7 +353,9 @@ impl Store {
             state.attempted = true;
             state.set_part_ok(Cadence::Stats, true);
             state.set_part_ok(Cadence::List, true);
-            state.last_success_ms = snapshot.queue_finished_at_ms.max(snapshot.work_finished_at_ms);
+            state.last_success_ms = snapshot
+                .queue_finished_at_ms
+                .max(snapshot.work_finished_at_ms);
             state.lifecycle.merge(delta);
             state.snapshot = Some(Arc::new(snapshot));
         }

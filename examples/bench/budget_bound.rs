@@ -128,8 +128,16 @@ pub async fn run_mode(dir: &Path, mode: Mode) -> Outcome {
         if counters(&text).up >= ENVIRONMENTS {
             break;
         }
-        assert!(exp.child.alive(), "the exporter exited; see {}", dir.display());
-        assert!(started.elapsed() < Duration::from_secs(480), "{}: not all up in 8 min", mode.name);
+        assert!(
+            exp.child.alive(),
+            "the exporter exited; see {}",
+            dir.display()
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(480),
+            "{}: not all up in 8 min",
+            mode.name
+        );
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
     let all_up_s = started.elapsed().as_secs_f64();
@@ -139,13 +147,19 @@ pub async fn run_mode(dir: &Path, mode: Mode) -> Outcome {
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(120)).await;
     let after = scrape(&client, &exp.base).await;
-    let requests_per_minute =
-        (counters(&after).requests - counters(&before).requests) / t0.elapsed().as_secs_f64() * 60.0;
+    let requests_per_minute = (counters(&after).requests - counters(&before).requests)
+        / t0.elapsed().as_secs_f64()
+        * 60.0;
 
     // Switch half the fleet to workers-down and half to backlog; watch the gauges.
     let polling = per_environment(&after, "anthropic_work_queue_workers_polling");
     let depth = per_environment(&after, "anthropic_work_queue_depth");
-    let ids: Vec<String> = sim.creds.environments.iter().map(|e| e.id.clone()).collect();
+    let ids: Vec<String> = sim
+        .creds
+        .environments
+        .iter()
+        .map(|e| e.id.clone())
+        .collect();
     let (down_ids, backlog_ids) = ids.split_at(ids.len() / 2);
     let mut switched: HashMap<String, (Instant, bool)> = HashMap::new();
     for id in down_ids {
@@ -176,7 +190,11 @@ pub async fn run_mode(dir: &Path, mode: Mode) -> Outcome {
             };
             if shown {
                 let s = (now - *at).as_secs_f64();
-                if *down { down_s.push(s) } else { backlog_s.push(s) }
+                if *down {
+                    down_s.push(s)
+                } else {
+                    backlog_s.push(s)
+                }
             }
             !shown
         });
@@ -189,8 +207,14 @@ pub async fn run_mode(dir: &Path, mode: Mode) -> Outcome {
         mode,
         all_up_s,
         requests_per_minute,
-        stats_effective_s: gauge(&last, "anthropic_work_exporter_refresh_interval_effective_seconds{cadence=\"stats\"}"),
-        list_effective_s: gauge(&last, "anthropic_work_exporter_refresh_interval_effective_seconds{cadence=\"list\"}"),
+        stats_effective_s: gauge(
+            &last,
+            "anthropic_work_exporter_refresh_interval_effective_seconds{cadence=\"stats\"}",
+        ),
+        list_effective_s: gauge(
+            &last,
+            "anthropic_work_exporter_refresh_interval_effective_seconds{cadence=\"list\"}",
+        ),
         demand_ratio: gauge(&last, "anthropic_work_exporter_api_budget_demand_ratio"),
         used_ratio: gauge(&last, "anthropic_work_exporter_api_budget_used_ratio"),
         workers_down: latency(down_s, down_of),

@@ -39,8 +39,13 @@ pub struct RequestBudget {
 
 #[derive(Debug)]
 struct Pace {
-    /// The earliest time the next request may be sent.
+    /// The earliest time the next request may be reserved for.
     next_free: Instant,
+    /// When the last request was let go: a waiter that wakes late (timer
+    /// jitter, a busy runtime) must not bunch up with the next one.
+    last_sent: Option<Instant>,
+    /// No request is let go before this (a 429, or the API's headers said the limit is nearly spent).
+    paused_until: Option<Instant>,
     /// Requests granted since start, for the share of the budget in use.
     granted: u64,
 }
@@ -55,6 +60,8 @@ impl RequestBudget {
             rate,
             state: Mutex::new(Pace {
                 next_free: Instant::now(),
+                last_sent: None,
+                paused_until: None,
                 granted: 0,
             }),
         }
@@ -79,19 +86,36 @@ impl RequestBudget {
     /// and the time is added to the refresh's queueing total.
     pub async fn acquire(&self, deadline: Instant) -> Option<Duration> {
         let excluded = WAITED.try_with(|_| ()).is_ok();
+        let spacing = Duration::from_secs_f64(1.0 / self.rate);
         let now = Instant::now();
-        let slot = {
+        let mut slot = {
             let mut p = self.pace();
             let slot = p.next_free.max(now);
             if !excluded && slot > deadline {
                 return None;
             }
-            p.next_free = slot + Duration::from_secs_f64(1.0 / self.rate);
-            p.granted += 1;
+            p.next_free = slot + spacing;
             slot
         };
-        tokio::time::sleep_until(slot).await;
-        let waited = slot - now;
+        // The reservation orders requests; the release keeps them at least
+        // `spacing` apart as they are actually let go.
+        loop {
+            tokio::time::sleep_until(slot).await;
+            let mut p = self.pace();
+            let woke = Instant::now();
+            let not_before = p.last_sent.map(|l| l + spacing).max(p.paused_until);
+            match not_before.filter(|e| *e > woke) {
+                Some(later) if !excluded && later > deadline => return None,
+                Some(later) => slot = later,
+                None => {
+                    p.last_sent = Some(woke);
+                    p.next_free = p.next_free.max(woke + spacing);
+                    p.granted += 1;
+                    break;
+                }
+            }
+        }
+        let waited = Instant::now() - now;
         let _ = WAITED.try_with(|w| w.set(w.get() + waited));
         Some(waited)
     }
@@ -102,6 +126,9 @@ impl RequestBudget {
         let mut p = self.pace();
         if p.next_free < until {
             p.next_free = until;
+        }
+        if p.paused_until.is_none_or(|u| u < until) {
+            p.paused_until = Some(until);
         }
     }
 }
@@ -127,7 +154,10 @@ mod tests {
     async fn acquire_gives_up_at_the_deadline_outside_a_scheduled_refresh() {
         let budget = RequestBudget::new(1.0);
         let now = Instant::now();
-        assert!(budget.acquire(now + Duration::from_secs(10)).await.is_some());
+        assert!(budget
+            .acquire(now + Duration::from_secs(10))
+            .await
+            .is_some());
         assert!(budget
             .acquire(now + Duration::from_millis(100))
             .await
@@ -148,7 +178,27 @@ mod tests {
         .await;
         assert_eq!(waited, Duration::from_secs(3));
         assert_eq!(moved, Duration::from_secs(3));
-        assert_eq!(shifted(deadline), deadline, "outside the scope nothing moves");
+        assert_eq!(
+            shifted(deadline),
+            deadline,
+            "outside the scope nothing moves"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_also_holds_requests_already_waiting() {
+        let budget = std::sync::Arc::new(RequestBudget::new(1.0));
+        let start = Instant::now();
+        let far = start + Duration::from_secs(100);
+        assert!(budget.acquire(far).await.is_some());
+        let waiting = {
+            let budget = budget.clone();
+            tokio::spawn(async move { budget.acquire(far).await })
+        };
+        tokio::task::yield_now().await;
+        budget.pause_until(start + Duration::from_secs(5));
+        assert!(waiting.await.unwrap().is_some());
+        assert_eq!(Instant::now() - start, Duration::from_secs(5));
     }
 
     #[tokio::test(start_paused = true)]

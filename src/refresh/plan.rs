@@ -122,9 +122,15 @@ mod tests {
     fn when_stats_alone_exceed_the_budget_both_stretch_and_lists_keep_their_floor() {
         // The case: 60 environments every 5 s on 2 requests/s.
         let p = plan(fleet(60.0, 5.0, 5.0, 1.0), 2.0, every(5), 60);
-        assert!(p.stats_stretch > 1.0 && p.list_stretch > p.stats_stretch, "{p:?}");
+        assert!(
+            p.stats_stretch > 1.0 && p.list_stretch > p.stats_stretch,
+            "{p:?}"
+        );
         let list_rps = 12.0 / p.list_stretch;
-        assert!((list_rps - 2.0 * HEADROOM * LIST_FLOOR).abs() < 1e-9, "{p:?}");
+        assert!(
+            (list_rps - 2.0 * HEADROOM * LIST_FLOOR).abs() < 1e-9,
+            "{p:?}"
+        );
         assert!((p.planned_ratio - HEADROOM).abs() < 1e-9, "{p:?}");
     }
 
@@ -150,7 +156,10 @@ mod tests {
         );
         // Lists keep their proportional share (0.1 / 10.1 of 4.5/s) instead of the floor.
         let list_min = 4.5 * 0.1 / 10.1;
-        assert!((p.stats_stretch - 10.0 / (4.5 - list_min)).abs() < 1e-9, "{p:?}");
+        assert!(
+            (p.stats_stretch - 10.0 / (4.5 - list_min)).abs() < 1e-9,
+            "{p:?}"
+        );
         assert!((p.list_stretch - 0.1 / list_min).abs() < 1e-9, "{p:?}");
     }
 }

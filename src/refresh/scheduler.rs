@@ -90,7 +90,9 @@ pub fn offset_fraction(id: &str) -> f64 {
 /// first cycle never queues more than the budget can serve.
 pub fn start_window(new: usize, shortest: Duration, rate: f64) -> Duration {
     let quick = shortest.min(Duration::from_secs(5));
-    quick.max(Duration::from_secs_f64(2.0 * new as f64 / (rate * HEADROOM)))
+    quick.max(Duration::from_secs_f64(
+        2.0 * new as f64 / (rate * HEADROOM),
+    ))
 }
 
 struct Slot {
@@ -356,7 +358,10 @@ mod tests {
     fn the_first_cycle_is_spread_over_what_the_budget_can_serve() {
         let thirty = Duration::from_secs(30);
         assert_eq!(start_window(10, thirty, 5.0), Duration::from_secs(5));
-        assert_eq!(start_window(1, Duration::from_secs(2), 5.0), Duration::from_secs(2));
+        assert_eq!(
+            start_window(1, Duration::from_secs(2), 5.0),
+            Duration::from_secs(2)
+        );
         // 60 environments on 2 requests/s: 120 requests at 1.8/s.
         let w = start_window(60, Duration::from_secs(5), 2.0);
         assert!((w.as_secs_f64() - 120.0 / 1.8).abs() < 1e-6, "{w:?}");
