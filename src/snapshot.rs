@@ -396,15 +396,17 @@ impl Store {
         }
     }
 
-    /// A refresh of `cadence`'s part failed: the environment is down, that
-    /// part's last numbers stay until stale.
-    pub fn commit_failure(&self, id: &str, cadence: Cadence, error: &ApiError, at_ms: i64) {
+    /// A refresh of the parts `cadences` failed: the environment is down,
+    /// those parts' last numbers stay until stale. One failure is counted.
+    pub fn commit_failure(&self, id: &str, cadences: &[Cadence], error: &ApiError, at_ms: i64) {
         let mut map = self.write();
         if let Some(state) = map.get_mut(id) {
             // Every failure, not only the first: its reason is counted.
             self.status_changed();
             state.attempted = true;
-            state.set_part_ok(cadence, false);
+            for c in cadences {
+                state.set_part_ok(*c, false);
+            }
             *state.failures.entry(error.reason()).or_insert(0) += 1;
             state.recent_errors.push_front(RefreshError {
                 at_ms,

@@ -13,7 +13,7 @@ use crate::api::{budget, ApiClient, ApiError, Credential};
 use crate::clock::SharedClock;
 use crate::config::{Cadence, CredentialKind, Environment, RefreshSettings};
 use crate::secret::Secret;
-use crate::snapshot::{QueueSnapshot, Store};
+use crate::snapshot::{Lifecycle, QueueSnapshot, Snapshot, Store, WorkSnapshot};
 use fold::{Fold, Tracker};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -167,39 +167,61 @@ impl Refresher {
         Some(outcome)
     }
 
-    /// Read `parts` and commit each as it completes. A failed stats read
-    /// ends a combined refresh (the API is likely down for the list too);
-    /// the list is tried again at its next turn.
+    /// Read `parts` and commit what was read as one: a refresh of both parts
+    /// that fails on the list keeps both parts' last numbers, as a refresh
+    /// did before the cadences were split. A failed stats read ends a
+    /// combined refresh (the API is likely down for the list too); the list
+    /// is tried again at its next turn.
     async fn refresh_until(&self, env: &Environment, parts: Parts, deadline: Instant) -> Outcome {
         let t0 = Instant::now();
         let mut out = Outcome {
             requests: 0,
             list_pages: None,
-            ok: true,
+            ok: false,
         };
-        if parts.stats {
+        let queue = if parts.stats {
             match self.read_stats(env, deadline, &mut out.requests).await {
-                Ok(queue) => self.store.commit_queue(&env.id, queue, self.clock.now_ms()),
+                Ok(queue) => Some(queue),
                 Err(e) => {
-                    self.failed(env, Cadence::Stats, e);
-                    out.ok = false;
+                    self.failed(env, parts, Cadence::Stats, e);
+                    self.observer.refresh_done(t0.elapsed().as_secs_f64());
+                    return out;
                 }
             }
-        }
-        if parts.list && out.ok {
-            match self.read_list(env, deadline, &mut out.requests).await {
-                Ok(pages) => out.list_pages = Some(pages),
-                Err(e) => {
-                    self.failed(env, Cadence::List, e);
-                    out.ok = false;
+        } else {
+            None
+        };
+        let now_ms = || self.clock.now_ms();
+        match (queue, parts.list) {
+            (Some(queue), false) => self.store.commit_queue(&env.id, queue, now_ms()),
+            (queue, true) => match self.read_list(env, deadline, &mut out.requests).await {
+                Ok((work, delta)) => {
+                    out.list_pages = Some(work.pages);
+                    match queue {
+                        Some(queue) => self.store.commit_success(
+                            &env.id,
+                            Snapshot::whole(queue, work, now_ms()),
+                            &delta,
+                        ),
+                        None => self.store.commit_work(&env.id, work, &delta, now_ms()),
+                    }
                 }
-            }
+                Err(e) => {
+                    self.failed(env, parts, Cadence::List, e);
+                    self.observer.refresh_done(t0.elapsed().as_secs_f64());
+                    return out;
+                }
+            },
+            (None, false) => {}
         }
+        out.ok = true;
         self.observer.refresh_done(t0.elapsed().as_secs_f64());
         out
     }
 
-    fn failed(&self, env: &Environment, cadence: Cadence, e: ApiError) {
+    /// `cadence`'s read failed a refresh of `parts`: every part it was to
+    /// read keeps its last numbers and counts as failed.
+    fn failed(&self, env: &Environment, parts: Parts, cadence: Cadence, e: ApiError) {
         // Last line of defence: whatever the server echoed, no key goes further.
         let keys: Vec<&Secret> = self.api_key.iter().chain(env.key.as_ref()).collect();
         let e = e.redact(&keys);
@@ -212,8 +234,15 @@ impl Refresher {
             reason = e.reason(),
             "refresh failed: {e}"
         );
+        let failed: Vec<Cadence> = Cadence::ALL
+            .into_iter()
+            .filter(|c| match c {
+                Cadence::Stats => parts.stats,
+                Cadence::List => parts.list,
+            })
+            .collect();
         self.store
-            .commit_failure(&env.id, cadence, &e, self.clock.now_ms());
+            .commit_failure(&env.id, &failed, &e, self.clock.now_ms());
     }
 
     async fn read_stats(
@@ -233,13 +262,13 @@ impl Refresher {
         Ok(QueueSnapshot::from(&stats))
     }
 
-    /// Walk the whole list and commit it; the pages it took.
+    /// Walk the whole list: its counts and the lifecycle events it saw.
     async fn read_list(
         &self,
         env: &Environment,
         deadline: Instant,
         requests: &mut u32,
-    ) -> Result<u32, ApiError> {
+    ) -> Result<(WorkSnapshot, Lifecycle), ApiError> {
         let key = env
             .key
             .as_ref()
@@ -270,10 +299,7 @@ impl Refresher {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(env.id.clone(), next);
-        let pages = work.pages;
-        self.store
-            .commit_work(&env.id, work, &delta, self.clock.now_ms());
-        Ok(pages)
+        Ok((work, delta))
     }
 
     /// Follow `next_page` to the end, folding each page as it arrives.

@@ -56,9 +56,9 @@ fn status_changes_count_failures_recoveries_and_the_watched_set_not_routine_refr
         !changed(&store),
         "a routine refresh of a healthy environment"
     );
-    store.commit_failure("a", Cadence::Stats, &down, 1);
+    store.commit_failure("a", &[Cadence::Stats], &down, 1);
     assert!(changed(&store), "a failure");
-    store.commit_failure("a", Cadence::List, &down, 2);
+    store.commit_failure("a", &[Cadence::List], &down, 2);
     assert!(changed(&store), "every failure: its reason is counted");
     store.commit_success("a", good(), &Lifecycle::default());
     assert!(changed(&store), "a recovery");

@@ -160,7 +160,7 @@ impl Refreshes for OnTheWire {
                     }
                     Err(e) => {
                         self.store
-                            .commit_failure(&env.id, cadence, &e, self.now_ms());
+                            .commit_failure(&env.id, &[cadence], &e, self.now_ms());
                         out.ok = false;
                     }
                 }

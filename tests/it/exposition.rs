@@ -91,7 +91,7 @@ fn store() -> Store {
     store.commit_success("env_b", b, &Lifecycle::default());
     store.commit_failure(
         "env_b",
-        Cadence::List,
+        &[Cadence::List],
         &ApiError::RateLimited {
             endpoint: "list_work",
             request_id: "req_1".into(),
