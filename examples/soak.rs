@@ -104,6 +104,7 @@ fn simulator(a: &Args, path: &str) {
             items_per_environment: 0,
             workers: a.workers,
             arrivals_per_minute: a.arrivals_per_minute,
+            healthcheck_interval: std::time::Duration::from_secs(60),
             credentials_out: Some(path.into()),
         };
         let running = sim::start(opts, CancellationToken::new())

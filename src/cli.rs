@@ -35,12 +35,44 @@ pub enum Command {
 
 #[derive(Debug, Args, Clone, Default)]
 pub struct LogArgs {
-    /// Log level: error, warn, info, debug, trace.
-    #[arg(long = "log.level", default_value = "info", global = true)]
-    pub log_level: String,
-    /// Log format: logfmt or json.
-    #[arg(long = "log.format", default_value = "logfmt", global = true)]
-    pub log_format: String,
+    /// Log level.
+    #[arg(long = "log.level", value_enum, default_value_t = LogLevel::Info, ignore_case = true, global = true)]
+    pub log_level: LogLevel,
+    /// Log format (stderr).
+    #[arg(long = "log.format", value_enum, default_value_t = LogFormat::Logfmt, global = true)]
+    pub log_format: LogFormat,
+}
+
+/// `--log.level`: clap names the accepted values when one is wrong.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    #[default]
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    /// The level as a tracing filter directive.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+}
+
+/// `--log.format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Logfmt,
+    Json,
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -157,6 +189,9 @@ pub struct DemoArgs {
     /// Address of the simulated API (port 0 picks a free one).
     #[arg(long = "sim.listen-address", default_value = "127.0.0.1:0")]
     pub sim_listen_address: SocketAddr,
+    /// One simulated healthcheck item per environment this often (0s: none).
+    #[arg(long = "sim.healthcheck-interval", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub sim_healthcheck_interval: std::time::Duration,
     /// Refresh interval of the exporter in the demo.
     #[arg(long = "refresh.interval", default_value = "5s")]
     pub refresh_interval: String,
@@ -195,6 +230,9 @@ pub struct SimArgs {
     /// Session arrivals per environment per minute.
     #[arg(long = "arrivals-per-minute", default_value_t = 20.0)]
     pub arrivals_per_minute: f64,
+    /// One healthcheck item per environment this often, as the platform sends them (0s: none).
+    #[arg(long = "healthcheck-interval", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub healthcheck_interval: std::time::Duration,
 
     #[command(flatten)]
     pub log: LogArgs,

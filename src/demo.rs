@@ -41,6 +41,7 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), App
         items_per_environment: 0,
         workers: 4,
         arrivals_per_minute: 20.0,
+        healthcheck_interval: args.sim_healthcheck_interval,
         credentials_out: Some(credentials_out.clone()),
     };
     let running = sim::start(opts, shutdown.clone()).await?;

@@ -20,8 +20,9 @@
 //!   feeds the scheduler the set this shard watches; `shard`: which that is.
 //! - `probe_target`: `/probe?environment=ID`, one environment refreshed on demand.
 //! - `app`: wires the parts for each subcommand; `demo`: simulator + exporter in
-//!   one process; `probe`: `check-config --probe`; `memory`: allocator settings.
+//!   one process; `probe`: `check-config --probe`.
 //! - `sim`: the simulated API and workload (demo, tests, benchmarks, drills).
+//! - `gzip`: the one gzip path (Accept-Encoding, compression).
 //! - `clock`: wall time as a parameter; `fuzzing`: fuzz targets (cargo-fuzz and a smoke test).
 
 pub mod api;
@@ -33,8 +34,8 @@ pub mod demo;
 pub mod discovery;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod gzip;
 pub mod logging;
-pub mod memory;
 pub mod metrics;
 pub mod pages;
 pub mod probe;

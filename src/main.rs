@@ -1,17 +1,16 @@
 //! Entry point: parse flags, start logging, run the chosen subcommand until
 //! it ends or SIGINT/SIGTERM, map the outcome to an exit status.
 
+mod memory;
+
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
 use work_exporter::{app, cli::Cli, logging};
 
 fn main() {
-    work_exporter::memory::return_large_blocks_to_the_system();
+    memory::return_large_blocks_to_the_system();
     let cli = Cli::parse();
-    if let Err(e) = logging::init(app::log_args(&cli)) {
-        eprintln!("{e}");
-        std::process::exit(2);
-    }
+    logging::init(app::log_args(&cli));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

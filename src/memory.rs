@@ -1,4 +1,6 @@
-//! Allocator settings made once at start.
+//! Allocator settings made once at start. A process-wide setting, so it
+//! belongs to the binary (`main.rs`), not to the library; the benchmark
+//! includes this file by path to run the exporter as the binary does.
 
 /// An uncompressed `/metrics` body at 1,000 environments is 8 MiB. glibc
 /// serves blocks that large with `mmap` and unmaps them on `free`, until the
@@ -8,7 +10,7 @@
 /// threshold keeps every block of 1 MiB or more out of the heap. An operator
 /// who sets `MALLOC_MMAP_THRESHOLD_` keeps their own value.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-pub fn return_large_blocks_to_the_system() {
+pub(crate) fn return_large_blocks_to_the_system() {
     if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_some() {
         return;
     }
@@ -20,4 +22,4 @@ pub fn return_large_blocks_to_the_system() {
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn return_large_blocks_to_the_system() {}
+pub(crate) fn return_large_blocks_to_the_system() {}

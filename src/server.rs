@@ -19,7 +19,6 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -52,6 +51,9 @@ pub struct Site {
 
 type Body = Full<Bytes>;
 
+/// The Prometheus text exposition format.
+const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
 fn respond(
     status: StatusCode,
     content_type: &'static str,
@@ -71,9 +73,24 @@ fn wants(req: &Request<Incoming>, header: hyper::header::HeaderName, needle: &st
         .is_some_and(|v| v.contains(needle))
 }
 
+fn takes_gzip(req: &Request<Incoming>) -> bool {
+    crate::gzip::accepted(
+        req.headers()
+            .get(ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+fn gzipped(content_type: &'static str, body: Bytes) -> Response<Body> {
+    let mut r = respond(StatusCode::OK, content_type, body);
+    r.headers_mut()
+        .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    r
+}
+
 impl Site {
     /// Route one request.
-    pub fn handle(&self, req: &Request<Incoming>) -> Response<Body> {
+    pub async fn handle(&self, req: &Request<Incoming>) -> Response<Body> {
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return respond(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -88,7 +105,6 @@ impl Site {
                 return self.maybe_gzip(req, self.metrics.render_own());
             }
             // Scrapes within a second share one body (metrics::shared).
-            const CT: &str = "text/plain; version=0.0.4; charset=utf-8";
             let body = |gzip| {
                 self.metrics.exposition(
                     &self.store,
@@ -99,15 +115,16 @@ impl Site {
                     gzip,
                 )
             };
-            if wants(req, ACCEPT_ENCODING, "gzip") {
-                if let Some(gz) = body(true) {
-                    let mut r = respond(StatusCode::OK, CT, gz);
-                    r.headers_mut()
-                        .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-                    return r;
+            if takes_gzip(req) {
+                if let Some(gz) = body(true).await {
+                    return gzipped(TEXT_FORMAT, gz);
                 }
             }
-            return respond(StatusCode::OK, CT, body(false).unwrap_or_default());
+            return respond(
+                StatusCode::OK,
+                TEXT_FORMAT,
+                body(false).await.unwrap_or_default(),
+            );
         }
         match path {
             "/" => respond(
@@ -189,22 +206,14 @@ impl Site {
     }
 
     fn maybe_gzip(&self, req: &Request<Incoming>, text: String) -> Response<Body> {
-        const CT: &str = "text/plain; version=0.0.4; charset=utf-8";
-        if wants(req, ACCEPT_ENCODING, "gzip") {
-            let mut enc = flate2::write::GzEncoder::new(
-                Vec::with_capacity(text.len() / 4),
-                flate2::Compression::fast(),
-            );
-            if enc.write_all(text.as_bytes()).is_ok() {
-                if let Ok(gz) = enc.finish() {
-                    let mut r = respond(StatusCode::OK, CT, gz);
-                    r.headers_mut()
-                        .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-                    return r;
-                }
+        if takes_gzip(req) {
+            if let Some(gz) =
+                crate::gzip::compress(text.len() / 4, |w| w.write_all(text.as_bytes()))
+            {
+                return gzipped(TEXT_FORMAT, gz);
             }
         }
-        respond(StatusCode::OK, CT, text)
+        respond(StatusCode::OK, TEXT_FORMAT, text)
     }
 }
 

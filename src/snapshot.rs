@@ -50,10 +50,13 @@ pub struct ItemSample {
 pub struct WorkSnapshot {
     /// Items per known state, in `WorkState::KNOWN` order.
     pub states: [u64; 5],
-    /// Items whose state this version does not know.
+    /// Session items and healthchecks whose state this version does not know.
     pub unknown_state: u64,
-    /// Items whose `data.type` is not `session`.
+    /// Items whose `data.type` is neither `session` nor `healthcheck`, in
+    /// any state (counted nowhere else).
     pub other_type: u64,
+    /// Healthcheck items, counted apart from the session figures.
+    pub healthchecks: Healthchecks,
     /// Last heartbeat (acknowledgement when none yet) of every starting/active
     /// item, ascending, so ages and expired leases are computed at scrape time.
     pub heartbeats_ms: Vec<i64>,
@@ -65,6 +68,22 @@ pub struct WorkSnapshot {
     pub oldest_queued: Vec<ItemSample>,
     pub oldest_heartbeats: Vec<ItemSample>,
     pub oldest_stopping: Vec<ItemSample>,
+}
+
+/// Healthcheck items (`data.type` = `healthcheck`): the platform's probes of
+/// the fleet. The official worker acknowledges one and force-stops it without
+/// running anything (queued → starting → stopped, no `started_at`), so none of
+/// the session figures (states, leases, lifecycles, drill-down lists) counts them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Healthchecks {
+    /// Per known state, in `WorkState::KNOWN` order.
+    pub states: [u64; 5],
+    /// Oldest `created_at` among waiting healthchecks: `queued`, i.e. not yet
+    /// acknowledged by any worker (polled-but-unacknowledged ones included:
+    /// the list cannot tell them apart).
+    pub oldest_waiting_ms: Option<i64>,
+    /// The oldest waiting ones, for the drill-down page.
+    pub oldest_waiting: Vec<ItemSample>,
 }
 
 impl WorkSnapshot {
@@ -265,7 +284,10 @@ const RECENT_ERRORS: usize = 5;
 /// Every watched environment's state, keyed by id.
 #[derive(Debug, Clone, Default)]
 pub struct Store {
-    map: Arc<RwLock<BTreeMap<String, EnvironmentState>>>,
+    /// Each state behind its own pointer: a render takes the pointers out
+    /// (`view`) and reads without the lock; a commit swaps in a new state
+    /// (copy on write) instead of waiting for renders.
+    map: Arc<RwLock<BTreeMap<String, Arc<EnvironmentState>>>>,
     /// True until the first discovery has set the watched environments.
     discovery_pending: Arc<AtomicBool>,
     /// Bumped by every change of health or of the watched set (not by a good
@@ -278,12 +300,31 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, EnvironmentState>> {
+    pub fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, Arc<EnvironmentState>>> {
         self.map.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, BTreeMap<String, EnvironmentState>> {
+    fn write(&self) -> RwLockWriteGuard<'_, BTreeMap<String, Arc<EnvironmentState>>> {
         self.map.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The states of every environment (or of `only`), in id order, held
+    /// apart from the store: reading them takes no lock.
+    pub fn view(&self, only: Option<&str>) -> Vec<Arc<EnvironmentState>> {
+        let map = self.read();
+        match only {
+            Some(id) => map.get(id).cloned().into_iter().collect(),
+            None => map.values().cloned().collect(),
+        }
+    }
+
+    /// How many environments are watched.
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
     }
 
     /// Called with the write lock held: a reader that sees the new number
@@ -319,9 +360,9 @@ impl Store {
         map.retain(|id, _| envs.iter().any(|e| &e.id == id));
         for e in envs {
             match map.get_mut(&e.id) {
-                Some(state) => state.environment = e.clone(),
+                Some(state) => Arc::make_mut(state).environment = e.clone(),
                 None => {
-                    map.insert(e.id.clone(), EnvironmentState::new(e.clone()));
+                    map.insert(e.id.clone(), Arc::new(EnvironmentState::new(e.clone())));
                 }
             }
         }
@@ -347,6 +388,7 @@ impl Store {
     pub fn commit_success(&self, id: &str, snapshot: Snapshot, delta: &Lifecycle) {
         let mut map = self.write();
         if let Some(state) = map.get_mut(id) {
+            let state = Arc::make_mut(state);
             if !state.up || !state.attempted {
                 self.status_changed();
             }
@@ -363,7 +405,7 @@ impl Store {
 
     /// Queue stats were read at `at_ms`: replace the queue part only.
     pub fn commit_queue(&self, id: &str, queue: QueueSnapshot, at_ms: i64) {
-        self.commit_part(id, Cadence::Stats, at_ms, |s| {
+        self.commit_part(id, Cadence::Stats, at_ms, None, |s| {
             s.queue = queue;
             s.queue_finished_at_ms = Some(at_ms);
         });
@@ -371,18 +413,23 @@ impl Store {
 
     /// The list walk finished at `at_ms`: replace the work part and add its lifecycle events.
     pub fn commit_work(&self, id: &str, work: WorkSnapshot, delta: &Lifecycle, at_ms: i64) {
-        self.commit_part(id, Cadence::List, at_ms, |s| {
+        self.commit_part(id, Cadence::List, at_ms, Some(delta), |s| {
             s.work = work;
             s.work_finished_at_ms = Some(at_ms);
         });
-        if let Some(state) = self.write().get_mut(id) {
-            state.lifecycle.merge(delta);
-        }
     }
 
-    fn commit_part(&self, id: &str, cadence: Cadence, at_ms: i64, set: impl FnOnce(&mut Snapshot)) {
+    fn commit_part(
+        &self,
+        id: &str,
+        cadence: Cadence,
+        at_ms: i64,
+        delta: Option<&Lifecycle>,
+        set: impl FnOnce(&mut Snapshot),
+    ) {
         let mut map = self.write();
         if let Some(state) = map.get_mut(id) {
+            let state = Arc::make_mut(state);
             let was_up = state.up && state.attempted;
             state.attempted = true;
             state.set_part_ok(cadence, true);
@@ -390,6 +437,9 @@ impl Store {
                 self.status_changed();
             }
             state.last_success_ms = Some(at_ms);
+            if let Some(delta) = delta {
+                state.lifecycle.merge(delta);
+            }
             let mut snap = state.snapshot.as_deref().cloned().unwrap_or_default();
             set(&mut snap);
             state.snapshot = Some(Arc::new(snap));
@@ -401,6 +451,7 @@ impl Store {
     pub fn commit_failure(&self, id: &str, cadences: &[Cadence], error: &ApiError, at_ms: i64) {
         let mut map = self.write();
         if let Some(state) = map.get_mut(id) {
+            let state = Arc::make_mut(state);
             // Every failure, not only the first: its reason is counted.
             self.status_changed();
             state.attempted = true;

@@ -15,7 +15,10 @@
 
 mod budget_bound;
 mod floor;
+// The binary's allocator setting, so the benchmark runs the exporter as `main.rs` does.
 mod measure;
+#[path = "../../src/memory.rs"]
+mod memory;
 mod probe;
 mod procs;
 mod render;

@@ -119,6 +119,8 @@ pub fn start_sim_with(
         &workers.to_string(),
         "--arrivals-per-minute",
         &arrivals.to_string(),
+        "--healthcheck-interval",
+        "0s",
         "--seed",
         "1",
         "--credentials-out",
@@ -219,12 +221,9 @@ fn free_port() -> u16 {
 pub fn exec_main(args: Vec<String>) -> ! {
     use clap::Parser;
     use work_exporter::{app, cli::Cli, logging};
-    work_exporter::memory::return_large_blocks_to_the_system();
+    crate::memory::return_large_blocks_to_the_system();
     let cli = Cli::parse_from(std::iter::once("anthropic-work-exporter".to_string()).chain(args));
-    if let Err(e) = logging::init(app::log_args(&cli)) {
-        eprintln!("{e}");
-        std::process::exit(2);
-    }
+    logging::init(app::log_args(&cli));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

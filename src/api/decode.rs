@@ -58,13 +58,26 @@ pub struct WorkRow<'a> {
     pub data: Option<RowData<'a>>,
 }
 
-/// `data` of a work item: the session it runs.
+/// `data` of a work item: what it is (`type`) and, for a session, which one.
 #[derive(Debug, Deserialize)]
 pub struct RowData<'a> {
     #[serde(borrow, default, deserialize_with = "borrowed")]
     pub id: Option<Cow<'a, str>>,
-    #[serde(borrow, rename = "type", default, deserialize_with = "borrowed")]
-    pub kind: Option<Cow<'a, str>>,
+    #[serde(rename = "type", default)]
+    pub kind: Option<DataType>,
+}
+
+/// `data.type`, read as an identifier (nothing is allocated). The queue
+/// delivers `healthcheck` items besides sessions (SDK 2.14 `_worker.py`: "The
+/// queue also sends healthcheck items, which the generated type does not
+/// model"); any other value is `Other`, counted as unrecognized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataType {
+    Session,
+    Healthcheck,
+    #[serde(other)]
+    Other,
 }
 
 /// Decode a list page into a vector of rows.
@@ -251,9 +264,10 @@ fn utc_fast_path(b: &[u8]) -> Option<i64> {
     {
         return None;
     }
+    // Lazily: `hi * 10` overflows a u8 for a non-digit, which must never be computed.
     let two = |i: usize| {
         let (hi, lo) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
-        (hi < 10 && lo < 10).then_some(i64::from(hi * 10 + lo))
+        (hi < 10 && lo < 10).then(|| i64::from(hi * 10 + lo))
     };
     let days = days_of(b)?;
     let (hour, minute, second) = (two(11)?, two(14)?, two(17)?);
@@ -298,9 +312,10 @@ fn days_of(b: &[u8]) -> Option<i64> {
     if date == last && last != 0 {
         return Some(days);
     }
+    // Lazily: `hi * 10` overflows a u8 for a non-digit, which must never be computed.
     let two = |i: usize| {
         let (hi, lo) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
-        (hi < 10 && lo < 10).then_some(i64::from(hi * 10 + lo))
+        (hi < 10 && lo < 10).then(|| i64::from(hi * 10 + lo))
     };
     let year = two(0)? * 100 + two(2)?;
     let (month, day) = (two(5)?, two(8)?);

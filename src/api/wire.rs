@@ -68,6 +68,8 @@ impl WorkState {
 /// `data` of a work item: what the work is about.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkData {
+    /// The session's id; absent on a healthcheck item.
+    #[serde(default)]
     pub id: String,
     #[serde(rename = "type")]
     pub kind: String,

@@ -39,6 +39,7 @@ pub const QUEUE_AND_WORK: &[Gauge] = &[
     Gauge { name: "anthropic_work_queue_oldest_age_seconds", help: "Age at scrape time of the oldest queued or pending item; 0 when the queue is empty.", value: |v| v.queue.map(|s| age(v.now_ms, s.queue.oldest_queued_at_ms)) },
     Gauge { name: "anthropic_work_heartbeat_oldest_age_seconds", help: "Age at scrape time of the oldest heartbeat among starting and active items (acknowledgement time when none yet); 0 when none.", value: |v| v.snapshot.map(|s| age(v.now_ms, s.work.heartbeats_ms.first().copied())) },
     Gauge { name: "anthropic_work_leases_expired", help: "Starting and active items whose last heartbeat (or acknowledgement) is older than --lease.ttl at scrape time.", value: |v| v.snapshot.map(|s| s.work.leases_expired(v.now_ms, v.lease_ttl_ms) as f64) },
+    Gauge { name: "anthropic_work_healthcheck_waiting_oldest_age_seconds", help: "Age at scrape time of the oldest healthcheck item no worker has acknowledged yet (state queued); 0 when none waits. A live, idle worker takes one within seconds.", value: |v| v.snapshot.map(|s| age(v.now_ms, s.work.healthchecks.oldest_waiting_ms)) },
     Gauge { name: "anthropic_work_stopping_oldest_age_seconds", help: "Age at scrape time of the oldest stop request among stopping items; 0 when none.", value: |v| v.snapshot.map(|s| age(v.now_ms, s.work.oldest_stop_requested_ms)) },
     Gauge { name: "anthropic_work_exporter_list_truncated", help: "1 when the last work list walk stopped at --list.max-pages before the last page.", value: |v| v.snapshot.map(|s| f64::from(u8::from(s.work.truncated))) },
 ];
@@ -75,6 +76,24 @@ pub const LIFECYCLE: &[HistogramFamily] = &[
     HistogramFamily { name: "anthropic_work_run_seconds", help: "Time from start to stop (stopped_at - started_at), observed once per item.", histogram: |s| &s.lifecycle.run },
     HistogramFamily { name: "anthropic_work_stop_seconds", help: "Time from stop request to stopped (stopped_at - stop_requested_at), observed once per item.", histogram: |s| &s.lifecycle.stop },
 ];
+
+/// A gauge per known state (every state explicit, 0 included) for each view with a snapshot.
+fn per_state(
+    out: &mut Exposition<'_>,
+    views: &[&(View<'_>, Vec<(&str, &str)>)],
+    name: &str,
+    help: &str,
+    counts: fn(&Snapshot) -> &[u64; 5],
+) {
+    out.header(name, Kind::Gauge, help);
+    for (v, l) in views {
+        if let Some(s) = v.snapshot {
+            for (st, n) in WorkState::KNOWN.iter().zip(counts(s)) {
+                out.sample(name, l, Some(("state", st.as_str())), *n as f64);
+            }
+        }
+    }
+}
 
 /// Per-environment labels: `environment_id` plus every configured extra label
 /// (the union over environments, empty where one has none, so each family has one label set).
@@ -124,27 +143,24 @@ pub fn render(
 
     let with_snapshot: Vec<_> = views.iter().filter(|(v, _)| v.snapshot.is_some()).collect();
     if !with_snapshot.is_empty() {
-        out.header(
+        per_state(
+            out,
+            &with_snapshot,
             "anthropic_work_items",
-            Kind::Gauge,
-            "Work items per state, counted from the whole work list by a background refresh.",
+            "Session work items per state, counted from the whole work list by a background refresh (healthcheck items are in anthropic_work_healthcheck_items).",
+            |s| &s.work.states,
         );
-        for (v, l) in &with_snapshot {
-            if let Some(s) = v.snapshot {
-                for (i, st) in WorkState::KNOWN.iter().enumerate() {
-                    out.sample(
-                        "anthropic_work_items",
-                        l,
-                        Some(("state", st.as_str())),
-                        s.work.states[i] as f64,
-                    );
-                }
-            }
-        }
+        per_state(
+            out,
+            &with_snapshot,
+            "anthropic_work_healthcheck_items",
+            "Healthcheck work items (data.type healthcheck, the platform's probes of the fleet) per state, from the same walk.",
+            |s| &s.work.healthchecks.states,
+        );
         out.header(
             "anthropic_work_items_unrecognized",
             Kind::Gauge,
-            "Work items this exporter version does not fully know, by kind: state (an unknown state, not in anthropic_work_items) or data_type (data.type other than session, counted in anthropic_work_items too).",
+            "Work items this exporter version does not fully know, by kind: state (a session or healthcheck item in an unknown state) or data_type (data.type neither session nor healthcheck, any state); counted in no other gauge.",
         );
         for (v, l) in &with_snapshot {
             if let Some(s) = v.snapshot {

@@ -17,6 +17,7 @@ use crate::snapshot::Store;
 use prometheus::{
     Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
 };
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The exporter's own instruments.
@@ -203,11 +204,11 @@ impl ExporterMetrics {
         sink.write_all(self.render_own().as_bytes())
     }
 
-    /// The body of a scrape, plain or gzipped (at the fastest level), shared
-    /// with other scrapes while that is safe (see `shared`).
+    /// The body of a scrape, plain or gzipped, shared with other scrapes
+    /// while that is safe, rendered off the runtime threads (see `shared`).
     /// `None` when compression failed.
-    pub fn exposition(
-        &self,
+    pub async fn exposition(
+        self: &Arc<Self>,
         store: &Store,
         now_ms: i64,
         lease_ttl: Duration,
@@ -215,26 +216,18 @@ impl ExporterMetrics {
         drilldown_base: &str,
         gzip: bool,
     ) -> Option<bytes::Bytes> {
-        self.shared.get(now_ms, store.status_changes(), gzip, || {
+        let generation = store.status_changes();
+        let (this, store, base) = (Arc::clone(self), store.clone(), drilldown_base.to_string());
+        let render = move || {
             if !gzip {
-                let text = self.render(store, now_ms, lease_ttl, stale_after, drilldown_base);
+                let text = this.render(&store, now_ms, lease_ttl, stale_after, &base);
                 return Some(bytes::Bytes::from(text));
             }
-            let mut enc = flate2::write::GzEncoder::new(
-                Vec::with_capacity(64 * 1024),
-                flate2::Compression::fast(),
-            );
-            self.render_to(
-                &mut enc,
-                store,
-                now_ms,
-                lease_ttl,
-                stale_after,
-                drilldown_base,
-            )
-            .ok()?;
-            enc.finish().ok().map(bytes::Bytes::from)
-        })
+            crate::gzip::compress(64 * 1024, |w| {
+                this.render_to(w, &store, now_ms, lease_ttl, stale_after, &base)
+            })
+        };
+        self.shared.get(now_ms, generation, gzip, render).await
     }
 
     /// The exporter's own metrics alone (what `/metrics` serves with `--probe.only`).
@@ -323,7 +316,7 @@ fn render_some(
     // About 8.3 KiB an environment with its id as the only label.
     let n = match only {
         Some(_) => 1,
-        None => store.read().len(),
+        None => store.len(),
     };
     let mut out = text::Exposition::with_capacity(4096 + n * 9000);
     render_some_into(
@@ -347,11 +340,10 @@ fn render_some_into(
     stale_after: StaleAfter,
     drilldown_base: &str,
 ) {
-    let map = store.read();
-    let states: Vec<_> = match only {
-        Some(id) => map.get(id).into_iter().collect(),
-        None => map.values().collect(),
-    };
+    // Taken out of the store (pointers, under its lock for microseconds), so
+    // refresh commits never wait for a render.
+    let held = store.view(only);
+    let states: Vec<&crate::snapshot::EnvironmentState> = held.iter().map(|s| &**s).collect();
     let names = families::label_names(&states);
     let stretch = |c: Cadence| store.stretch(c);
     let views: Vec<_> = states

@@ -10,9 +10,14 @@
 //! it instead of starting its own). So a failure or recovery is never served
 //! late, and the numbers of healthy environments are at most a second behind.
 //! A render never waits for the API.
+//!
+//! Renders run on tokio's blocking pool, one at a time; scrapes wait for the
+//! running one asynchronously, so a cold render and its gzip never park the
+//! runtime's worker threads (two of them on a two-core machine), and a render
+//! whose scraper hangs up still finishes and is kept for the next scrape.
 
 use bytes::Bytes;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// How long a body is served again while the store is unchanged, by the exporter's clock.
 pub const SHARE_WINDOW_MS: i64 = 1000;
@@ -41,34 +46,43 @@ struct Slots {
 /// The latest body of each encoding, and the lock that lets one render run at a time.
 #[derive(Debug, Default)]
 pub struct Shared {
-    slots: Mutex<Slots>,
-    rendering: Mutex<()>,
+    slots: Arc<Mutex<Slots>>,
+    rendering: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Counts a scrape as waiting until it holds the render lock or gives up.
+struct Waiting<'a>(&'a Mutex<Slots>);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        lock(self.0).waiting -= 1;
+    }
 }
 
 impl Shared {
     /// A body for a scrape that arrived at `now_ms` when the store's status
     /// changes were `generation`: a kept one if it may be shared (see the module comment),
-    /// else a new one from `render`.
-    pub fn get(
+    /// else a new one from `render`, run on the blocking pool.
+    pub async fn get(
         &self,
         now_ms: i64,
         generation: u64,
         gzip: bool,
-        render: impl FnOnce() -> Option<Bytes>,
+        render: impl FnOnce() -> Option<Bytes> + Send + 'static,
     ) -> Option<Bytes> {
         let slot = usize::from(gzip);
-        let running_on_arrival = {
-            let mut slots = self.slots();
+        let (running_on_arrival, waiting) = {
+            let mut slots = lock(&self.slots);
             if let Some(body) = current(&slots.kept[slot], now_ms, generation, None) {
                 return Some(body);
             }
             slots.waiting += 1;
-            slots.running[slot]
+            (slots.running[slot], Waiting(&self.slots))
         };
-        let _one = self.rendering.lock().unwrap_or_else(|p| p.into_inner());
+        let one = Arc::clone(&self.rendering).lock_owned().await;
+        drop(waiting);
         let render_id = {
-            let mut slots = self.slots();
-            slots.waiting -= 1;
+            let mut slots = lock(&self.slots);
             if let Some(body) = current(&slots.kept[slot], now_ms, generation, running_on_arrival) {
                 return Some(body);
             }
@@ -78,23 +92,30 @@ impl Shared {
             slots.running[slot] = Some(slots.renders);
             slots.renders
         };
-        let body = render();
-        let mut slots = self.slots();
-        slots.running[slot] = None;
-        if let Some(body) = &body {
-            slots.kept[slot] = Some(Kept {
-                rendered_at_ms: now_ms,
-                generation,
-                render: render_id,
-                body: body.clone(),
-            });
-        }
-        body
+        let slots = Arc::clone(&self.slots);
+        // The render lock and the bookkeeping travel with the render, so a
+        // scraper that hangs up neither frees the lock early nor loses the body.
+        let task = tokio::task::spawn_blocking(move || {
+            let body = render();
+            let mut slots = lock(&slots);
+            slots.running[slot] = None;
+            if let Some(body) = &body {
+                slots.kept[slot] = Some(Kept {
+                    rendered_at_ms: now_ms,
+                    generation,
+                    render: render_id,
+                    body: body.clone(),
+                });
+            }
+            drop(one);
+            body
+        });
+        task.await.ok().flatten()
     }
+}
 
-    fn slots(&self) -> std::sync::MutexGuard<'_, Slots> {
-        self.slots.lock().unwrap_or_else(|p| p.into_inner())
-    }
+fn lock(slots: &Mutex<Slots>) -> std::sync::MutexGuard<'_, Slots> {
+    slots.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn current(
@@ -114,81 +135,145 @@ fn current(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Barrier};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Barrier;
 
-    #[test]
-    fn scrapes_share_a_body_while_the_store_is_unchanged_and_it_is_young() {
+    fn body(text: &'static str) -> impl FnOnce() -> Option<Bytes> + Send + 'static {
+        move || Some(Bytes::from(text))
+    }
+
+    #[tokio::test]
+    async fn scrapes_share_a_body_while_the_store_is_unchanged_and_it_is_young() {
         let shared = Shared::default();
-        let mut renders = 0;
-        let mut render = |text: &'static str| {
-            renders += 1;
-            Some(Bytes::from(text))
+        let renders = Arc::new(AtomicUsize::new(0));
+        let render = |text: &'static str| {
+            let renders = renders.clone();
+            move || {
+                renders.fetch_add(1, Ordering::SeqCst);
+                Some(Bytes::from(text))
+            }
         };
-        assert_eq!(shared.get(10_000, 7, false, || render("a")).unwrap(), "a");
-        assert_eq!(shared.get(10_999, 7, false, || render("b")).unwrap(), "a");
+        assert_eq!(
+            shared.get(10_000, 7, false, render("a")).await.unwrap(),
+            "a"
+        );
+        assert_eq!(
+            shared.get(10_999, 7, false, render("b")).await.unwrap(),
+            "a"
+        );
         // Each encoding is its own body.
-        assert_eq!(shared.get(10_999, 7, true, || render("gz")).unwrap(), "gz");
+        assert_eq!(
+            shared.get(10_999, 7, true, render("gz")).await.unwrap(),
+            "gz"
+        );
         // Too old, or a clock set back.
-        assert_eq!(shared.get(11_000, 7, false, || render("c")).unwrap(), "c");
-        assert_eq!(shared.get(9_000, 7, false, || render("d")).unwrap(), "d");
-        assert_eq!(renders, 4);
+        assert_eq!(
+            shared.get(11_000, 7, false, render("c")).await.unwrap(),
+            "c"
+        );
+        assert_eq!(shared.get(9_000, 7, false, render("d")).await.unwrap(), "d");
+        assert_eq!(renders.load(Ordering::SeqCst), 4);
     }
 
-    #[test]
-    fn a_status_change_is_seen_by_the_next_scrape() {
+    #[tokio::test]
+    async fn a_status_change_is_seen_by_the_next_scrape() {
         let shared = Shared::default();
-        assert_eq!(
-            shared.get(0, 1, false, || Some("old".into())).unwrap(),
-            "old"
-        );
-        assert_eq!(
-            shared.get(1, 2, false, || Some("new".into())).unwrap(),
-            "new"
-        );
-        assert_eq!(shared.get(2, 2, false, || Some("x".into())).unwrap(), "new");
+        assert_eq!(shared.get(0, 1, false, body("old")).await.unwrap(), "old");
+        assert_eq!(shared.get(1, 2, false, body("new")).await.unwrap(), "new");
+        assert_eq!(shared.get(2, 2, false, body("x")).await.unwrap(), "new");
     }
 
-    #[test]
-    fn a_failed_render_is_not_kept() {
+    #[tokio::test]
+    async fn a_failed_render_is_not_kept() {
         let shared = Shared::default();
-        assert_eq!(shared.get(0, 0, true, || None), None);
-        assert_eq!(
-            shared.get(1, 0, true, || Some(Bytes::from("x"))).unwrap(),
-            "x"
-        );
+        assert_eq!(shared.get(0, 0, true, || None).await, None);
+        assert_eq!(shared.get(1, 0, true, body("x")).await.unwrap(), "x");
     }
 
-    #[test]
-    fn scrapes_that_arrive_during_a_render_share_it_even_if_the_store_moved() {
+    /// The runtime's one worker stays free while a render runs: a render
+    /// that waits for a task on that worker would never finish if it ran there.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_render_runs_off_the_runtime_threads() {
+        let shared = Arc::new(Shared::default());
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let scrape = tokio::spawn(async move {
+            shared
+                .get(0, 0, false, move || {
+                    rx.recv_timeout(std::time::Duration::from_secs(10)).ok()?;
+                    Some(Bytes::from("rendered"))
+                })
+                .await
+        });
+        let ping = tokio::spawn(async move { tx.send(()) });
+        assert_eq!(scrape.await.unwrap().unwrap(), "rendered");
+        ping.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn scrapes_that_arrive_during_a_render_share_it_even_if_the_store_moved() {
         let shared = Arc::new(Shared::default());
         let started = Arc::new(Barrier::new(2));
         let finish = Arc::new(Barrier::new(2));
         let first = {
             let (shared, started, finish) = (shared.clone(), started.clone(), finish.clone());
-            std::thread::spawn(move || {
-                shared.get(0, 1, false, || {
-                    started.wait();
-                    finish.wait();
-                    Some(Bytes::from("first"))
-                })
+            tokio::spawn(async move {
+                shared
+                    .get(0, 1, false, move || {
+                        started.wait();
+                        finish.wait();
+                        Some(Bytes::from("first"))
+                    })
+                    .await
             })
         };
-        started.wait();
+        tokio::task::spawn_blocking({
+            let started = started.clone();
+            move || started.wait()
+        })
+        .await
+        .unwrap();
         // Arrives while "first" renders, with a newer store generation.
         let second = {
             let shared = shared.clone();
-            std::thread::spawn(move || shared.get(5, 2, false, || Some(Bytes::from("second"))))
+            tokio::spawn(async move { shared.get(5, 2, false, body("second")).await })
         };
-        while shared.slots().waiting == 0 {
-            std::thread::yield_now();
+        while lock(&shared.slots).waiting == 0 {
+            tokio::task::yield_now().await;
         }
-        finish.wait();
-        assert_eq!(first.join().unwrap().unwrap(), "first");
-        assert_eq!(second.join().unwrap().unwrap(), "first");
+        tokio::task::spawn_blocking(move || finish.wait())
+            .await
+            .unwrap();
+        assert_eq!(first.await.unwrap().unwrap(), "first");
+        assert_eq!(second.await.unwrap().unwrap(), "first");
         // A scrape arriving after that render, with the newer generation, renders anew.
         assert_eq!(
-            shared.get(6, 2, false, || Some("third".into())).unwrap(),
+            shared.get(6, 2, false, body("third")).await.unwrap(),
             "third"
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_render_whose_scraper_hung_up_is_kept_for_the_next_scrape() {
+        let shared = Arc::new(Shared::default());
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let scrape = {
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                shared
+                    .get(0, 1, false, move || {
+                        let _ = started_tx.send(());
+                        wait.recv().unwrap();
+                        Some(Bytes::from("kept"))
+                    })
+                    .await
+            })
+        };
+        started_rx.await.unwrap();
+        scrape.abort();
+        let _ = scrape.await;
+        go.send(()).unwrap();
+        // Waits for the orphaned render (the lock went with it), then shares it.
+        assert_eq!(shared.get(1, 1, false, body("new")).await.unwrap(), "kept");
     }
 }

@@ -1,6 +1,6 @@
 //! `/environments/{id}`: the current snapshot and the items behind each alert
-//! condition (expired leases, oldest queued, stuck stopping), with the last
-//! refresh errors. HTML for a person, JSON for `Accept: application/json`.
+//! condition (expired leases, oldest queued, stuck stopping, waiting
+//! healthchecks), with the last refresh errors. HTML for a person, JSON for `Accept: application/json`.
 
 use super::{age_secs, esc, when, STYLE};
 use crate::api::wire::WorkState;
@@ -60,7 +60,10 @@ pub fn json(st: &EnvironmentState, now_ms: i64, lease_ttl_ms: i64) -> Value {
                 "oldest_age_seconds": age_secs(now_ms, s.queue.oldest_queued_at_ms).unwrap_or(0.0),
             },
             "items": WorkState::KNOWN.iter().enumerate().map(|(i, st)| (st.as_str().to_string(), json!(s.work.states[i]))).collect::<serde_json::Map<_, _>>(),
+            "healthcheck_items": WorkState::KNOWN.iter().enumerate().map(|(i, st)| (st.as_str().to_string(), json!(s.work.healthchecks.states[i]))).collect::<serde_json::Map<_, _>>(),
+            "healthcheck_waiting_oldest_age_seconds": age_secs(now_ms, s.work.healthchecks.oldest_waiting_ms).unwrap_or(0.0),
             "unknown_state_items": s.work.unknown_state,
+            "unknown_type_items": s.work.other_type,
             "leases_expired": s.work.leases_expired(now_ms, lease_ttl_ms),
             "list_pages": s.work.pages,
             "list_truncated": s.work.truncated,
@@ -68,6 +71,7 @@ pub fn json(st: &EnvironmentState, now_ms: i64, lease_ttl_ms: i64) -> Value {
         "expired_leases": expired,
         "oldest_heartbeats": snap.map(|s| s.work.oldest_heartbeats.iter().map(|i| item_json(i, now_ms, heartbeat_of(i))).collect::<Vec<_>>()).unwrap_or_default(),
         "oldest_queued": snap.map(|s| s.work.oldest_queued.iter().map(|i| item_json(i, now_ms, i.created_at_ms)).collect::<Vec<_>>()).unwrap_or_default(),
+        "waiting_healthchecks": snap.map(|s| s.work.healthchecks.oldest_waiting.iter().map(|i| item_json(i, now_ms, i.created_at_ms)).collect::<Vec<_>>()).unwrap_or_default(),
         "stuck_stopping": snap.map(|s| s.work.oldest_stopping.iter().map(|i| item_json(i, now_ms, i.stop_requested_at_ms)).collect::<Vec<_>>()).unwrap_or_default(),
         "recent_errors": st.recent_errors.iter().map(|e| json!({"at": when(Some(e.at_ms)), "reason": e.reason, "message": e.message})).collect::<Vec<_>>(),
     })
@@ -119,6 +123,12 @@ pub fn html(st: &EnvironmentState, now_ms: i64, lease_ttl_ms: i64) -> String {
             esc(s["stats_refreshed_at"].as_str().unwrap_or("never")),
             esc(s["list_refreshed_at"].as_str().unwrap_or("never")),
         );
+        let _ = write!(
+            html,
+            "<p>Healthcheck items (the platform's probes, not counted above): {}; the oldest waiting for {:.0} s.</p>",
+            WorkState::KNOWN.iter().map(|st| format!("{} {}", st.as_str(), s["healthcheck_items"][st.as_str()])).collect::<Vec<_>>().join(", "),
+            s["healthcheck_waiting_oldest_age_seconds"].as_f64().unwrap_or(0.0),
+        );
     } else {
         html.push_str("<p>No current snapshot (never refreshed, or the last success is older than --refresh.stale-after).</p>");
     }
@@ -136,7 +146,12 @@ pub fn html(st: &EnvironmentState, now_ms: i64, lease_ttl_ms: i64) -> String {
         ),
         &list("expired_leases"),
     );
-    table(&mut html, "Oldest queued", &list("oldest_queued"));
+    table(&mut html, "Oldest queued sessions", &list("oldest_queued"));
+    table(
+        &mut html,
+        "Waiting healthchecks (no worker has taken them)",
+        &list("waiting_healthchecks"),
+    );
     table(
         &mut html,
         "Stuck stopping (oldest stop requests)",

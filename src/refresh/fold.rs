@@ -8,7 +8,7 @@
 //! through its whole life between two refreshes) is recognised as new by its
 //! `stopped_at` being later than every `stopped_at` of earlier walks.
 
-use crate::api::decode::WorkRow;
+use crate::api::decode::{DataType, WorkRow};
 use crate::api::wire::WorkState;
 use crate::snapshot::{ItemSample, Lifecycle, WorkSnapshot};
 use std::collections::BinaryHeap;
@@ -55,6 +55,8 @@ pub struct Fold<'t> {
     old: &'t Tracker,
     next: KeyMap<Tracked>,
     stopped_seen: KeySet,
+    /// Healthchecks and items of unknown types seen in this walk (never tracked).
+    apart_seen: KeySet,
     max_stopped_ms: i64,
     started_ms: i64,
     work: WorkSnapshot,
@@ -62,6 +64,26 @@ pub struct Fold<'t> {
     queued: Oldest,
     heartbeats: Oldest,
     stopping: Oldest,
+    waiting_healthchecks: Oldest,
+}
+
+/// A row as the drill-down page names it.
+fn sample(row: &WorkRow<'_>) -> ItemSample {
+    ItemSample {
+        work_id: row.id.to_string(),
+        session_id: row
+            .data
+            .as_ref()
+            .and_then(|d| d.id.as_deref())
+            .unwrap_or("")
+            .to_string(),
+        state: row.state.as_str(),
+        created_at_ms: row.created_at_ms,
+        acknowledged_at_ms: row.acknowledged_at_ms,
+        started_at_ms: row.started_at_ms,
+        latest_heartbeat_at_ms: row.latest_heartbeat_at_ms,
+        stop_requested_at_ms: row.stop_requested_at_ms,
+    }
 }
 
 fn secs(from: Option<i64>, to: Option<i64>) -> Option<f64> {
@@ -74,6 +96,7 @@ impl<'t> Fold<'t> {
             old,
             next: KeyMap::with_capacity_and_hasher(old.len(), Default::default()),
             stopped_seen: KeySet::default(),
+            apart_seen: KeySet::default(),
             max_stopped_ms: old.stopped_watermark_ms,
             started_ms,
             work: WorkSnapshot::default(),
@@ -81,12 +104,24 @@ impl<'t> Fold<'t> {
             queued: Oldest::default(),
             heartbeats: Oldest::default(),
             stopping: Oldest::default(),
+            waiting_healthchecks: Oldest::default(),
         }
     }
 
     /// Count one row of a page.
     pub fn add(&mut self, row: &WorkRow<'_>) {
         let key = self.old.key(&row.id);
+        // Absent `data` or `type`: the item predates the field; count it as a session.
+        match row.data.as_ref().and_then(|d| d.kind) {
+            Some(DataType::Session) | None => {}
+            Some(DataType::Healthcheck) => return self.add_healthcheck(key, row),
+            Some(DataType::Other) => {
+                if self.apart_seen.insert(key) {
+                    self.work.other_type += 1;
+                }
+                return;
+            }
+        }
         let stopped = row.state == WorkState::Stopped;
         // A row seen twice in one walk (the list shifted under the cursor) counts once.
         if self.next.contains_key(&key) || (stopped && !self.stopped_seen.insert(key)) {
@@ -103,47 +138,23 @@ impl<'t> Fold<'t> {
             Some(i) => self.work.states[i] += 1,
             None => self.work.unknown_state += 1,
         }
-        if row
-            .data
-            .as_ref()
-            .and_then(|d| d.kind.as_deref())
-            .is_some_and(|k| k != "session")
-        {
-            self.work.other_type += 1;
-        }
-
-        let sample = |state: WorkState| ItemSample {
-            work_id: row.id.to_string(),
-            session_id: row
-                .data
-                .as_ref()
-                .and_then(|d| d.id.as_deref())
-                .unwrap_or("")
-                .to_string(),
-            state: state.as_str(),
-            created_at_ms: created,
-            acknowledged_at_ms: acked,
-            started_at_ms: started,
-            latest_heartbeat_at_ms: heartbeat,
-            stop_requested_at_ms: stop_requested,
-        };
         match row.state {
             WorkState::Queued => {
                 if let Some(ts) = created {
-                    self.queued.offer(ts, || sample(row.state));
+                    self.queued.offer(ts, || sample(row));
                 }
             }
             WorkState::Starting | WorkState::Active => {
                 if let Some(ts) = heartbeat.or(acked).or(created) {
                     self.work.heartbeats_ms.push(ts);
-                    self.heartbeats.offer(ts, || sample(row.state));
+                    self.heartbeats.offer(ts, || sample(row));
                 }
             }
             WorkState::Stopping => {
                 if let Some(ts) = stop_requested {
                     self.work.oldest_stop_requested_ms =
                         Some(self.work.oldest_stop_requested_ms.map_or(ts, |o| o.min(ts)));
-                    self.stopping.offer(ts, || sample(row.state));
+                    self.stopping.offer(ts, || sample(row));
                 }
             }
             _ => {}
@@ -214,6 +225,25 @@ impl<'t> Fold<'t> {
         self.next.insert(key, t);
     }
 
+    /// A healthcheck item: counted per state, and its age while it waits.
+    /// Never tracked: it has no lifecycle an operator measures sessions by.
+    fn add_healthcheck(&mut self, key: u64, row: &WorkRow<'_>) {
+        if !self.apart_seen.insert(key) {
+            return;
+        }
+        let h = &mut self.work.healthchecks;
+        match row.state.index() {
+            Some(i) => h.states[i] += 1,
+            None => self.work.unknown_state += 1,
+        }
+        // Waiting = not yet acknowledged. A worker that acknowledges one is
+        // alive even if it dies before stopping it, so `starting` is not waiting.
+        if let (WorkState::Queued, Some(ts)) = (row.state, row.created_at_ms) {
+            h.oldest_waiting_ms = Some(h.oldest_waiting_ms.map_or(ts, |o| o.min(ts)));
+            self.waiting_healthchecks.offer(ts, || sample(row));
+        }
+    }
+
     /// The walk completed: the snapshot's counts, the lifecycle events to add,
     /// and the tracker for the next walk.
     pub fn finish(mut self, truncated: bool, pages: u32) -> (WorkSnapshot, Lifecycle, Tracker) {
@@ -238,6 +268,7 @@ impl<'t> Fold<'t> {
         self.work.oldest_queued = self.queued.into_sorted();
         self.work.oldest_heartbeats = self.heartbeats.into_sorted();
         self.work.oldest_stopping = self.stopping.into_sorted();
+        self.work.healthchecks.oldest_waiting = self.waiting_healthchecks.into_sorted();
         let tracker = Tracker::packed(self.next, self.max_stopped_ms, self.old.seed);
         (self.work, self.delta, tracker)
     }

@@ -172,7 +172,7 @@ impl Connection {
                 let mut resp = if req.uri().path() == "/probe" {
                     site.probe(&req).await
                 } else {
-                    site.handle(&req)
+                    site.handle(&req).await
                 };
                 if let Some(config) = &config {
                     for (name, value) in &config.headers {

@@ -2,7 +2,7 @@
 //! buffer: a page of 1,000 items must cost well under a millisecond.
 
 use crate::sim::ids;
-use crate::sim::state::{EnvQueue, Item, NONE};
+use crate::sim::state::{EnvQueue, Item, ItemKind, NONE};
 
 /// Rough size of one rendered item, to size buffers.
 const ITEM_BYTES: usize = 520;
@@ -47,9 +47,17 @@ pub(crate) fn push_work(out: &mut String, q: &EnvQueue, it: &Item, secret: Optio
     push_opt_ts(out, "latest_heartbeat_at", it.heartbeat);
     push_opt_ts(out, "stop_requested_at", it.stop_requested);
     push_opt_ts(out, "stopped_at", it.stopped);
-    out.push_str(",\"data\":{\"type\":\"session\",\"id\":\"");
-    ids::push_session_id(out, q.salt, it.seq);
-    out.push_str("\"},\"metadata\":{");
+    match it.kind {
+        ItemKind::Session => {
+            out.push_str(",\"data\":{\"type\":\"session\",\"id\":\"");
+            ids::push_session_id(out, q.salt, it.seq);
+            out.push_str("\"},\"metadata\":{");
+        }
+        // No session: SDK 2.14 reads only the type of a healthcheck item's data.
+        ItemKind::Healthcheck => {
+            out.push_str(",\"data\":{\"type\":\"healthcheck\"},\"metadata\":{")
+        }
+    }
     if let Some(meta) = &it.metadata {
         for (n, (k, v)) in meta.iter().enumerate() {
             if n > 0 {
@@ -148,6 +156,30 @@ mod tests {
         assert_eq!(w.secret.as_deref(), Some("sec"));
         let listed: Work = serde_json::from_str(&work(&q, &q.items()[1], None)).unwrap();
         assert_eq!(listed.secret, None);
+    }
+
+    #[test]
+    fn a_healthcheck_item_carries_its_type_and_no_session() {
+        let mut q = queue_with(1);
+        q.enqueue_kind(ItemKind::Healthcheck, 1_780_000_000_500);
+        let s = work(&q, &q.items()[1], None);
+        assert!(s.contains(r#""data":{"type":"healthcheck"},"#), "{s}");
+        let w: Work = serde_json::from_str(&s).unwrap();
+        assert_eq!(
+            (w.data.kind.as_str(), w.data.id.as_str()),
+            ("healthcheck", "")
+        );
+        let body = work_page(&q, None, 10);
+        let rows = crate::api::decode::work_page(body.as_bytes()).unwrap().data;
+        let kinds: Vec<_> = rows
+            .iter()
+            .map(|r| r.data.as_ref().and_then(|d| d.kind))
+            .collect();
+        use crate::api::decode::DataType;
+        assert_eq!(
+            kinds,
+            [Some(DataType::Session), Some(DataType::Healthcheck)]
+        );
     }
 
     #[test]

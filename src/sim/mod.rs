@@ -60,6 +60,8 @@ pub struct SimOptions {
     pub items_per_environment: usize,
     pub workers: usize,
     pub arrivals_per_minute: f64,
+    /// One healthcheck item per environment this often (zero: none).
+    pub healthcheck_interval: std::time::Duration,
     pub credentials_out: Option<PathBuf>,
 }
 
@@ -73,6 +75,7 @@ impl From<&SimArgs> for SimOptions {
             items_per_environment: a.items_per_environment,
             workers: a.workers,
             arrivals_per_minute: a.arrivals_per_minute,
+            healthcheck_interval: a.healthcheck_interval,
             credentials_out: a.credentials_out.clone(),
         }
     }

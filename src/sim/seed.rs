@@ -1,9 +1,12 @@
 //! The static `--items-per-environment` population: items in every state,
 //! with timestamps a real queue would show (oldest finished, newest waiting).
+//! Every 50th finished or never-polled item is a healthcheck, shaped as the
+//! official worker leaves one (acknowledged and stopped, never started), so
+//! populations under 50 items (the SDK suite's) hold sessions only.
 
 use crate::api::wire::WorkState;
 use crate::sim::ids::SplitMix64;
-use crate::sim::state::{EnvQueue, Item};
+use crate::sim::state::{EnvQueue, Item, ItemKind};
 
 /// Share of the population per state, oldest first.
 const BLOCKS: [(WorkState, f64); 6] = [
@@ -18,6 +21,8 @@ const BLOCKS: [(WorkState, f64); 6] = [
 /// Share of seeded active items whose lease has expired.
 const EXPIRED_SHARE: f64 = 0.05;
 const SPAN_MS: i64 = 3_600_000;
+/// One item in this many of the stopped and never-polled blocks is a healthcheck.
+const HEALTHCHECK_EVERY: usize = 50;
 
 pub(crate) fn populate(q: &mut EnvQueue, n: usize, rng: &mut SplitMix64, now: i64) {
     q.reserve(n);
@@ -36,6 +41,16 @@ pub(crate) fn populate(q: &mut EnvQueue, n: usize, rng: &mut SplitMix64, now: i6
         let mut it = Item::new(0, created);
         it.state = BLOCKS[block].0;
         let at = |t: i64| t.max(created).min(now);
+        if k % HEALTHCHECK_EVERY == HEALTHCHECK_EVERY - 1 && matches!(block, 0 | 5) {
+            it.kind = ItemKind::Healthcheck;
+            if block == 0 {
+                it.acked = at(created + rng.range(200, 3_000));
+                it.stopped = at(it.acked + rng.range(0, 500));
+                it.stop_requested = it.stopped;
+            }
+            q.push_seeded(it);
+            continue;
+        }
         match block {
             0 => {
                 it.acked = at(created + rng.range(200, 5_000));
@@ -82,6 +97,17 @@ mod tests {
         for s in WorkState::KNOWN {
             assert!(t.counts[s.as_str()] > 0, "{s:?}: {t:?}");
         }
+        assert_eq!(
+            t.healthchecks["stopped"], 104,
+            "every 50th of 5,200 stopped"
+        );
+        assert_eq!(
+            t.healthchecks["queued"], 16,
+            "every 50th of 800 never polled"
+        );
+        let sessions: u64 = t.counts.values().sum();
+        assert_eq!(sessions + 120, t.total);
+        assert!(t.oldest_waiting_healthcheck_at.is_some());
         assert_eq!(t.pending, 200);
         assert_eq!(t.depth, 800);
         assert!(t.expired_leases > 50 && t.expired_leases < 300, "{t:?}");

@@ -23,6 +23,13 @@ pub(crate) fn check(opts: &SimOptions) -> Result<Scenario, SimError> {
     if !opts.arrivals_per_minute.is_finite() || opts.arrivals_per_minute < 0.0 {
         return invalid("--arrivals-per-minute", "must be a number of at least 0");
     }
+    let every = opts.healthcheck_interval;
+    if !every.is_zero() && (every.as_millis() < 250 || every.as_secs() > 86_400) {
+        return invalid(
+            "--healthcheck-interval",
+            "must be 0s (no healthchecks) or between 250ms (the workload's tick) and 24h",
+        );
+    }
     Ok(scenario)
 }
 
@@ -67,8 +74,21 @@ mod tests {
             items_per_environment: 0,
             workers: 4,
             arrivals_per_minute: 20.0,
+            healthcheck_interval: std::time::Duration::from_secs(60),
             credentials_out: None,
         }
+    }
+
+    #[test]
+    fn a_healthcheck_interval_below_the_tick_is_refused_and_zero_turns_them_off() {
+        let with = |ms| SimOptions {
+            healthcheck_interval: std::time::Duration::from_millis(ms),
+            ..opts()
+        };
+        let err = check(&with(100)).unwrap_err();
+        assert!(err.to_string().contains("--healthcheck-interval"), "{err}");
+        assert!(check(&with(0)).is_ok());
+        assert!(check(&with(250)).is_ok());
     }
 
     #[test]

@@ -21,11 +21,22 @@ pub(crate) const DEFAULT_RECLAIM_MS: i64 = 5_000;
 pub(crate) const STOP_GRACE_MS: i64 = 2_000;
 pub(crate) const NO_HEARTBEAT: &str = "NO_HEARTBEAT";
 
+/// What a work item carries (`data.type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ItemKind {
+    /// A session to run.
+    Session,
+    /// The platform's probe of the fleet: the official worker acknowledges
+    /// it and force-stops it without running anything.
+    Healthcheck,
+}
+
 /// A work item, kept compact (about 80 bytes) so that ten million fit.
 #[derive(Debug, Clone)]
 pub(crate) struct Item {
     pub seq: u64,
     pub state: WorkState,
+    pub kind: ItemKind,
     pub created: i64,
     pub acked: i64,
     pub started: i64,
@@ -47,6 +58,7 @@ impl Item {
         Item {
             seq,
             state: WorkState::Queued,
+            kind: ItemKind::Session,
             created,
             acked: NONE,
             started: NONE,
@@ -151,9 +163,16 @@ impl EnvQueue {
 
     /// A new session arrives: a queued item created at `now`.
     pub(crate) fn enqueue(&mut self, now: i64) -> u64 {
+        self.enqueue_kind(ItemKind::Session, now)
+    }
+
+    /// A new item of `kind` joins the back of the queue.
+    pub(crate) fn enqueue_kind(&mut self, kind: ItemKind, now: i64) -> u64 {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.items.push(Item::new(seq, now));
+        let mut item = Item::new(seq, now);
+        item.kind = kind;
+        self.items.push(item);
         self.queue.push_back(seq);
         seq
     }

@@ -1,12 +1,14 @@
-//! The simulated workload of one environment: session arrivals and workers
-//! that behave like the official SDK worker (one item at a time, no polling
-//! while busy, jittered sleep after an empty poll, ack, lease heartbeats,
-//! stop when done). `step(now)` advances it; one task ticks every environment.
+//! The simulated workload of one environment: session arrivals, periodic
+//! healthcheck items, and workers that behave like the official SDK worker
+//! (one item at a time, no polling while busy, jittered sleep after an empty
+//! poll, ack, lease heartbeats, stop when done; a healthcheck is acknowledged
+//! and force-stopped at once). `step(now)` advances it; one task ticks every
+//! environment.
 
 use crate::api::wire::WorkState;
 use crate::sim::ids::{mix, SplitMix64};
 use crate::sim::scenario::Scenario;
-use crate::sim::state::{EnvQueue, DEFAULT_RECLAIM_MS, NO_HEARTBEAT};
+use crate::sim::state::{EnvQueue, ItemKind, DEFAULT_RECLAIM_MS, NO_HEARTBEAT};
 
 /// Stopped items stay listed this long, then are dropped (bounded memory).
 pub(crate) const KEEP_STOPPED_MS: i64 = 120_000;
@@ -44,6 +46,11 @@ pub(crate) struct Workload {
     mean_run_ms: i64,
     last_step: Option<i64>,
     next_prune: i64,
+    /// One healthcheck item per this many ms (0: none), the first at a
+    /// per-environment phase so environments do not all get theirs at once.
+    healthcheck_every_ms: i64,
+    healthcheck_phase: u64,
+    next_healthcheck: Option<i64>,
 }
 
 impl Workload {
@@ -82,6 +89,30 @@ impl Workload {
             mean_run_ms,
             last_step: None,
             next_prune: 0,
+            healthcheck_every_ms: 0,
+            // Not drawn from `rng`: turning healthchecks on leaves the rest of the workload as it was.
+            healthcheck_phase: mix(stream ^ 0x4845_414c_5448),
+            next_healthcheck: None,
+        }
+    }
+
+    /// The platform's healthcheck items: one every `every_ms` (0: none).
+    pub(crate) fn with_healthchecks(mut self, every_ms: i64) -> Self {
+        self.healthcheck_every_ms = every_ms.max(0);
+        self
+    }
+
+    fn enqueue_due_healthcheck(&mut self, q: &mut EnvQueue, now: i64) {
+        let every = self.healthcheck_every_ms;
+        if every == 0 {
+            return;
+        }
+        let phase = (self.healthcheck_phase % every as u64) as i64;
+        let due = *self.next_healthcheck.get_or_insert(now + phase);
+        if now >= due {
+            q.enqueue_kind(ItemKind::Healthcheck, now);
+            // One at a time, even after a stall: the platform does not catch up on probes.
+            self.next_healthcheck = Some((due + every).max(now + 1));
         }
     }
 
@@ -126,6 +157,7 @@ impl Workload {
         for _ in 0..arrivals {
             q.enqueue(now);
         }
+        self.enqueue_due_healthcheck(q, now);
         if scenario != Scenario::StuckStopping {
             q.complete_due_stops(now);
         }
@@ -177,7 +209,7 @@ impl Workload {
             w.next_poll = now + rng.range(1_000, 3_000);
             return;
         };
-        let seq = q.items()[i].seq;
+        let (seq, kind) = (q.items()[i].seq, q.items()[i].kind);
         if scenario != Scenario::Saturated && rng.chance(CRASH_SHARE) {
             // Died between claim and ack: the item stays pending until reclaimed.
             w.next_poll = now + rng.range(1_000, 3_000);
@@ -185,6 +217,13 @@ impl Workload {
         }
         if q.ack(seq, now).is_err() {
             w.next_poll = now + rng.range(1_000, 3_000);
+            return;
+        }
+        if kind == ItemKind::Healthcheck {
+            // As SDK 2.14's worker: skip a non-session item, force-stop it
+            // (starting -> stopped, never started), and poll again at once.
+            let _ = q.stop(seq, true, now);
+            w.next_poll = now;
             return;
         }
         let run = rng.range(self.mean_run_ms * 2 / 5, self.mean_run_ms * 8 / 5);

@@ -1,7 +1,7 @@
 //! Scenario tests of the simulated workload, stepped on a synthetic clock.
 
 use super::*;
-use crate::sim::state::Truth;
+use crate::sim::state::{Truth, NONE};
 
 const T0: i64 = 1_780_000_000_000;
 const TICK: i64 = 250;
@@ -141,4 +141,49 @@ fn api_scenarios_leave_the_workload_steady() {
     let mut r = Rig::new(7, 4, 20.0);
     let t = r.run(Scenario::ApiDown, 120);
     assert!(t.counts["stopped"] > 5 && t.expired_leases == 0, "{t:?}");
+}
+
+#[test]
+fn healthchecks_arrive_on_time_are_force_stopped_unstarted_and_wait_while_workers_are_down() {
+    let mut r = Rig::new(5, 2, 6.0);
+    r.load = Workload::new(5, 0, 2, 6.0).with_healthchecks(10_000);
+    let t = r.run(Scenario::Steady, 120);
+    let healthchecks: Vec<_> =
+        r.q.items()
+            .iter()
+            .filter(|i| i.kind == ItemKind::Healthcheck)
+            .collect();
+    assert!((11..=12).contains(&healthchecks.len()), "{t:?}");
+    for h in healthchecks
+        .iter()
+        .filter(|h| h.state == WorkState::Stopped)
+    {
+        // The official worker's path: acknowledged, then force-stopped at once.
+        assert!(h.acked != NONE && h.stopped == h.acked, "{h:?}");
+        assert_eq!((h.started, h.heartbeat), (NONE, NONE), "{h:?}");
+        assert_eq!(h.stop_requested, h.stopped, "{h:?}");
+        assert!(
+            h.stopped - h.created < 10_000,
+            "taken within a poll sleep: {h:?}"
+        );
+    }
+    assert!(t.healthchecks["stopped"] >= 10, "{t:?}");
+    assert_eq!(t.healthchecks["starting"] + t.healthchecks["active"], 0);
+    let sessions: u64 = t.counts.values().sum();
+    let probes: u64 = t.healthchecks.values().sum();
+    assert_eq!(sessions + probes, t.total, "{t:?}");
+
+    let down = r.run(Scenario::WorkersDown, 60);
+    assert!(down.healthchecks["queued"] >= 5, "{down:?}");
+    let oldest = down.oldest_waiting_healthcheck_at.as_deref().unwrap();
+    let oldest_ms = crate::api::decode::timestamp_ms(oldest).unwrap();
+    assert!(r.now - oldest_ms >= 50_000, "{down:?}");
+    // Workers back: the backlog drains and healthchecks are taken promptly again.
+    let back = r.run(Scenario::Steady, 90);
+    let waiting_ms = back
+        .oldest_waiting_healthcheck_at
+        .as_deref()
+        .and_then(crate::api::decode::timestamp_ms)
+        .map_or(0, |t| r.now - t);
+    assert!(waiting_ms < 10_000, "{back:?}");
 }

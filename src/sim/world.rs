@@ -103,6 +103,7 @@ struct Template {
     items: usize,
     workers: usize,
     arrivals_per_minute: f64,
+    healthcheck_every_ms: i64,
 }
 
 #[derive(Debug)]
@@ -132,6 +133,8 @@ impl World {
             items: opts.items_per_environment,
             workers: opts.workers,
             arrivals_per_minute: opts.arrivals_per_minute,
+            healthcheck_every_ms: i64::try_from(opts.healthcheck_interval.as_millis())
+                .unwrap_or(i64::MAX),
         };
         let mut envs = Envs::default();
         for k in 0..n + 2 {
@@ -301,6 +304,7 @@ fn idle(t: &Template) -> Template {
         items: 0,
         workers: 0,
         arrivals_per_minute: 0.0,
+        healthcheck_every_ms: 0,
         ..t.clone()
     }
 }
@@ -331,7 +335,8 @@ fn new_env(
         archived: AtomicBool::new(false),
         cell: Mutex::new(EnvCell {
             q,
-            load: Workload::new(t.seed, k, t.workers, t.arrivals_per_minute),
+            load: Workload::new(t.seed, k, t.workers, t.arrivals_per_minute)
+                .with_healthchecks(t.healthcheck_every_ms),
         }),
         scenario: AtomicU8::new(scenario.index()),
     }

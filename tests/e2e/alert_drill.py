@@ -16,7 +16,8 @@ pending), one simulated environment per scenario, all at once:
   env 1  workers-down      -> AnthropicWorkNoWorkers (critical, pager) must arrive
   env 2  stale-heartbeats  -> AnthropicWorkLeasesExpired (warning, team) must arrive
   env 3  saturated         -> AnthropicWorkNoWorkers must NOT arrive, although
-                              work waits and nobody polls (checked in Prometheus)
+                              work waits and nobody polls (checked in Prometheus),
+                              and healthcheck items wait behind the backlog
   env 4  api-down          -> AnthropicWorkRefreshFailing (critical, pager) must arrive
 Each arriving alert must carry every annotation, and a drilldown_url for its
 environment whose JSON names what is behind the alert (oldest queued items,
@@ -69,7 +70,17 @@ DRILL_REWRITES = [
      "increase(anthropic_work_queue_wait_seconds_count[30s])", 1),
     (r"\(anthropic_work_queue_oldest_age_seconds > 180\)",
      "(anthropic_work_queue_oldest_age_seconds > 5)", 1),
+    # Its healthcheck way: "no pick-up in 2 minutes" -> 30 seconds; "a
+    # healthcheck waiting over 120 s" -> 5 s (the demo sends one every
+    # HEALTHCHECK_INTERVAL), so that healthchecks waiting behind the saturated
+    # backlog meet it too and only the progress clauses keep it silent.
+    (r"increase\(anthropic_work_queue_wait_seconds_count\[2m\]\)",
+     "increase(anthropic_work_queue_wait_seconds_count[30s])", 1),
+    (r"\(anthropic_work_healthcheck_waiting_oldest_age_seconds > 120\)",
+     "(anthropic_work_healthcheck_waiting_oldest_age_seconds > 5)", 1),
 ]
+# The demo's healthcheck items, one per environment this often.
+HEALTHCHECK_INTERVAL = "5s"
 AM_REWRITES = [
     (r"http://alert-receiver\.example\.invalid", None, 2),  # replaced by the webhook URL
     (r"(?m)^(\s+group_wait:) \S+$", r"\1 1s", None),
@@ -284,6 +295,7 @@ scrape_configs:
             "--environments", "4",
             "--scenario", "steady",
             "--refresh.interval", REFRESH_INTERVAL,
+            "--sim.healthcheck-interval", HEALTHCHECK_INTERVAL,
             "--credentials-out", str(creds_path),
         ])
         self.procs.start("alertmanager", [
@@ -432,8 +444,9 @@ scrape_configs:
         e_down, e_stale, e_sat, e_api = self.envs[:4]
         phases = {
             "workers-down": dict(env=e_down, alert="AnthropicWorkNoWorkers", receiver="anthropic-work-pager",
-                                 check=lambda p: (bool(p.get("oldest_queued")),
-                                                  f"{len(p.get('oldest_queued') or [])} oldest queued items listed")),
+                                 check=lambda p: (bool(p.get("oldest_queued")) and bool(p.get("waiting_healthchecks")),
+                                                  f"{len(p.get('oldest_queued') or [])} oldest queued sessions and "
+                                                  f"{len(p.get('waiting_healthchecks') or [])} waiting healthchecks listed")),
             "stale-heartbeats": dict(env=e_stale, alert="AnthropicWorkLeasesExpired", receiver="anthropic-work-team",
                                      check=lambda p: (bool(p.get("expired_leases")) and all(i.get("work_id") for i in p["expired_leases"]),
                                                       f"{len(p.get('expired_leases') or [])} expired leases listed with work ids")),
@@ -447,7 +460,7 @@ scrape_configs:
         self.switch(e_sat, "saturated")
         sat_since = time.monotonic()
         sat_naive_first = None
-        sat_checks = sat_naive = 0
+        sat_checks = sat_naive = sat_hc_waiting = 0
         sat_progress = False
         next_sat_query = 0.0
         seen = 0
@@ -507,6 +520,9 @@ scrape_configs:
                         log(f"saturated: work waiting and workers_polling == 0 in {e_sat} (the naive rule would fire)")
                 if self.query(f"increase(anthropic_work_queue_wait_seconds_count{sel}[30s]) > 0"):
                     sat_progress = True
+                # Busy workers do not poll: healthchecks wait behind the backlog.
+                if self.query(f"anthropic_work_healthcheck_waiting_oldest_age_seconds{sel} > 5"):
+                    sat_hc_waiting += 1
 
             done = all("resolved" in ph for ph in phases.values())
             sat_done = sat_naive_first is not None and now - sat_naive_first >= SATURATED_QUIET_S
@@ -517,6 +533,7 @@ scrape_configs:
         self.check("saturated: work waited with nobody polling", sat_naive >= sat_checks // 2,
                    f"{sat_naive} of {sat_checks} checks saw depth > 0 and workers_polling == 0")
         self.check("saturated: items kept being picked up", sat_progress)
+        log(f"saturated: a healthcheck waited over 5 s (the shortened threshold) at {sat_hc_waiting} of {sat_checks} checks")
         self.check("saturated: no-workers alert stays silent", True,
                    f"none delivered in {time.monotonic() - sat_since:.0f}s of saturation")
         self.switch(e_sat, "steady")

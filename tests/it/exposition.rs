@@ -8,7 +8,7 @@ use work_exporter::api::ApiError;
 use work_exporter::config::{Cadence, Cadences, Environment, StaleAfter};
 use work_exporter::metrics::{render_environments, render_probe, ExporterMetrics, Settings};
 use work_exporter::snapshot::{
-    ItemSample, Lifecycle, QueueSnapshot, Snapshot, Store, WorkSnapshot,
+    Healthchecks, ItemSample, Lifecycle, QueueSnapshot, Snapshot, Store, WorkSnapshot,
 };
 
 const NOW: i64 = 1_767_225_600_000;
@@ -56,6 +56,11 @@ fn store() -> Store {
             states: [4, 1, 3, 1, 7],
             unknown_state: 1,
             other_type: 0,
+            healthchecks: Healthchecks {
+                states: [1, 0, 0, 0, 3],
+                oldest_waiting_ms: Some(NOW - 130_000),
+                oldest_waiting: vec![],
+            },
             heartbeats_ms: vec![NOW - 200_000, NOW - 20_000, NOW - 5_000, NOW - 1_000],
             oldest_stop_requested_ms: Some(NOW - 61_500),
             truncated: false,

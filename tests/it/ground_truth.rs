@@ -73,6 +73,8 @@ pub fn options(
         items_per_environment: items,
         workers,
         arrivals_per_minute: arrivals,
+        // Static unless a test turns them on: healthcheck arrivals would move the numbers.
+        healthcheck_interval: Duration::ZERO,
         credentials_out: None,
     }
 }
@@ -173,7 +175,19 @@ async fn exporter_numbers_match_the_simulators_ground_truth() {
                     Some(want),
                     "{id} {state}"
                 );
+                // The seeded population holds healthchecks too (every 50th stopped or queued).
+                assert_eq!(
+                    value(
+                        &m,
+                        "anthropic_work_healthcheck_items",
+                        id,
+                        &format!("state=\"{state}\"")
+                    ),
+                    env["healthchecks"][state].as_f64(),
+                    "{id} healthchecks {state}"
+                );
             }
+            assert!(env["healthchecks"]["stopped"].as_f64() > Some(0.0), "{env}");
             assert_eq!(
                 value(&m, "anthropic_work_queue_depth", id, ""),
                 env["depth"].as_f64(),

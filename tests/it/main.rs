@@ -8,6 +8,7 @@ mod exposition;
 mod faults;
 mod fuzz_smoke;
 mod ground_truth;
+mod healthchecks;
 mod leaks;
 mod load;
 mod multi_target;

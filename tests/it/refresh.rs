@@ -438,11 +438,13 @@ async fn max_pages_truncates_the_walk_and_says_so() {
 #[tokio::test]
 async fn unknown_states_types_and_fields_are_accepted_and_counted_apart() {
     let odd = r#"{"id":"w9","type":"work","state":"hibernating","created_at":"2025-12-31T23:58:00Z","data":{"id":"h1","type":"healthcheck"},"brand_new_field":{"x":[1]}}"#;
-    let hc = r#"{"id":"w8","type":"work","state":"queued","created_at":"2025-12-31T23:58:00Z","data":{"id":"h2","type":"healthcheck"}}"#;
+    let hc = r#"{"id":"w8","type":"work","state":"queued","created_at":"2025-12-31T23:58:00Z","data":{"type":"healthcheck"}}"#;
+    let job = r#"{"id":"w7","type":"work","state":"queued","created_at":"2025-12-31T23:58:00Z","data":{"id":"j1","type":"batch_job"}}"#;
     let body = page(
         &[
             odd.to_string(),
             hc.to_string(),
+            job.to_string(),
             work("w1", "queued", T0, None),
         ],
         None,
@@ -458,23 +460,26 @@ async fn unknown_states_types_and_fields_are_accepted_and_counted_apart() {
     let r = rig(&up.base_url, Options::default());
     assert!(r.refresh().await);
     let m = r.scrape();
+    let get = |name: &str, label: &str| value(&m, &series(name, label));
+    // Sessions only; the healthcheck in its own family; the unknown state
+    // (of a healthcheck) and the unknown type each once, under unrecognized.
+    assert_eq!(get("anthropic_work_items", r#"state="queued""#), Some(1.0));
     assert_eq!(
-        value(&m, &series("anthropic_work_items", r#"state="queued""#)),
-        Some(2.0)
-    );
-    assert_eq!(
-        value(
-            &m,
-            &series("anthropic_work_items_unrecognized", r#"kind="state""#)
-        ),
+        get("anthropic_work_healthcheck_items", r#"state="queued""#),
         Some(1.0)
     );
     assert_eq!(
-        value(
-            &m,
-            &series("anthropic_work_items_unrecognized", r#"kind="data_type""#)
-        ),
-        Some(2.0)
+        get("anthropic_work_items_unrecognized", r#"kind="state""#),
+        Some(1.0)
+    );
+    assert_eq!(
+        get("anthropic_work_items_unrecognized", r#"kind="data_type""#),
+        Some(1.0)
+    );
+    // Created 2 minutes before the rig's clock and not acknowledged: waiting.
+    assert_eq!(
+        get("anthropic_work_healthcheck_waiting_oldest_age_seconds", ""),
+        Some(120.0)
     );
 }
 

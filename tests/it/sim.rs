@@ -45,6 +45,7 @@ impl Sim {
             items_per_environment: items,
             workers: 0,
             arrivals_per_minute: 0.0,
+            healthcheck_interval: std::time::Duration::ZERO,
             credentials_out: None,
         };
         let running = start(opts, shutdown.clone()).await.unwrap();

@@ -40,8 +40,38 @@ fn strings_borrow_from_the_body_and_escaped_ones_still_decode() {
     assert!(matches!(row.id, Cow::Borrowed("work_1")));
     let data = row.data.as_ref().unwrap();
     assert!(matches!(data.id, Some(Cow::Borrowed("session_1"))));
-    assert_eq!(data.kind.as_deref(), Some("session"));
+    assert_eq!(data.kind, Some(DataType::Session));
     assert!(matches!(page.next_page, Some(Cow::Borrowed("c1"))));
+}
+
+#[test]
+fn data_type_reads_session_healthcheck_and_anything_else_as_other() {
+    let page = work_page(
+        br#"{"data":[
+        {"id":"w1","state":"queued","data":{"id":"session_1","type":"session"}},
+        {"id":"w2","state":"queued","data":{"type":"healthcheck"}},
+        {"id":"w3","state":"queued","data":{"id":"x","type":"batch_job"}},
+        {"id":"w4","state":"queued","data":{"id":"session_2","type":null}},
+        {"id":"w5","state":"queued"}],"next_page":null}"#,
+    )
+    .unwrap();
+    let kinds: Vec<_> = page
+        .data
+        .iter()
+        .map(|r| r.data.as_ref().and_then(|d| d.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            Some(DataType::Session),
+            Some(DataType::Healthcheck),
+            Some(DataType::Other),
+            None,
+            None
+        ]
+    );
+    assert!(page.data[1].data.as_ref().unwrap().id.is_none());
+    assert!(work_page(br#"{"data":[{"id":"w","state":"queued","data":{"type":7}}]}"#).is_err());
 }
 
 #[test]

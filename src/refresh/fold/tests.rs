@@ -217,3 +217,82 @@ fn negative_durations_from_clock_skew_are_clamped_to_zero() {
     assert_eq!(d.queue_wait.sum, 0.0);
     assert_eq!(d.startup.sum, 0.0);
 }
+
+/// `row` with another `data`.
+fn with_data(row: String, data: &str) -> String {
+    let session = row.find(r#""data":{"#).unwrap();
+    let end = session + row[session..].find('}').unwrap() + 1;
+    format!("{}\"data\":{data}{}", &row[..session], &row[end..])
+}
+
+#[test]
+fn healthchecks_are_counted_apart_and_never_in_session_figures() {
+    let hc = |id: &str, state: &str, acked: Option<i64>, stopped: Option<i64>| {
+        with_data(
+            row(id, state, START + 100, acked, None, None, stopped, stopped),
+            r#"{"type":"healthcheck"}"#,
+        )
+    };
+    let t0 = Tracker::new(START);
+    // The official worker's path: queued, then starting (acknowledged), then stopped.
+    let (w1, d1, t1) = walk(
+        &t0,
+        &[
+            hc("h1", "queued", None, None),
+            hc("h1", "queued", None, None), // the list shifted: seen twice, counted once
+            hc("h2", "starting", Some(START + 200), None),
+            hc("h3", "paused", None, None),
+            row("s1", "queued", START + 50, None, None, None, None, None),
+        ],
+    );
+    assert_eq!(w1.states, [1, 0, 0, 0, 0], "sessions only");
+    assert_eq!(w1.healthchecks.states, [1, 1, 0, 0, 0]);
+    assert_eq!(w1.unknown_state, 1, "a healthcheck in an unknown state");
+    assert_eq!(w1.other_type, 0);
+    assert_eq!(w1.healthchecks.oldest_waiting_ms, Some(START + 100));
+    assert_eq!(w1.healthchecks.oldest_waiting[0].work_id, "h1");
+    assert_eq!(w1.oldest_queued.len(), 1, "the session alone");
+    assert!(
+        w1.heartbeats_ms.is_empty(),
+        "an acknowledged healthcheck holds no lease"
+    );
+    assert_eq!(d1.created, 1, "the session alone");
+    assert_eq!(t1.len(), 1, "healthchecks are not tracked");
+
+    let (w2, d2, _) = walk(
+        &t1,
+        &[
+            hc("h1", "stopped", Some(START + 300), Some(START + 400)),
+            hc("h2", "stopped", Some(START + 200), Some(START + 400)),
+            row("s1", "queued", START + 50, None, None, None, None, None),
+        ],
+    );
+    assert_eq!(w2.healthchecks.states, [0, 0, 0, 0, 2]);
+    assert_eq!(w2.healthchecks.oldest_waiting_ms, None);
+    assert!(w2.healthchecks.oldest_waiting.is_empty());
+    assert_eq!((d2.stopped, d2.queue_wait.count, d2.stop.count), (0, 0, 0));
+}
+
+#[test]
+fn unknown_data_types_are_unrecognized_only() {
+    let t = Tracker::new(START);
+    let other = |id: &str, state: &str| {
+        with_data(
+            row(id, state, START + 100, None, None, None, None, None),
+            r#"{"id":"job_1","type":"batch_job"}"#,
+        )
+    };
+    let (w, d, t1) = walk(
+        &t,
+        &[
+            other("x", "queued"),
+            other("x", "queued"),
+            other("y", "paused"),
+        ],
+    );
+    assert_eq!(w.other_type, 2);
+    assert_eq!((w.states, w.healthchecks.states), ([0; 5], [0; 5]));
+    assert_eq!(w.unknown_state, 0, "counted once, under data_type");
+    assert!(w.oldest_queued.is_empty());
+    assert_eq!((d.created, t1.len()), (0, 0));
+}

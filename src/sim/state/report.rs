@@ -1,7 +1,7 @@
 //! What an environment's queue reports: stats, list pages, the ground truth,
 //! and pruning of finished items.
 
-use super::{EnvQueue, LEASE_TTL_MS, NONE, POLLING_WINDOW_MS};
+use super::{EnvQueue, ItemKind, LEASE_TTL_MS, NONE, POLLING_WINDOW_MS};
 use crate::api::wire::{QueueStats, WorkState};
 use crate::sim::ids;
 use std::collections::BTreeMap;
@@ -9,7 +9,13 @@ use std::collections::BTreeMap;
 /// Ground truth of one environment, for `GET /_sim/state` and tests.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub(crate) struct Truth {
+    /// Session items per state.
     pub counts: BTreeMap<&'static str, u64>,
+    /// Healthcheck items per state.
+    pub healthchecks: BTreeMap<&'static str, u64>,
+    /// `created_at` of the oldest healthcheck still queued (no worker acknowledged it).
+    pub oldest_waiting_healthcheck_at: Option<String>,
+    /// Every item listed, sessions and healthchecks.
     pub total: u64,
     pub depth: i64,
     pub pending: i64,
@@ -67,8 +73,18 @@ impl EnvQueue {
     pub(crate) fn truth(&self, now: i64) -> Truth {
         let mut counts: BTreeMap<&'static str, u64> =
             WorkState::KNOWN.iter().map(|s| (s.as_str(), 0)).collect();
+        let mut healthchecks = counts.clone();
+        let mut oldest_waiting_healthcheck = None::<i64>;
         let mut expired = 0;
         for it in &self.items {
+            if it.kind == ItemKind::Healthcheck {
+                *healthchecks.entry(it.state.as_str()).or_default() += 1;
+                if it.state == WorkState::Queued {
+                    oldest_waiting_healthcheck =
+                        Some(oldest_waiting_healthcheck.map_or(it.created, |o| o.min(it.created)));
+                }
+                continue;
+            }
             *counts.entry(it.state.as_str()).or_default() += 1;
             if matches!(it.state, WorkState::Starting | WorkState::Active) {
                 let last = if it.heartbeat != NONE {
@@ -83,6 +99,8 @@ impl EnvQueue {
         }
         Truth {
             counts,
+            healthchecks,
+            oldest_waiting_healthcheck_at: oldest_waiting_healthcheck.map(ids::timestamp),
             total: self.items.len() as u64,
             depth: self.queue.len() as i64,
             pending: self.pending.len() as i64,

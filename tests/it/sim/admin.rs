@@ -25,6 +25,8 @@ async fn admin_endpoints_need_the_admin_token() {
         "id",
         "scenario",
         "counts",
+        "healthchecks",
+        "oldest_waiting_healthcheck_at",
         "depth",
         "pending",
         "workers_polling",
