@@ -138,6 +138,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_bad_per_environment_interval_names_its_field() {
+        let e = CadenceOverrides::parse("environments[2]", Some("15s"), Some("soon")).unwrap_err();
+        assert_eq!(e.field, "environments[2].list_interval");
+        let ok = CadenceOverrides::parse("environments[0]", Some("15s"), None).unwrap();
+        assert_eq!(ok.stats, Some(Duration::from_secs(15)));
+        assert_eq!(
+            Cadences::every(Duration::from_secs(30)).with(&ok).list,
+            Duration::from_secs(30)
+        );
+    }
+
+    #[test]
+    fn both_cadences_default_to_the_refresh_interval() {
+        let args = ServeArgs {
+            list_interval: Some("5m".into()),
+            ..ServeArgs::default()
+        };
+        let c = Cadences::from_args(&args, Duration::from_secs(30)).unwrap();
+        assert_eq!(c.stats, Duration::from_secs(30));
+        assert_eq!(c.list, Duration::from_secs(300));
+        let bad = ServeArgs {
+            stats_interval: Some("0s".into()),
+            ..ServeArgs::default()
+        };
+        let e = Cadences::from_args(&bad, Duration::from_secs(30)).unwrap_err();
+        assert_eq!(e.field, "--refresh.stats-interval");
+    }
+
+    #[test]
     fn stale_after_defaults_to_three_achieved_intervals_of_each_part() {
         let s = StaleAfter {
             explicit: None,
