@@ -137,7 +137,8 @@ pub async fn run_exporter(
             lease_ttl: cfg.refresh.lease_ttl,
             discovery: cfg.discovery.is_some(),
         })
-        .map_err(|e| AppError::Client(e.to_string()))?,
+        .map_err(|e| AppError::Client(e.to_string()))?
+        .with_options(cfg.exposition.clone()),
     );
     metrics.set_shard(cfg.shard.index, cfg.shard.total);
     let budget = Arc::new(RequestBudget::new(cfg.api.max_requests_per_second));

@@ -166,7 +166,27 @@ pub struct ServeArgs {
     pub probe_only: bool,
 
     #[command(flatten)]
+    pub metrics: MetricsArgs,
+
+    #[command(flatten)]
     pub log: LogArgs,
+}
+
+/// How `/metrics` and `/probe` are rendered (every format alike).
+#[derive(Debug, Args, Clone, Default)]
+pub struct MetricsArgs {
+    /// Buckets of the lifecycle histograms: classic (fixed `le` buckets), native (sparse
+    /// exponential, protobuf only) or both (fixed in the text formats, both in protobuf).
+    #[arg(long = "metrics.histograms", value_enum, default_value_t)]
+    pub histograms: crate::metrics::HistogramMode,
+    /// Serve only the metric families matching one of these comma-separated globs
+    /// (`*`, `?`; e.g. `anthropic_work_queue_*`); all when not given.
+    #[arg(long = "metrics.families.allow", value_name = "GLOBS")]
+    pub families_allow: Vec<String>,
+    /// Drop the metric families matching one of these comma-separated globs (e.g.
+    /// `process_*,anthropic_work_stop_seconds`); applied after the allow list.
+    #[arg(long = "metrics.families.deny", value_name = "GLOBS")]
+    pub families_deny: Vec<String>,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -198,6 +218,9 @@ pub struct DemoArgs {
     /// Seed of the simulated workload.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 
     #[command(flatten)]
     pub log: LogArgs,

@@ -103,6 +103,8 @@ pub struct Config {
     pub probe_only: bool,
     /// `--web.config.file`, loaded and checked (TLS, basic auth).
     pub web: Option<std::sync::Arc<crate::web_config::WebServerConfig>>,
+    /// `--metrics.histograms` and the family allow/deny lists.
+    pub exposition: crate::metrics::Options,
 }
 
 /// Credentials and environments, from the file or from environment variables.
@@ -141,6 +143,30 @@ pub fn parse_duration(field: &str, value: &str) -> Result<Duration, ConfigError>
 }
 
 /// `:9781` means every interface, as in the Prometheus exporters.
+/// `--metrics.*`: how every exposition is rendered.
+fn exposition_options(
+    args: &crate::cli::MetricsArgs,
+) -> Result<crate::metrics::Options, ConfigError> {
+    let families =
+        crate::metrics::filter::FamilyFilter::new(&args.families_allow, &args.families_deny)
+            .map_err(|e| {
+                let flag = if args.families_allow.iter().any(|a| a.contains(&e.pattern)) {
+                    "--metrics.families.allow"
+                } else {
+                    "--metrics.families.deny"
+                };
+                ConfigError::new(
+            flag,
+            e.to_string(),
+            "name families by their full names, e.g. anthropic_work_stop_seconds or process_*",
+        )
+            })?;
+    Ok(crate::metrics::Options {
+        histograms: args.histograms,
+        families,
+    })
+}
+
 pub fn parse_listen_address(field: &str, value: &str) -> Result<SocketAddr, ConfigError> {
     let full = if value.starts_with(':') {
         format!("0.0.0.0{value}")
@@ -328,6 +354,7 @@ impl Config {
             discovery: None,
             shard: Shard::default(),
             probe_only: args.probe_only,
+            exposition: exposition_options(&args.metrics)?,
             web: match &args.web_config_file {
                 Some(path) => Some(std::sync::Arc::new(
                     crate::web_config::WebServerConfig::load(path)?,

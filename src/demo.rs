@@ -22,6 +22,7 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), App
         // The simulator is local: a generous budget, and stats read with the API key.
         max_requests_per_second: 50.0,
         base_url: "http://127.0.0.1:1".into(),
+        metrics: args.metrics.clone(),
         log: args.log.clone(),
         ..defaults
     };

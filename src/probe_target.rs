@@ -11,7 +11,7 @@
 //! that ended less than `REUSE` ago is served instead of a new one, so
 //! scraping `/probe` harder cannot make the exporter call the API harder.
 
-use crate::metrics::render_probe;
+use crate::metrics::{render_probe_as, Format};
 use crate::server::Site;
 use hyper::StatusCode;
 use tokio::time::{Duration, Instant};
@@ -49,7 +49,8 @@ pub async fn probe(
     site: &Site,
     query: Option<&str>,
     scrape_timeout_header: Option<&str>,
-) -> Result<String, (StatusCode, String)> {
+    format: Format,
+) -> Result<Vec<u8>, (StatusCode, String)> {
     let started = Instant::now();
     let id = environment_param(query).ok_or_else(|| {
         (
@@ -77,13 +78,13 @@ pub async fn probe(
     site.refresher
         .refresh_unless_fresh(&env, fresh_since, started + allowed)
         .await;
-    Ok(render_probe(
+    Ok(render_probe_as(
+        (format, site.metrics.options()),
         &site.store,
         &id,
         started.elapsed().as_secs_f64(),
         site.clock.now_ms(),
-        site.lease_ttl,
-        site.stale_after,
+        (site.lease_ttl, site.stale_after),
         &site.external_url,
     ))
 }

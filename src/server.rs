@@ -9,7 +9,7 @@ mod accept;
 pub use accept::{serve as serve_with, Limits, ServeOptions, IDLE_TIMEOUT, TLS_HANDSHAKE_TIMEOUT};
 
 use crate::clock::SharedClock;
-use crate::metrics::ExporterMetrics;
+use crate::metrics::{ExporterMetrics, Format};
 use crate::pages;
 use crate::probe_target;
 use crate::refresh::Refresher;
@@ -51,8 +51,10 @@ pub struct Site {
 
 type Body = Full<Bytes>;
 
-/// The Prometheus text exposition format.
-const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// The exposition format a scrape asks for in its `Accept` header.
+fn format_of(req: &Request<Incoming>) -> Format {
+    Format::negotiate(req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()))
+}
 
 fn respond(
     status: StatusCode,
@@ -101,10 +103,11 @@ impl Site {
         let now_ms = self.clock.now_ms();
         let path = req.uri().path();
         if path == self.telemetry_path {
+            let format = format_of(req);
             if self.probe_only {
-                return self.maybe_gzip(req, self.metrics.render_own());
+                return self.maybe_gzip(req, format, self.metrics.render_own_as(format));
             }
-            // Scrapes within a second share one body (metrics::shared).
+            // Scrapes within a second share one body per format and encoding (metrics::shared).
             let body = |gzip| {
                 self.metrics.exposition(
                     &self.store,
@@ -112,17 +115,18 @@ impl Site {
                     self.lease_ttl,
                     self.stale_after,
                     &self.external_url,
+                    format,
                     gzip,
                 )
             };
             if takes_gzip(req) {
                 if let Some(gz) = body(true).await {
-                    return gzipped(TEXT_FORMAT, gz);
+                    return gzipped(format.content_type(), gz);
                 }
             }
             return respond(
                 StatusCode::OK,
-                TEXT_FORMAT,
+                format.content_type(),
                 body(false).await.unwrap_or_default(),
             );
         }
@@ -174,8 +178,9 @@ impl Site {
             .headers()
             .get("x-prometheus-scrape-timeout-seconds")
             .and_then(|v| v.to_str().ok());
-        match probe_target::probe(self, req.uri().query(), timeout).await {
-            Ok(text) => self.maybe_gzip(req, text),
+        let format = format_of(req);
+        match probe_target::probe(self, req.uri().query(), timeout, format).await {
+            Ok(body) => self.maybe_gzip(req, format, body),
             Err((status, message)) => respond(status, "text/plain; charset=utf-8", message),
         }
     }
@@ -205,15 +210,13 @@ impl Site {
         }
     }
 
-    fn maybe_gzip(&self, req: &Request<Incoming>, text: String) -> Response<Body> {
+    fn maybe_gzip(&self, req: &Request<Incoming>, format: Format, body: Vec<u8>) -> Response<Body> {
         if takes_gzip(req) {
-            if let Some(gz) =
-                crate::gzip::compress(text.len() / 4, |w| w.write_all(text.as_bytes()))
-            {
-                return gzipped(TEXT_FORMAT, gz);
+            if let Some(gz) = crate::gzip::compress(body.len() / 4, |w| w.write_all(&body)) {
+                return gzipped(format.content_type(), gz);
             }
         }
-        respond(StatusCode::OK, TEXT_FORMAT, text)
+        respond(StatusCode::OK, format.content_type(), body)
     }
 }
 

@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+pub mod native;
+
 /// Queue statistics, as `GET …/work/stats` returned them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct QueueSnapshot {
@@ -126,7 +128,8 @@ impl Snapshot {
     }
 }
 
-/// A histogram with fixed buckets, for durations observed once per item.
+/// A histogram with fixed buckets and sparse exponential (native) ones fed
+/// the same observations, for durations observed once per item.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Histogram {
     pub bounds: &'static [f64],
@@ -134,6 +137,7 @@ pub struct Histogram {
     pub counts: Vec<u64>,
     pub sum: f64,
     pub count: u64,
+    pub native: native::Native,
 }
 
 impl Histogram {
@@ -143,6 +147,7 @@ impl Histogram {
             counts: vec![0; bounds.len() + 1],
             sum: 0.0,
             count: 0,
+            native: native::Native::default(),
         }
     }
 
@@ -154,6 +159,7 @@ impl Histogram {
         };
         let i = self.bounds.partition_point(|&b| b < v);
         self.counts[i] += 1;
+        self.native.observe(v);
         self.sum += v;
         self.count += 1;
     }
@@ -162,6 +168,7 @@ impl Histogram {
         for (a, b) in self.counts.iter_mut().zip(&other.counts) {
             *a += b;
         }
+        self.native.merge(&other.native);
         self.sum += other.sum;
         self.count += other.count;
     }
@@ -234,6 +241,9 @@ pub struct EnvironmentState {
     pub lifecycle: Lifecycle,
     pub failures: BTreeMap<&'static str, u64>,
     pub recent_errors: VecDeque<RefreshError>,
+    /// Unix time (ms) the environment started being watched: when its
+    /// counters and histograms began (OpenMetrics `_created`).
+    pub watched_since_ms: i64,
 }
 
 impl EnvironmentState {
@@ -247,8 +257,14 @@ impl EnvironmentState {
             attempted: false,
             last_success_ms: None,
             lifecycle: Lifecycle::default(),
-            failures: ApiError::REASONS.iter().map(|r| (*r, 0)).collect(),
+            failures: ApiError::PREINITIALISED_REASONS
+                .iter()
+                .map(|r| (*r, 0))
+                .collect(),
             recent_errors: VecDeque::new(),
+            watched_since_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
         }
     }
 

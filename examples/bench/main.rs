@@ -53,6 +53,10 @@ struct Args {
     /// stats every 30 s and lists every 5 min (time to show a scenario switch, requests/min).
     #[arg(long)]
     budget_bound: bool,
+    /// Only the render of every exposition format at this many environments
+    /// (100 items each): bytes plain and gzip, render CPU; then exit.
+    #[arg(long)]
+    formats: Option<usize>,
 }
 
 const ENVIRONMENTS: [usize; 4] = [1, 10, 100, 1000];
@@ -73,6 +77,34 @@ fn parse_cell(s: &str) -> (usize, usize) {
     (n(e), n(i))
 }
 
+/// `--formats N`: the render of every format at N environments.
+fn formats(out: &std::path::Path, environments: usize) {
+    let dir = out.join(format!("formats-{environments}"));
+    std::fs::create_dir_all(&dir).expect("create the directory");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let sim = procs::start_sim(&dir, environments, 100);
+    let sample = rt.block_on(floor::fetch(&sim.creds, 100));
+    let rows = render::measure_formats(&sim.creds, &sample);
+    println!("| format | histograms | body | gzip | render | render + gzip |");
+    println!("|---|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {:.2} MiB | {:.0} KiB | {:.1} ms | {:.1} ms |",
+            r.format,
+            r.histograms,
+            r.bytes as f64 / 1048576.0,
+            r.gzip_bytes as f64 / 1024.0,
+            r.plain_ms,
+            r.gzip_ms
+        );
+    }
+    let json = serde_json::to_string_pretty(&rows).expect("json");
+    std::fs::write(dir.join("formats.json"), json).expect("write formats.json");
+}
+
 fn main() {
     let raw: Vec<String> = std::env::args().collect();
     if raw.get(1).map(String::as_str) == Some(procs::EXEC) {
@@ -84,6 +116,10 @@ fn main() {
     }
     let args = Args::parse();
     std::fs::create_dir_all(&args.out).expect("create the output directory");
+    if let Some(environments) = args.formats {
+        formats(&args.out, environments);
+        return;
+    }
     let mut cells: Vec<(usize, usize)> = if !args.cells.is_empty() {
         args.cells.iter().map(|s| parse_cell(s)).collect()
     } else if args.quick {

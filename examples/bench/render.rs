@@ -7,10 +7,10 @@ use crate::floor::{timed, Sample};
 use serde::Serialize;
 use std::time::Duration;
 use work_exporter::config::Environment;
-use work_exporter::metrics::{ExporterMetrics, Settings};
+use work_exporter::metrics::{ExporterMetrics, Format, HistogramMode, Options, Settings};
 use work_exporter::refresh::fold::{Fold, Tracker};
 use work_exporter::sim::Credentials;
-use work_exporter::snapshot::{QueueSnapshot, Snapshot, Store};
+use work_exporter::snapshot::{Lifecycle, QueueSnapshot, Snapshot, Store};
 
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct RenderCost {
@@ -20,8 +20,9 @@ pub struct RenderCost {
     pub gzip_bytes: usize,
 }
 
-pub fn measure(creds: &Credentials, sample: &Sample) -> RenderCost {
-    let now_ms = work_exporter::clock::Clock::now_ms(&work_exporter::clock::SystemClock);
+/// A store of one environment per credential, each folded from the sample's
+/// pages (round robin), as a refresh would leave it.
+fn build_store(creds: &Credentials, sample: &Sample, now_ms: i64) -> Store {
     let envs: Vec<Environment> = creds
         .environments
         .iter()
@@ -52,6 +53,12 @@ pub fn measure(creds: &Credentials, sample: &Sample) -> RenderCost {
         let snapshot = Snapshot::whole(queue, work, now_ms);
         store.commit_success(&e.id, snapshot, &delta);
     }
+    store
+}
+
+pub fn measure(creds: &Credentials, sample: &Sample) -> RenderCost {
+    let now_ms = work_exporter::clock::Clock::now_ms(&work_exporter::clock::SystemClock);
+    let store = build_store(creds, sample, now_ms);
     let metrics = ExporterMetrics::new(&Settings {
         budget_rps: 5.0,
         cadences: work_exporter::config::Cadences::every(Duration::from_secs(30)),
@@ -74,6 +81,7 @@ pub fn measure(creds: &Credentials, sample: &Sample) -> RenderCost {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         let _ = metrics.render_to(
             &mut enc,
+            work_exporter::metrics::Format::Text,
             &store,
             now_ms,
             Duration::from_secs(90),
@@ -95,4 +103,103 @@ pub fn measure(creds: &Credentials, sample: &Sample) -> RenderCost {
         bytes: text.len(),
         gzip_bytes,
     }
+}
+
+/// One format's cost at one size.
+#[derive(Debug, Clone, Serialize)]
+pub struct FormatCost {
+    pub format: String,
+    pub histograms: String,
+    pub bytes: usize,
+    pub gzip_bytes: usize,
+    pub plain_ms: f64,
+    pub gzip_ms: f64,
+}
+
+/// Every format (and the native-only mode of protobuf) rendered from one
+/// store whose lifecycle histograms are filled: each environment gets 500
+/// observations per histogram spread log-uniformly over 0.5 s to 2 h, the
+/// widest spread (most native buckets, about 110) a queue is likely to show.
+pub fn measure_formats(creds: &Credentials, sample: &Sample) -> Vec<FormatCost> {
+    let now_ms = work_exporter::clock::Clock::now_ms(&work_exporter::clock::SystemClock);
+    let store = build_store(creds, sample, now_ms);
+    let mut spread = Lifecycle::default();
+    let mut x: u64 = 1;
+    for _ in 0..500 {
+        // A fixed linear congruential sequence: the same spread every run.
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let v = 0.5 * (14_400f64).powf((x >> 11) as f64 / (1u64 << 53) as f64);
+        for h in [
+            &mut spread.queue_wait,
+            &mut spread.startup,
+            &mut spread.run,
+            &mut spread.stop,
+        ] {
+            h.observe(v);
+        }
+    }
+    for e in &creds.environments {
+        let snapshot = store
+            .read()
+            .get(&e.id)
+            .and_then(|s| s.snapshot.as_deref().cloned());
+        if let Some(snapshot) = snapshot {
+            store.commit_success(&e.id, snapshot, &spread);
+        }
+    }
+    let settings = Settings {
+        budget_rps: 5.0,
+        cadences: work_exporter::config::Cadences::every(Duration::from_secs(30)),
+        lease_ttl: Duration::from_secs(90),
+        discovery: false,
+    };
+    let d = Duration::from_secs(90);
+    let stale = work_exporter::config::StaleAfter::fixed(d);
+    let rows = [
+        (Format::Text, HistogramMode::Both),
+        (Format::OpenMetrics, HistogramMode::Both),
+        (Format::Protobuf, HistogramMode::Both),
+        (Format::Protobuf, HistogramMode::Native),
+        (Format::Text, HistogramMode::Native),
+    ];
+    rows.iter()
+        .map(|&(format, histograms)| {
+            let metrics = ExporterMetrics::new(&settings)
+                .expect("the exporter's metrics")
+                .with_options(Options {
+                    histograms,
+                    ..Options::default()
+                });
+            let render =
+                || metrics.render_as(format, &store, now_ms, d, stale, "http://localhost:9781");
+            let gzip = || {
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                let _ = metrics.render_to(
+                    &mut enc,
+                    format,
+                    &store,
+                    now_ms,
+                    d,
+                    stale,
+                    "http://localhost:9781",
+                );
+                enc.finish().unwrap_or_default()
+            };
+            FormatCost {
+                format: format!("{format:?}"),
+                histograms: format!("{histograms:?}"),
+                bytes: render().len(),
+                gzip_bytes: gzip().len(),
+                plain_ms: timed(|| {
+                    std::hint::black_box(render());
+                }) * 1e3,
+                gzip_ms: timed(|| {
+                    std::hint::black_box(gzip());
+                }) * 1e3,
+            }
+        })
+        .collect()
 }

@@ -19,6 +19,13 @@ pub struct View<'a> {
     pub lease_ttl_ms: i64,
 }
 
+impl View<'_> {
+    /// When this environment's counters and histograms started (Unix seconds).
+    pub fn created(&self) -> f64 {
+        self.state.watched_since_ms as f64 / 1000.0
+    }
+}
+
 fn age(now_ms: i64, ts_ms: Option<i64>) -> f64 {
     ts_ms.map_or(0.0, |t| (now_ms - t).max(0) as f64 / 1000.0)
 }
@@ -193,7 +200,7 @@ pub fn render(
                 buckets = Some((hist.bounds, Buckets::new(hist.bounds)));
             }
             if let Some((_, le)) = &buckets {
-                out.histogram_with(le, h.name, l, &hist.counts, hist.sum, hist.count);
+                out.lifecycle(le, h.name, l, hist, Some(v.created()));
             }
         }
     }
@@ -203,11 +210,12 @@ pub fn render(
         "Work items first seen that were created after the exporter started.",
     );
     for (v, l) in views {
-        out.sample(
+        out.counter(
             "anthropic_work_items_created_total",
             l,
             None,
             v.state.lifecycle.created as f64,
+            Some(v.created()),
         );
     }
     out.header(
@@ -216,11 +224,12 @@ pub fn render(
         "Work items seen reaching stopped after the exporter started.",
     );
     for (v, l) in views {
-        out.sample(
+        out.counter(
             "anthropic_work_items_stopped_total",
             l,
             None,
             v.state.lifecycle.stopped as f64,
+            Some(v.created()),
         );
     }
     out.header(
@@ -230,11 +239,12 @@ pub fn render(
     );
     for (v, l) in views {
         for (reason, n) in &v.state.failures {
-            out.sample(
+            out.counter(
                 "anthropic_work_exporter_refresh_failures_total",
                 l,
                 Some(("reason", reason)),
                 *n as f64,
+                Some(v.created()),
             );
         }
     }

@@ -4,18 +4,27 @@
 //! verbs of `RequestObserver` and `RefreshObserver`.
 
 mod budget;
+mod environments;
 pub mod families;
+pub mod filter;
+pub mod format;
+mod own;
+pub mod protobuf;
 pub mod shared;
 pub mod text;
 
+use environments::render_some_into;
+pub use environments::{render_environments, render_probe, render_probe_as};
+pub use format::{Format, HistogramMode, Options};
+
 use crate::api::{ApiError, RequestObserver};
-use crate::config::{Cadence, Cadences, StaleAfter};
+use crate::config::{Cadences, StaleAfter};
 use crate::discovery::DiscoveryObserver;
 use crate::refresh::plan::Plan;
 use crate::refresh::RefreshObserver;
 use crate::snapshot::Store;
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +43,10 @@ pub struct ExporterMetrics {
     discovery: Option<DiscoveryInstruments>,
     /// The latest `/metrics` render, served again to scrapes within a second.
     shared: shared::Shared,
+    /// How every exposition is rendered (`--metrics.histograms`, the family filter).
+    options: Options,
+    /// When the exporter's counters and histograms started (Unix seconds).
+    started: f64,
 }
 
 struct DiscoveryInstruments {
@@ -153,7 +166,22 @@ impl ExporterMetrics {
             shard_info,
             discovery,
             shared: shared::Shared::default(),
+            options: Options::default(),
+            started: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
         })
+    }
+
+    /// Render every exposition with `options` (the default: both kinds of
+    /// histogram, every family).
+    pub fn with_options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.options
     }
 
     /// Say which shard this process is.
@@ -164,7 +192,7 @@ impl ExporterMetrics {
             .set(1.0);
     }
 
-    /// The whole exposition: per-environment series, then the exporter's own.
+    /// The whole exposition in text 0.0.4: per-environment series, then the exporter's own.
     pub fn render(
         &self,
         store: &Store,
@@ -173,24 +201,29 @@ impl ExporterMetrics {
         stale_after: StaleAfter,
         drilldown_base: &str,
     ) -> String {
-        let mut out = render_environments(store, now_ms, lease_ttl, stale_after, drilldown_base);
-        out.push_str(&self.render_own());
-        out
+        let body = self.render_as(
+            Format::Text,
+            store,
+            now_ms,
+            lease_ttl,
+            stale_after,
+            drilldown_base,
+        );
+        String::from_utf8_lossy(&body).into_owned()
     }
 
-    /// The whole exposition written to `sink` in pieces: what a gzip
-    /// scrape compresses without holding the text (8 MiB for a thousand
-    /// environments) in memory.
-    pub fn render_to(
+    /// The whole exposition in `format`.
+    pub fn render_as(
         &self,
-        sink: &mut dyn std::io::Write,
+        format: Format,
         store: &Store,
         now_ms: i64,
         lease_ttl: Duration,
         stale_after: StaleAfter,
         drilldown_base: &str,
-    ) -> std::io::Result<()> {
-        let mut out = text::Exposition::streaming(sink);
+    ) -> Vec<u8> {
+        // About 8.3 KiB an environment in text with its id as the only label.
+        let mut out = text::Exposition::new(format, &self.options, 4096 + store.len() * 9000);
         render_some_into(
             &mut out,
             store,
@@ -200,13 +233,42 @@ impl ExporterMetrics {
             stale_after,
             drilldown_base,
         );
-        out.finish()?;
-        sink.write_all(self.render_own().as_bytes())
+        self.write_own(&mut out);
+        out.into_body()
     }
 
-    /// The body of a scrape, plain or gzipped, shared with other scrapes
-    /// while that is safe, rendered off the runtime threads (see `shared`).
-    /// `None` when compression failed.
+    /// The whole exposition in `format` written to `sink` in pieces: what a
+    /// gzip scrape compresses without holding the text (8 MiB for a thousand
+    /// environments) in memory.
+    #[allow(clippy::too_many_arguments)]
+    pub fn render_to(
+        &self,
+        sink: &mut dyn std::io::Write,
+        format: Format,
+        store: &Store,
+        now_ms: i64,
+        lease_ttl: Duration,
+        stale_after: StaleAfter,
+        drilldown_base: &str,
+    ) -> std::io::Result<()> {
+        let mut out = text::Exposition::streaming_as(sink, format, &self.options);
+        render_some_into(
+            &mut out,
+            store,
+            None,
+            now_ms,
+            lease_ttl,
+            stale_after,
+            drilldown_base,
+        );
+        self.write_own(&mut out);
+        out.finish()
+    }
+
+    /// The body of a scrape in `format`, plain or gzipped, shared with other
+    /// scrapes of the same format and encoding while that is safe, rendered
+    /// off the runtime threads (see `shared`). `None` when compression failed.
+    #[allow(clippy::too_many_arguments)]
     pub async fn exposition(
         self: &Arc<Self>,
         store: &Store,
@@ -214,26 +276,37 @@ impl ExporterMetrics {
         lease_ttl: Duration,
         stale_after: StaleAfter,
         drilldown_base: &str,
+        format: Format,
         gzip: bool,
     ) -> Option<bytes::Bytes> {
         let generation = store.status_changes();
         let (this, store, base) = (Arc::clone(self), store.clone(), drilldown_base.to_string());
         let render = move || {
             if !gzip {
-                let text = this.render(&store, now_ms, lease_ttl, stale_after, &base);
-                return Some(bytes::Bytes::from(text));
+                let body = this.render_as(format, &store, now_ms, lease_ttl, stale_after, &base);
+                return Some(bytes::Bytes::from(body));
             }
             crate::gzip::compress(64 * 1024, |w| {
-                this.render_to(w, &store, now_ms, lease_ttl, stale_after, &base)
+                this.render_to(w, format, &store, now_ms, lease_ttl, stale_after, &base)
             })
         };
-        self.shared.get(now_ms, generation, gzip, render).await
+        let slot = shared::slot(format, gzip);
+        self.shared.get(now_ms, generation, slot, render).await
+    }
+
+    /// The exporter's own metrics alone in text 0.0.4.
+    pub fn render_own(&self) -> String {
+        String::from_utf8_lossy(&self.render_own_as(Format::Text)).into_owned()
     }
 
     /// The exporter's own metrics alone (what `/metrics` serves with `--probe.only`).
-    pub fn render_own(&self) -> String {
-        let mut out = String::new();
-        let mut own = Vec::with_capacity(8192);
+    pub fn render_own_as(&self, format: Format) -> Vec<u8> {
+        let mut out = text::Exposition::new(format, &self.options, 16 * 1024);
+        self.write_own(&mut out);
+        out.into_body()
+    }
+
+    fn write_own(&self, out: &mut text::Exposition<'_>) {
         let mut families = self.registry.gather();
         if self
             .ratelimit_seen
@@ -250,117 +323,8 @@ impl ExporterMetrics {
             g.mut_metric().push(m);
             families.push(g);
         }
-        if prometheus::TextEncoder::new()
-            .encode(&families, &mut own)
-            .is_ok()
-        {
-            out.push_str(&String::from_utf8_lossy(&own));
-        }
-        out
+        own::write(out, &families, self.started);
     }
-}
-
-/// The per-environment series alone: deterministic for a given store and time.
-pub fn render_environments(
-    store: &Store,
-    now_ms: i64,
-    lease_ttl: Duration,
-    stale_after: StaleAfter,
-    drilldown_base: &str,
-) -> String {
-    render_some(store, None, now_ms, lease_ttl, stale_after, drilldown_base)
-}
-
-/// What `/probe` returns: one environment's series and how long the probe took.
-pub fn render_probe(
-    store: &Store,
-    id: &str,
-    probe_seconds: f64,
-    now_ms: i64,
-    lease_ttl: Duration,
-    stale_after: StaleAfter,
-    drilldown_base: &str,
-) -> String {
-    let mut out = render_some(
-        store,
-        Some(id),
-        now_ms,
-        lease_ttl,
-        stale_after,
-        drilldown_base,
-    );
-    let mut e = text::Exposition::default();
-    e.header(
-        "anthropic_work_exporter_probe_duration_seconds",
-        text::Kind::Gauge,
-        "Wall time of this /probe, the on-demand refresh included.",
-    );
-    e.sample(
-        "anthropic_work_exporter_probe_duration_seconds",
-        &[("environment_id", id)],
-        None,
-        probe_seconds,
-    );
-    out.push_str(&e.out);
-    out
-}
-
-fn render_some(
-    store: &Store,
-    only: Option<&str>,
-    now_ms: i64,
-    lease_ttl: Duration,
-    stale_after: StaleAfter,
-    drilldown_base: &str,
-) -> String {
-    // About 8.3 KiB an environment with its id as the only label.
-    let n = match only {
-        Some(_) => 1,
-        None => store.len(),
-    };
-    let mut out = text::Exposition::with_capacity(4096 + n * 9000);
-    render_some_into(
-        &mut out,
-        store,
-        only,
-        now_ms,
-        lease_ttl,
-        stale_after,
-        drilldown_base,
-    );
-    out.out
-}
-
-fn render_some_into(
-    out: &mut text::Exposition<'_>,
-    store: &Store,
-    only: Option<&str>,
-    now_ms: i64,
-    lease_ttl: Duration,
-    stale_after: StaleAfter,
-    drilldown_base: &str,
-) {
-    // Taken out of the store (pointers, under its lock for microseconds), so
-    // refresh commits never wait for a render.
-    let held = store.view(only);
-    let states: Vec<&crate::snapshot::EnvironmentState> = held.iter().map(|s| &**s).collect();
-    let names = families::label_names(&states);
-    let stretch = |c: Cadence| store.stretch(c);
-    let views: Vec<_> = states
-        .iter()
-        .map(|s| {
-            let stale = |c: Cadence| stale_after.millis(c, &s.environment.cadence, stretch(c));
-            let view = families::View {
-                state: s,
-                snapshot: s.fresh_part(Cadence::List, now_ms, stale(Cadence::List)),
-                queue: s.fresh_part(Cadence::Stats, now_ms, stale(Cadence::Stats)),
-                now_ms,
-                lease_ttl_ms: lease_ttl.as_millis() as i64,
-            };
-            (view, families::labels_of(s, &names))
-        })
-        .collect();
-    families::render(out, &views, drilldown_base);
 }
 
 impl RequestObserver for ExporterMetrics {

@@ -1,5 +1,5 @@
-//! The body of `/metrics` shared between scrapes, one for plain text and one
-//! for gzip. A thousand environments make an 8 MiB exposition: rendering and
+//! The body of `/metrics` shared between scrapes, one per format and
+//! encoding (plain or gzip). A thousand environments make an 8 MiB exposition: rendering and
 //! compressing it for every scrape made ten concurrent scrapers queue behind
 //! ten renders (a second at p99) and held ten copies in memory.
 //!
@@ -32,12 +32,20 @@ struct Kept {
     body: Bytes,
 }
 
+/// One body per format and encoding.
+const SLOTS: usize = 2 * super::Format::ALL.len();
+
+/// Where the body of `format`, plain or gzipped, is kept.
+pub fn slot(format: super::Format, gzip: bool) -> usize {
+    format.index() * 2 + usize::from(gzip)
+}
+
 #[derive(Debug, Default)]
 struct Slots {
-    /// `[plain, gzip]`.
-    kept: [Option<Kept>; 2],
-    /// The render running for each encoding, if any.
-    running: [Option<u64>; 2],
+    /// Indexed by `slot`.
+    kept: [Option<Kept>; SLOTS],
+    /// The render running for each slot, if any.
+    running: [Option<u64>; SLOTS],
     renders: u64,
     /// Scrapes waiting for the render lock (read by a test to know one is queued).
     waiting: usize,
@@ -61,16 +69,16 @@ impl Drop for Waiting<'_> {
 
 impl Shared {
     /// A body for a scrape that arrived at `now_ms` when the store's status
-    /// changes were `generation`: a kept one if it may be shared (see the module comment),
+    /// changes were `generation`, of the format and encoding `slot` (see
+    /// `slot`): a kept one if it may be shared (see the module comment),
     /// else a new one from `render`, run on the blocking pool.
     pub async fn get(
         &self,
         now_ms: i64,
         generation: u64,
-        gzip: bool,
+        slot: usize,
         render: impl FnOnce() -> Option<Bytes> + Send + 'static,
     ) -> Option<Bytes> {
-        let slot = usize::from(gzip);
         let (running_on_arrival, waiting) = {
             let mut slots = lock(&self.slots);
             if let Some(body) = current(&slots.kept[slot], now_ms, generation, None) {
@@ -135,6 +143,22 @@ fn current(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Format;
+
+    const PLAIN: usize = 0;
+    const GZIP: usize = 1;
+
+    #[test]
+    fn every_format_and_encoding_has_its_own_slot() {
+        assert_eq!(slot(Format::Text, false), PLAIN);
+        assert_eq!(slot(Format::Text, true), GZIP);
+        let all: std::collections::BTreeSet<usize> = Format::ALL
+            .iter()
+            .flat_map(|f| [slot(*f, false), slot(*f, true)])
+            .collect();
+        assert_eq!(all.len(), SLOTS);
+        assert!(all.iter().all(|s| *s < SLOTS));
+    }
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Barrier;
 
@@ -154,40 +178,40 @@ mod tests {
             }
         };
         assert_eq!(
-            shared.get(10_000, 7, false, render("a")).await.unwrap(),
+            shared.get(10_000, 7, PLAIN, render("a")).await.unwrap(),
             "a"
         );
         assert_eq!(
-            shared.get(10_999, 7, false, render("b")).await.unwrap(),
+            shared.get(10_999, 7, PLAIN, render("b")).await.unwrap(),
             "a"
         );
         // Each encoding is its own body.
         assert_eq!(
-            shared.get(10_999, 7, true, render("gz")).await.unwrap(),
+            shared.get(10_999, 7, GZIP, render("gz")).await.unwrap(),
             "gz"
         );
         // Too old, or a clock set back.
         assert_eq!(
-            shared.get(11_000, 7, false, render("c")).await.unwrap(),
+            shared.get(11_000, 7, PLAIN, render("c")).await.unwrap(),
             "c"
         );
-        assert_eq!(shared.get(9_000, 7, false, render("d")).await.unwrap(), "d");
+        assert_eq!(shared.get(9_000, 7, PLAIN, render("d")).await.unwrap(), "d");
         assert_eq!(renders.load(Ordering::SeqCst), 4);
     }
 
     #[tokio::test]
     async fn a_status_change_is_seen_by_the_next_scrape() {
         let shared = Shared::default();
-        assert_eq!(shared.get(0, 1, false, body("old")).await.unwrap(), "old");
-        assert_eq!(shared.get(1, 2, false, body("new")).await.unwrap(), "new");
-        assert_eq!(shared.get(2, 2, false, body("x")).await.unwrap(), "new");
+        assert_eq!(shared.get(0, 1, PLAIN, body("old")).await.unwrap(), "old");
+        assert_eq!(shared.get(1, 2, PLAIN, body("new")).await.unwrap(), "new");
+        assert_eq!(shared.get(2, 2, PLAIN, body("x")).await.unwrap(), "new");
     }
 
     #[tokio::test]
     async fn a_failed_render_is_not_kept() {
         let shared = Shared::default();
-        assert_eq!(shared.get(0, 0, true, || None).await, None);
-        assert_eq!(shared.get(1, 0, true, body("x")).await.unwrap(), "x");
+        assert_eq!(shared.get(0, 0, GZIP, || None).await, None);
+        assert_eq!(shared.get(1, 0, GZIP, body("x")).await.unwrap(), "x");
     }
 
     /// The runtime's one worker stays free while a render runs: a render
@@ -198,7 +222,7 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let scrape = tokio::spawn(async move {
             shared
-                .get(0, 0, false, move || {
+                .get(0, 0, PLAIN, move || {
                     rx.recv_timeout(std::time::Duration::from_secs(10)).ok()?;
                     Some(Bytes::from("rendered"))
                 })
@@ -218,7 +242,7 @@ mod tests {
             let (shared, started, finish) = (shared.clone(), started.clone(), finish.clone());
             tokio::spawn(async move {
                 shared
-                    .get(0, 1, false, move || {
+                    .get(0, 1, PLAIN, move || {
                         started.wait();
                         finish.wait();
                         Some(Bytes::from("first"))
@@ -235,7 +259,7 @@ mod tests {
         // Arrives while "first" renders, with a newer store generation.
         let second = {
             let shared = shared.clone();
-            tokio::spawn(async move { shared.get(5, 2, false, body("second")).await })
+            tokio::spawn(async move { shared.get(5, 2, PLAIN, body("second")).await })
         };
         while lock(&shared.slots).waiting == 0 {
             tokio::task::yield_now().await;
@@ -247,7 +271,7 @@ mod tests {
         assert_eq!(second.await.unwrap().unwrap(), "first");
         // A scrape arriving after that render, with the newer generation, renders anew.
         assert_eq!(
-            shared.get(6, 2, false, body("third")).await.unwrap(),
+            shared.get(6, 2, PLAIN, body("third")).await.unwrap(),
             "third"
         );
     }
@@ -261,7 +285,7 @@ mod tests {
             let shared = shared.clone();
             tokio::spawn(async move {
                 shared
-                    .get(0, 1, false, move || {
+                    .get(0, 1, PLAIN, move || {
                         let _ = started_tx.send(());
                         wait.recv().unwrap();
                         Some(Bytes::from("kept"))
@@ -274,6 +298,6 @@ mod tests {
         let _ = scrape.await;
         go.send(()).unwrap();
         // Waits for the orphaned render (the lock went with it), then shares it.
-        assert_eq!(shared.get(1, 1, false, body("new")).await.unwrap(), "kept");
+        assert_eq!(shared.get(1, 1, PLAIN, body("new")).await.unwrap(), "kept");
     }
 }

@@ -1,10 +1,21 @@
-//! A minimal writer of the Prometheus text exposition format (0.0.4), used
-//! for the series rebuilt from snapshots on every scrape.
+//! The one exposition writer: Prometheus text 0.0.4, OpenMetrics 1.0 text or
+//! delimited protobuf (`format`), with the family filter and histogram mode
+//! of `format::Options` applied to every family written through it. Every
+//! family, the exporter's own included, is written through these verbs, so a
+//! family added anywhere is served in every format.
 
+use super::format::{Format, Options};
+use super::protobuf::FamilyBuf;
+use crate::snapshot::Histogram;
 use std::fmt::Write;
+pub use values::Buckets;
+use values::{escape_into, write_value};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+mod values;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Kind {
+    #[default]
     Gauge,
     Counter,
     Histogram,
@@ -20,19 +31,31 @@ impl Kind {
     }
 }
 
-/// Text exposition being built: in `out`, or passed on to a sink in pieces
-/// (a compressor, so that a large exposition is never whole in memory).
+/// Exposition being built: in `out` (text) or `bin` (protobuf), or passed
+/// on to a sink in pieces (a compressor, so that a large exposition is never
+/// whole in memory).
 #[derive(Default)]
 pub struct Exposition<'s> {
     pub out: String,
     sink: Option<&'s mut dyn std::io::Write>,
     failed: Option<std::io::Error>,
+    format: Format,
+    options: Options,
+    /// The kind of the family being written, and whether the filter drops it.
+    kind: Kind,
+    dropped: bool,
+    /// OpenMetrics: whether the family's `_created` samples are written
+    /// (the filter can drop `<family>_created` alone).
+    created: bool,
+    family: FamilyBuf,
+    bin: Vec<u8>,
 }
 
 impl std::fmt::Debug for Exposition<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Exposition")
-            .field("buffered", &self.out.len())
+            .field("format", &self.format)
+            .field("buffered", &(self.out.len() + self.bin.len()))
             .field("streaming", &self.sink.is_some())
             .finish()
     }
@@ -44,41 +67,85 @@ const PIECE: usize = 64 * 1024;
 /// Label pairs of one series; values are escaped on write.
 pub type Labels<'a> = [(&'a str, &'a str)];
 
+/// Unit suffixes that get an OpenMetrics `# UNIT` line.
+const UNITS: [&str; 2] = ["seconds", "bytes"];
+
 impl<'s> Exposition<'s> {
     pub fn with_capacity(n: usize) -> Self {
         Exposition {
             out: String::with_capacity(n),
-            sink: None,
-            failed: None,
+            ..Exposition::default()
         }
     }
 
-    /// An exposition written to `sink` in pieces of about 64 KiB.
+    /// An exposition in `format`, rendered with `options`, kept in memory.
+    pub fn new(format: Format, options: &Options, capacity: usize) -> Self {
+        let mut e = Exposition {
+            format,
+            options: options.clone(),
+            ..Exposition::default()
+        };
+        match format {
+            Format::Protobuf => e.bin.reserve(capacity / 3),
+            _ => e.out.reserve(capacity),
+        }
+        e
+    }
+
+    /// A text 0.0.4 exposition written to `sink` in pieces of about 64 KiB.
     pub fn streaming(sink: &'s mut dyn std::io::Write) -> Self {
+        Self::streaming_as(sink, Format::Text, &Options::default())
+    }
+
+    /// An exposition in `format` written to `sink` in pieces of about 64 KiB.
+    pub fn streaming_as(
+        sink: &'s mut dyn std::io::Write,
+        format: Format,
+        options: &Options,
+    ) -> Self {
         Exposition {
             out: String::with_capacity(PIECE + 4096),
             sink: Some(sink),
-            failed: None,
+            format,
+            options: options.clone(),
+            ..Exposition::default()
         }
     }
 
-    /// Pass the gathered text on once a piece is full.
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Pass the gathered output on once a piece is full.
     fn spill(&mut self, at_least: usize) {
-        if self.out.len() < at_least {
+        if self.out.len() + self.bin.len() < at_least {
             return;
         }
         if let Some(sink) = self.sink.as_mut() {
             if self.failed.is_none() {
-                if let Err(e) = sink.write_all(self.out.as_bytes()) {
+                let written = sink
+                    .write_all(self.out.as_bytes())
+                    .and_then(|()| sink.write_all(&self.bin));
+                if let Err(e) = written {
                     self.failed = Some(e);
                 }
             }
             self.out.clear();
+            self.bin.clear();
+        }
+    }
+
+    /// End the exposition (the last protobuf family, OpenMetrics' `# EOF`).
+    fn end(&mut self) {
+        self.family.close(&mut self.bin);
+        if self.format == Format::OpenMetrics {
+            self.out.push_str("# EOF\n");
         }
     }
 
     /// A streaming exposition: write what is left; the first write error, if any.
     pub fn finish(mut self) -> std::io::Result<()> {
+        self.end();
         self.spill(0);
         match self.failed {
             Some(e) => Err(e),
@@ -86,13 +153,52 @@ impl<'s> Exposition<'s> {
         }
     }
 
+    /// An exposition kept in memory: the whole body.
+    pub fn into_body(mut self) -> Vec<u8> {
+        self.end();
+        match self.format {
+            Format::Protobuf => self.bin,
+            _ => self.out.into_bytes(),
+        }
+    }
+
+    /// Start a family (dropped, with all its samples, when the filter says so).
     pub fn header(&mut self, name: &str, kind: Kind, help: &str) {
-        let _ = writeln!(
-            self.out,
-            "# HELP {name} {}",
-            help.replace('\\', "\\\\").replace('\n', "\\n")
-        );
-        let _ = writeln!(self.out, "# TYPE {name} {}", kind.as_str());
+        self.family.close(&mut self.bin);
+        self.kind = kind;
+        self.dropped = !self.options.families.keeps(name);
+        if self.dropped {
+            return;
+        }
+        match self.format {
+            Format::Protobuf => self.family.open(name, help, kind),
+            Format::Text => {
+                let help = help.replace('\\', "\\\\").replace('\n', "\\n");
+                let _ = writeln!(self.out, "# HELP {name} {help}");
+                let _ = writeln!(self.out, "# TYPE {name} {}", kind.as_str());
+            }
+            Format::OpenMetrics => {
+                // A counter's family is named without `_total`, which only its samples carry.
+                let family = match kind {
+                    Kind::Counter => name.strip_suffix("_total").unwrap_or(name),
+                    _ => name,
+                };
+                // Prometheus 2.x stores `_created` samples as series of their own:
+                // `--metrics.families.deny='*_created'` keeps them out.
+                self.created = self.options.families.keeps(&format!("{family}_created"));
+                let mut escaped = String::with_capacity(help.len());
+                escape_into(&mut escaped, help);
+                let _ = writeln!(self.out, "# HELP {family} {escaped}");
+                let _ = writeln!(self.out, "# TYPE {family} {}", kind.as_str());
+                if let Some(unit) = UNITS.iter().find(|u| {
+                    family
+                        .strip_suffix(*u)
+                        .is_some_and(|rest| rest.ends_with('_'))
+                }) {
+                    let _ = writeln!(self.out, "# UNIT {family} {unit}");
+                }
+            }
+        }
         self.spill(PIECE);
     }
 
@@ -104,7 +210,34 @@ impl<'s> Exposition<'s> {
         extra: Option<(&str, &str)>,
         value: f64,
     ) {
+        if self.dropped {
+            return;
+        }
+        if self.format == Format::Protobuf {
+            self.family.sample(self.kind, labels, extra, value);
+            self.spill(PIECE);
+            return;
+        }
         self.sample_parts(name, "", labels, extra, value);
+    }
+
+    /// A counter's sample, with its `_created` sample in OpenMetrics when
+    /// the counter's start (Unix seconds) is known.
+    pub fn counter(
+        &mut self,
+        name: &str,
+        labels: &Labels<'_>,
+        extra: Option<(&str, &str)>,
+        value: f64,
+        created: Option<f64>,
+    ) {
+        self.sample(name, labels, extra, value);
+        if let (Format::OpenMetrics, false, true, Some(created)) =
+            (self.format, self.dropped, self.created, created)
+        {
+            let stem = name.strip_suffix("_total").unwrap_or(name);
+            self.sample_parts(stem, "_created", labels, extra, created);
+        }
     }
 
     /// One sample of `name` + `suffix` (`_bucket`, `_sum`, …), written without
@@ -160,7 +293,82 @@ impl<'s> Exposition<'s> {
         sum: f64,
         count: u64,
     ) {
+        self.classic_histogram(buckets, name, labels, counts, (sum, count), None);
+    }
+
+    /// A histogram with fixed buckets only (per-bucket `counts`), with
+    /// `_created` (Unix seconds) in OpenMetrics when known.
+    pub fn classic_histogram(
+        &mut self,
+        buckets: &Buckets,
+        name: &str,
+        labels: &Labels<'_>,
+        counts: &[u64],
+        (sum, count): (f64, u64),
+        created: Option<f64>,
+    ) {
+        self.histogram_parts(buckets, name, labels, (counts, None), (sum, count), created);
+    }
+
+    /// A lifecycle histogram: fixed buckets, native ones or both, as
+    /// `--metrics.histograms` and the format allow, and `_created` (Unix
+    /// seconds) in OpenMetrics.
+    pub fn lifecycle(
+        &mut self,
+        buckets: &Buckets,
+        name: &str,
+        labels: &Labels<'_>,
+        h: &Histogram,
+        created: Option<f64>,
+    ) {
+        let mode = self.options.histograms;
+        let classic: &[u64] = if mode.classic_in(self.format) {
+            &h.counts
+        } else {
+            &[]
+        };
+        let native = mode.native_in(self.format).then_some(&h.native);
+        self.histogram_parts(
+            buckets,
+            name,
+            labels,
+            (classic, native),
+            (h.sum, h.count),
+            created,
+        );
+    }
+
+    /// The one histogram writer: per-bucket `counts` (empty: only the
+    /// `+Inf` bucket the text formats require), native buckets for protobuf.
+    fn histogram_parts(
+        &mut self,
+        buckets: &Buckets,
+        name: &str,
+        labels: &Labels<'_>,
+        (counts, native): (&[u64], Option<&crate::snapshot::native::Native>),
+        (sum, count): (f64, u64),
+        created: Option<f64>,
+    ) {
+        if self.dropped {
+            return;
+        }
         let mut cumulative = 0;
+        if self.format == Format::Protobuf {
+            let classic: Vec<(f64, u64)> = counts
+                .iter()
+                .zip(buckets.bounds.iter().copied().chain([f64::INFINITY]))
+                .map(|(c, upper)| {
+                    cumulative += c;
+                    (upper, cumulative)
+                })
+                .collect();
+            self.family.histogram(labels, &classic, native, sum, count);
+            self.spill(PIECE);
+            return;
+        }
+        if counts.is_empty() {
+            self.sample_parts(name, "_bucket", labels, Some(("le", "+Inf")), count as f64);
+        }
         for (i, c) in counts.iter().enumerate() {
             cumulative += c;
             let le = buckets.le.get(i).map_or("+Inf", String::as_str);
@@ -168,146 +376,11 @@ impl<'s> Exposition<'s> {
         }
         self.sample_parts(name, "_sum", labels, None, sum);
         self.sample_parts(name, "_count", labels, None, count as f64);
-    }
-}
-
-/// The `le` label values of a histogram's bounds, formatted once.
-#[derive(Debug, Clone)]
-pub struct Buckets {
-    le: Vec<String>,
-}
-
-impl Buckets {
-    pub fn new(bounds: &[f64]) -> Self {
-        Buckets {
-            le: bounds
-                .iter()
-                .map(|b| {
-                    let mut s = String::new();
-                    write_value(&mut s, *b);
-                    s
-                })
-                .collect(),
+        if let (Format::OpenMetrics, true, Some(created)) = (self.format, self.created, created) {
+            self.sample_parts(name, "_created", labels, None, created);
         }
-    }
-}
-
-fn escape_into(out: &mut String, v: &str) {
-    // Label values almost never need escaping: copy them whole when they do not.
-    if !v.bytes().any(|b| matches!(b, b'\\' | b'"' | b'\n')) {
-        out.push_str(v);
-        return;
-    }
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-}
-
-fn write_value(out: &mut String, v: f64) {
-    if v.is_nan() {
-        out.push_str("NaN");
-    } else if v == f64::INFINITY {
-        out.push_str("+Inf");
-    } else if v == f64::NEG_INFINITY {
-        out.push_str("-Inf");
-    } else if v.fract() == 0.0 && v.abs() < 1e15 {
-        write_integer(out, v as i64);
-    } else {
-        let _ = write!(out, "{v}");
-    }
-}
-
-/// Decimal digits of an integer, without the formatting machinery (most
-/// samples are counts).
-fn write_integer(out: &mut String, v: i64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    let mut n = v.unsigned_abs();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    if v < 0 {
-        out.push('-');
-    }
-    for &d in &buf[i..] {
-        out.push(char::from(d));
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn labels_are_escaped_and_values_formatted() {
-        let mut e = Exposition::default();
-        e.header("x", Kind::Gauge, "help");
-        e.sample("x", &[("a", "q\"\\\n")], None, 1.5);
-        e.sample("x", &[], None, 3.0);
-        assert_eq!(
-            e.out,
-            "# HELP x help\n# TYPE x gauge\nx{a=\"q\\\"\\\\\\n\"} 1.5\nx 3\n"
-        );
-    }
-
-    #[test]
-    fn integers_are_written_exactly_and_fractions_shortest() {
-        let mut out = String::new();
-        for v in [
-            0.0,
-            -0.0,
-            7.0,
-            -12.0,
-            1e14,
-            999_999_999_999_999.0,
-            1e15,
-            0.5,
-            -2.25,
-        ] {
-            write_value(&mut out, v);
-            out.push(' ');
-        }
-        assert_eq!(
-            out,
-            "0 0 7 -12 100000000000000 999999999999999 1000000000000000 0.5 -2.25 "
-        );
-    }
-
-    #[test]
-    fn a_streaming_exposition_writes_the_same_text_in_pieces() {
-        let write = |e: &mut Exposition<'_>| {
-            e.header("x", Kind::Gauge, "help");
-            for i in 0..20_000 {
-                e.sample("x", &[("i", &i.to_string())], None, f64::from(i));
-            }
-        };
-        let mut whole = Exposition::default();
-        write(&mut whole);
-        let mut sink = Vec::new();
-        let mut streamed = Exposition::streaming(&mut sink);
-        write(&mut streamed);
-        assert!(streamed.out.len() < PIECE + 100);
-        streamed.finish().unwrap();
-        assert_eq!(String::from_utf8(sink).unwrap(), whole.out);
-    }
-
-    #[test]
-    fn histogram_buckets_are_cumulative_and_end_in_inf() {
-        let mut e = Exposition::default();
-        e.histogram("h", &[("e", "1")], &[1.0, 2.5], &[1, 2, 3], 9.0, 6);
-        assert!(e.out.contains("h_bucket{e=\"1\",le=\"1\"} 1\n"));
-        assert!(e.out.contains("h_bucket{e=\"1\",le=\"2.5\"} 3\n"));
-        assert!(e.out.contains("h_bucket{e=\"1\",le=\"+Inf\"} 6\n"));
-        assert!(e.out.contains("h_count{e=\"1\"} 6\n"));
-    }
-}
+mod tests;

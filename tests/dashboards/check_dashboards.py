@@ -523,7 +523,8 @@ def has_data(body):
     if rtype == "scalar":
         values = [result[1]]
     elif rtype == "vector":
-        values = [s["value"][1] for s in result]
+        # A native histogram sample counts by its observation count.
+        values = [s["value"][1] if "value" in s else s["histogram"][1]["count"] for s in result]
     elif rtype == "matrix":
         values = [v[1] for s in result for v in s["values"]]
     else:

@@ -66,16 +66,17 @@ DRILL_REWRITES = [
     # No-workers: "nothing picked up in 5 minutes" -> 30 seconds; "oldest item
     # older than 180 s" -> 5 s, so that the saturated environment (where work
     # waits ~10-20 s) meets it and only the progress clauses keep it silent.
-    (r"increase\(anthropic_work_queue_wait_seconds_count\[5m\]\)",
-     "increase(anthropic_work_queue_wait_seconds_count[30s])", 1),
+    # Both forms: the classic _count and the native histogram.
+    (r"increase\((anthropic_work_queue_wait_seconds(?:_count)?)\[5m\]\)",
+     r"increase(\1[30s])", 2),
     (r"\(anthropic_work_queue_oldest_age_seconds > 180\)",
      "(anthropic_work_queue_oldest_age_seconds > 5)", 1),
     # Its healthcheck way: "no pick-up in 2 minutes" -> 30 seconds; "a
     # healthcheck waiting over 120 s" -> 5 s (the demo sends one every
     # HEALTHCHECK_INTERVAL), so that healthchecks waiting behind the saturated
     # backlog meet it too and only the progress clauses keep it silent.
-    (r"increase\(anthropic_work_queue_wait_seconds_count\[2m\]\)",
-     "increase(anthropic_work_queue_wait_seconds_count[30s])", 1),
+    (r"increase\((anthropic_work_queue_wait_seconds(?:_count)?)\[2m\]\)",
+     r"increase(\1[30s])", 2),
     (r"\(anthropic_work_healthcheck_waiting_oldest_age_seconds > 120\)",
      "(anthropic_work_healthcheck_waiting_oldest_age_seconds > 5)", 1),
 ]

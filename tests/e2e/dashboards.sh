@@ -6,8 +6,10 @@
 #   1. structure + selftest (tests/dashboards/check_dashboards.py, stdlib only)
 #   2. demo on a free loopback port, refreshing every 2 s; one environment is
 #      switched to api-flaky so error, retry and failure series move too
-#   3. Prometheus scraping it every 2 s into a temporary TSDB
-#   4. every target of every panel (and every annotation query) run through
+#   3. Prometheus scraping it every 2 s into a temporary TSDB, twice: as is
+#      (OpenMetrics, classic buckets) and with --enable-feature=native-histograms
+#      (protobuf, the lifecycle histograms stored only as native histograms)
+#   4. against each, every target of every panel (and every annotation query) run through
 #      /api/v1/query with the template variables substituted: must parse and
 #      return data unless the panel says "Empty when healthy: <reason>"
 #
@@ -96,11 +98,22 @@ promtool check config "$tmp/prometheus.yml" >/dev/null || fail "promtool rejects
 prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/data" \
   --web.listen-address="127.0.0.1:$pport" --log.level=warn >"$tmp/prometheus.log" 2>&1 &
 pids+=($!)
+# The same scrape with native histograms: the exporter answers it in protobuf and
+# the lifecycle histograms are stored only in their native form.
+nport=$(free_port)
+prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/data-native" \
+  --web.listen-address="127.0.0.1:$nport" --log.level=warn --enable-feature=native-histograms \
+  >"$tmp/prometheus-native.log" 2>&1 &
+pids+=($!)
 wait_http "http://127.0.0.1:$pport/-/ready" 30 || fail "prometheus not ready on 127.0.0.1:$pport"
-echo "prometheus on 127.0.0.1:$pport, scraping every ${scrape}s"
+wait_http "http://127.0.0.1:$nport/-/ready" 30 || fail "native-histogram prometheus not ready on 127.0.0.1:$nport"
+echo "prometheus on 127.0.0.1:$pport, and with native histograms on 127.0.0.1:$nport, scraping every ${scrape}s"
 
 echo "== every query against the demo (\$__rate_interval = $rate_window)"
 $check live --prometheus "http://127.0.0.1:$pport" --environments "$envs" \
   --rate-interval "$rate_window" --scrape-interval "$scrape" --deadline 150
+echo "== every query again, against native histograms"
+$check live --prometheus "http://127.0.0.1:$nport" --environments "$envs" \
+  --rate-interval "$rate_window" --scrape-interval "$scrape" --deadline 60
 
 echo "dashboards: ok in $((SECONDS - started))s"

@@ -51,6 +51,28 @@ fn a_bad_duration_names_the_flag() {
 }
 
 #[test]
+fn a_family_glob_that_cannot_match_a_metric_name_names_the_flag() {
+    fails_with(
+        bin()
+            .args(["--metrics.families.deny", "process_*,anthropic_work_.*"])
+            .env("ANTHROPIC_ENVIRONMENT_ID", "env_1")
+            .env("ANTHROPIC_ENVIRONMENT_KEY", "k"),
+        &[
+            "--metrics.families.deny",
+            "\"anthropic_work_.*\"",
+            "wildcards",
+        ],
+    );
+    fails_with(
+        bin()
+            .args(["--metrics.histograms", "sparse"])
+            .env("ANTHROPIC_ENVIRONMENT_ID", "env_1")
+            .env("ANTHROPIC_ENVIRONMENT_KEY", "k"),
+        &["--metrics.histograms", "classic", "native", "both"],
+    );
+}
+
+#[test]
 fn a_page_size_over_1000_is_refused() {
     fails_with(
         bin()

@@ -11,9 +11,9 @@ use work_exporter::snapshot::{
     Healthchecks, ItemSample, Lifecycle, QueueSnapshot, Snapshot, Store, WorkSnapshot,
 };
 
-const NOW: i64 = 1_767_225_600_000;
+pub(crate) const NOW: i64 = 1_767_225_600_000;
 
-fn store() -> Store {
+pub(crate) fn store() -> Store {
     let store = Store::default();
     let envs = vec![
         Environment {
@@ -154,7 +154,7 @@ fn full_render() -> String {
     )
 }
 
-fn promtool_check(text: &str) {
+pub(crate) fn promtool_check(text: &str) {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("m.prom");
     std::fs::write(&p, text).unwrap();

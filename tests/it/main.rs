@@ -6,6 +6,7 @@ mod config;
 mod discovery;
 mod exposition;
 mod faults;
+mod formats;
 mod fuzz_smoke;
 mod ground_truth;
 mod healthchecks;

@@ -136,6 +136,55 @@ async fn metrics_pages_and_health_are_served_and_shutdown_is_graceful() {
 }
 
 #[tokio::test]
+async fn each_scrape_gets_the_format_its_accept_header_prefers_plain_or_gzip() {
+    let up = Upstream::start(healthy_upstream()).await;
+    let (url, token, task) = start(&up).await;
+    wait_ready(&url).await;
+    let client = reqwest::Client::builder().no_gzip().build().unwrap();
+    let get = |accept: &'static str, gzip: bool| {
+        let mut req = client
+            .get(format!("{url}/metrics"))
+            .header("accept", accept);
+        if gzip {
+            req = req.header("accept-encoding", "gzip");
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let h = resp.headers().clone();
+            let body = resp.bytes().await.unwrap().to_vec();
+            assert_eq!(h.get("content-encoding").is_some(), gzip, "{accept}");
+            let body = if gzip {
+                let mut out = Vec::new();
+                std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut out)
+                    .unwrap();
+                out
+            } else {
+                body
+            };
+            (h["content-type"].to_str().unwrap().to_string(), body)
+        }
+    };
+    const PROTOBUF: &str = "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
+    for gzip in [false, true] {
+        // What Prometheus 2.42 sends with native histograms on, and without.
+        let (ct, body) = get("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.2", gzip).await;
+        assert_eq!(ct, PROTOBUF);
+        assert!(body.windows(17).any(|w| w == b"anthropic_work_up"));
+        let (ct, body) = get("application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1", gzip).await;
+        assert_eq!(
+            ct,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        );
+        assert!(String::from_utf8(body).unwrap().ends_with("# EOF\n"));
+        let (ct, body) = get("text/plain;q=0.9,application/openmetrics-text;q=0.1", gzip).await;
+        assert_eq!(ct, "text/plain; version=0.0.4; charset=utf-8");
+        assert!(!String::from_utf8(body).unwrap().contains("# EOF"));
+    }
+    token.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(8), task).await;
+}
+
+#[tokio::test]
 async fn metrics_keep_answering_while_the_upstream_hangs() {
     let up = Upstream::start(|_, _| Reply::Hang).await;
     let (url, token, task) = start(&up).await;
