@@ -133,7 +133,7 @@ pub async fn run_exporter(
     let metrics = Arc::new(
         ExporterMetrics::new(&Settings {
             budget_rps: cfg.api.max_requests_per_second,
-            interval: cfg.refresh.interval,
+            cadences: cfg.refresh.cadences,
             lease_ttl: cfg.refresh.lease_ttl,
             discovery: cfg.discovery.is_some(),
         })
@@ -191,7 +191,8 @@ pub async fn run_exporter(
         shard = cfg.shard.index,
         total_shards = cfg.shard.total,
         probe_only = cfg.probe_only,
-        interval = %humantime::format_duration(cfg.refresh.interval),
+        stats_interval = %humantime::format_duration(cfg.refresh.cadences.stats),
+        list_interval = %humantime::format_duration(cfg.refresh.cadences.list),
         budget_rps = cfg.api.max_requests_per_second,
         "serving metrics"
     );
@@ -250,10 +251,14 @@ async fn check_config(args: &CheckConfigArgs) -> Result<(), AppError> {
         cfg.api.base_url
     );
     println!(
-        "  refresh every {}, timeout {}, stale after {}, lease TTL {}, page size {}, budget {}/s",
-        humantime::format_duration(cfg.refresh.interval),
+        "  stats every {}, list every {}, timeout {}, stale after {}, lease TTL {}, page size {}, budget {}/s",
+        humantime::format_duration(cfg.refresh.cadences.stats),
+        humantime::format_duration(cfg.refresh.cadences.list),
         humantime::format_duration(cfg.refresh.timeout),
-        humantime::format_duration(cfg.refresh.stale_after),
+        cfg.refresh
+            .stale_after
+            .explicit
+            .map_or("3 achieved intervals".to_string(), |d| humantime::format_duration(d).to_string()),
         humantime::format_duration(cfg.refresh.lease_ttl),
         cfg.refresh.page_size,
         cfg.api.max_requests_per_second

@@ -95,10 +95,18 @@ pub struct ServeArgs {
     /// How often each environment is refreshed.
     #[arg(long = "refresh.interval", default_value = "30s")]
     pub refresh_interval: String,
-    /// Deadline of one refresh (all its requests and retries). Default: the interval, capped at 25s.
+    /// How often queue stats are refreshed (one request each). Default: --refresh.interval.
+    #[arg(long = "refresh.stats-interval")]
+    pub stats_interval: Option<String>,
+    /// How often the work list is walked (one request per page). Default: --refresh.interval.
+    #[arg(long = "refresh.list-interval")]
+    pub list_interval: Option<String>,
+    /// Deadline of one refresh: the API's answers and retries, not waiting for the request
+    /// budget. Default: the shorter cadence, capped at 25s.
     #[arg(long = "refresh.timeout")]
     pub refresh_timeout: Option<String>,
-    /// How long an environment's data series outlive a failed refresh. Default: three intervals.
+    /// How long a family's series outlive a failed refresh of its part. Default: three of the
+    /// part's intervals as achieved.
     #[arg(long = "refresh.stale-after")]
     pub stale_after: Option<String>,
     /// Base URL of the API.

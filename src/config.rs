@@ -2,9 +2,12 @@
 //! `Config`. Everything that can be wrong with the configuration is found
 //! here, before any socket opens, and reported with the field and the fix.
 
+mod cadence;
 mod file;
 mod scale;
 mod scope;
+
+pub use cadence::{Cadence, CadenceOverrides, Cadences, StaleAfter};
 
 pub use file::{check_file_text, read_secret_file, SecretSource};
 pub use scale::{is_plain_id, DiscoverySettings, DEFAULT_DISCOVERY_INTERVAL};
@@ -56,14 +59,18 @@ pub struct Environment {
     pub key: Option<Secret>,
     /// Who can see it, as the environments list says; `Unknown` until a discovery does.
     pub scope: Scope,
+    /// Its own refresh intervals from the config file, if any.
+    pub cadence: CadenceOverrides,
 }
 
 /// How and how often environments are refreshed.
 #[derive(Debug, Clone)]
 pub struct RefreshSettings {
-    pub interval: Duration,
+    /// How often stats and lists are refreshed (before any per-environment override).
+    pub cadences: Cadences,
+    /// Deadline of one refresh, counting the API's answers, not budget queueing.
     pub timeout: Duration,
-    pub stale_after: Duration,
+    pub stale_after: StaleAfter,
     pub lease_ttl: Duration,
     pub page_size: u32,
     pub max_pages: u32,
@@ -214,13 +221,20 @@ impl Config {
     /// Resolve flags, the optional YAML file and environment variables.
     pub fn from_args(args: &ServeArgs, env: EnvLookup) -> Result<Config, ConfigError> {
         let interval = parse_duration("--refresh.interval", &args.refresh_interval)?;
+        let cadences = Cadences::from_args(args, interval)?;
         let timeout = match &args.refresh_timeout {
             Some(v) => parse_duration("--refresh.timeout", v)?,
-            None => interval.min(Duration::from_secs(25)),
+            None => cadences
+                .stats
+                .min(cadences.list)
+                .min(Duration::from_secs(25)),
         };
-        let stale_after = match &args.stale_after {
-            Some(v) => parse_duration("--refresh.stale-after", v)?,
-            None => interval * 3,
+        let stale_after = StaleAfter {
+            explicit: match &args.stale_after {
+                Some(v) => Some(parse_duration("--refresh.stale-after", v)?),
+                None => None,
+            },
+            cadences,
         };
         let lease_ttl = parse_duration("--lease.ttl", &args.lease_ttl)?;
         if !(1..=1000).contains(&args.page_size) {
@@ -298,7 +312,7 @@ impl Config {
             scale::discovery(args, sources.discovery.as_ref(), sources.api_key.is_some())?;
         let mut cfg = Self::build(
             args,
-            interval,
+            cadences,
             timeout,
             stale_after,
             lease_ttl,
@@ -339,9 +353,9 @@ impl Config {
     #[allow(clippy::too_many_arguments)]
     fn build(
         args: &ServeArgs,
-        interval: Duration,
+        cadences: Cadences,
         timeout: Duration,
-        stale_after: Duration,
+        stale_after: StaleAfter,
         lease_ttl: Duration,
         base_url: url::Url,
         external_url: Option<String>,
@@ -352,7 +366,7 @@ impl Config {
             telemetry_path: args.telemetry_path.clone(),
             external_url,
             refresh: RefreshSettings {
-                interval,
+                cadences,
                 timeout,
                 stale_after,
                 lease_ttl,
@@ -425,6 +439,7 @@ impl Config {
                 labels: BTreeMap::new(),
                 key,
                 scope: Default::default(),
+                cadence: CadenceOverrides::default(),
             }],
             discovery: None,
         })

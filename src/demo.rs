@@ -107,6 +107,7 @@ pub fn environments(creds: &sim::Credentials) -> Vec<Environment> {
             labels: BTreeMap::new(),
             key: Some(Secret::new(e.key.clone())),
             scope: Default::default(),
+            cadence: Default::default(),
         })
         .collect()
 }

@@ -75,6 +75,7 @@ pub fn watched(
                 labels: BTreeMap::new(),
                 key: None,
                 scope: f.scope,
+                cadence: Default::default(),
             },
         );
     }

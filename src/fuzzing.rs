@@ -20,7 +20,7 @@ fn render(store: &Store) -> String {
         store,
         NOW_MS,
         Duration::from_secs(90),
-        Duration::from_secs(90),
+        crate::config::StaleAfter::fixed(Duration::from_secs(90)),
         "http://x",
     )
 }
@@ -46,17 +46,10 @@ fn store_with(queue: QueueSnapshot, pages: &[&[u8]]) -> Option<Store> {
         labels: BTreeMap::new(),
         key: None,
         scope: Default::default(),
+        cadence: Default::default(),
     };
     store.set_environments(&[env]);
-    store.commit_success(
-        "env_fuzz",
-        Snapshot {
-            queue,
-            work,
-            finished_at_ms: NOW_MS,
-        },
-        &delta,
-    );
+    store.commit_success("env_fuzz", Snapshot::whole(queue, work, NOW_MS), &delta);
     Some(store)
 }
 

@@ -40,7 +40,7 @@ pub struct Site {
     pub clock: SharedClock,
     pub telemetry_path: String,
     pub lease_ttl: Duration,
-    pub stale_after: Duration,
+    pub stale_after: crate::config::StaleAfter,
     /// Base of drill-down links (`--web.external-url`, or this server's address).
     pub external_url: String,
     /// Refreshes on demand for `/probe`.

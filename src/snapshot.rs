@@ -3,7 +3,7 @@
 //! the lifecycle histograms and counters accumulate across refreshes.
 
 use crate::api::ApiError;
-use crate::config::Environment;
+use crate::config::{Cadence, Environment};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -96,12 +96,36 @@ impl WorkSnapshot {
     }
 }
 
-/// A complete, successful refresh.
+/// The last successful read of each part of an environment. Stats and the
+/// list walk run on their own cadences, so each part keeps its own finish
+/// time (`None` until that part was first read): the list's age says how old
+/// the lease check and the drill-down are.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
     pub queue: QueueSnapshot,
     pub work: WorkSnapshot,
-    pub finished_at_ms: i64,
+    pub queue_finished_at_ms: Option<i64>,
+    pub work_finished_at_ms: Option<i64>,
+}
+
+impl Snapshot {
+    /// Both parts read at `at_ms` (tests, benchmarks, a combined refresh).
+    pub fn whole(queue: QueueSnapshot, work: WorkSnapshot, at_ms: i64) -> Self {
+        Snapshot {
+            queue,
+            work,
+            queue_finished_at_ms: Some(at_ms),
+            work_finished_at_ms: Some(at_ms),
+        }
+    }
+
+    /// When `cadence`'s part was last read.
+    pub fn finished_at_ms(&self, cadence: Cadence) -> Option<i64> {
+        match cadence {
+            Cadence::Stats => self.queue_finished_at_ms,
+            Cadence::List => self.work_finished_at_ms,
+        }
+    }
 }
 
 /// A histogram with fixed buckets and sparse exponential (native) ones fed
@@ -207,7 +231,11 @@ pub struct RefreshError {
 pub struct EnvironmentState {
     pub environment: Environment,
     pub snapshot: Option<Arc<Snapshot>>,
+    /// The last refresh of both parts succeeded (`stats_ok && list_ok`).
     pub up: bool,
+    /// The last refresh of each part succeeded.
+    pub stats_ok: bool,
+    pub list_ok: bool,
     pub attempted: bool,
     pub last_success_ms: Option<i64>,
     pub lifecycle: Lifecycle,
@@ -224,6 +252,8 @@ impl EnvironmentState {
             environment,
             snapshot: None,
             up: false,
+            stats_ok: false,
+            list_ok: false,
             attempted: false,
             last_success_ms: None,
             lifecycle: Lifecycle::default(),
@@ -238,14 +268,30 @@ impl EnvironmentState {
         }
     }
 
-    /// The snapshot, if it is young enough to serve (`stale_after_ms` after the last success).
-    pub fn fresh_snapshot(&self, now_ms: i64, stale_after_ms: i64) -> Option<&Snapshot> {
+    /// The snapshot, if `cadence`'s part of it was read and may still be
+    /// served: its last refresh succeeded, or failed less than
+    /// `stale_after_ms` after the part's last success.
+    pub fn fresh_part(
+        &self,
+        cadence: Cadence,
+        now_ms: i64,
+        stale_after_ms: i64,
+    ) -> Option<&Snapshot> {
         let snap = self.snapshot.as_deref()?;
-        if self.up || now_ms - snap.finished_at_ms <= stale_after_ms {
-            Some(snap)
-        } else {
-            None
+        let at = snap.finished_at_ms(cadence)?;
+        let ok = match cadence {
+            Cadence::Stats => self.stats_ok,
+            Cadence::List => self.list_ok,
+        };
+        (ok || now_ms - at <= stale_after_ms).then_some(snap)
+    }
+
+    fn set_part_ok(&mut self, cadence: Cadence, ok: bool) {
+        match cadence {
+            Cadence::Stats => self.stats_ok = ok,
+            Cadence::List => self.list_ok = ok,
         }
+        self.up = self.stats_ok && self.list_ok;
     }
 }
 
@@ -264,6 +310,9 @@ pub struct Store {
     /// refresh of a healthy environment), so a shared `/metrics` body knows
     /// whether it may still be served.
     status_changes: Arc<AtomicU64>,
+    /// How far the budget stretches each cadence (f64 bits; stats, list):
+    /// default staleness follows the achieved interval, not the configured one.
+    stretch: Arc<[AtomicU64; 2]>,
 }
 
 impl Store {
@@ -335,7 +384,23 @@ impl Store {
         }
     }
 
-    /// A refresh succeeded: swap in its snapshot and add its lifecycle events.
+    /// The budget's stretch of each cadence (1 when the configured interval holds).
+    pub fn set_stretch(&self, stats: f64, list: f64) {
+        self.stretch[0].store(stats.to_bits(), Ordering::Relaxed);
+        self.stretch[1].store(list.to_bits(), Ordering::Relaxed);
+    }
+
+    pub fn stretch(&self, cadence: Cadence) -> f64 {
+        let i = usize::from(cadence == Cadence::List);
+        let v = f64::from_bits(self.stretch[i].load(Ordering::Relaxed));
+        if v.is_finite() && v >= 1.0 {
+            v
+        } else {
+            1.0
+        }
+    }
+
+    /// Both parts were read: swap in the snapshot and add its lifecycle events.
     pub fn commit_success(&self, id: &str, snapshot: Snapshot, delta: &Lifecycle) {
         let mut map = self.write();
         if let Some(state) = map.get_mut(id) {
@@ -344,22 +409,71 @@ impl Store {
                 self.status_changed();
             }
             state.attempted = true;
-            state.up = true;
-            state.last_success_ms = Some(snapshot.finished_at_ms);
+            state.set_part_ok(Cadence::Stats, true);
+            state.set_part_ok(Cadence::List, true);
+            state.last_success_ms = snapshot
+                .queue_finished_at_ms
+                .max(snapshot.work_finished_at_ms);
             state.lifecycle.merge(delta);
             state.snapshot = Some(Arc::new(snapshot));
         }
     }
 
-    /// A refresh failed: the environment is down, its last snapshot stays until stale.
-    pub fn commit_failure(&self, id: &str, error: &ApiError, at_ms: i64) {
+    /// Queue stats were read at `at_ms`: replace the queue part only.
+    pub fn commit_queue(&self, id: &str, queue: QueueSnapshot, at_ms: i64) {
+        self.commit_part(id, Cadence::Stats, at_ms, None, |s| {
+            s.queue = queue;
+            s.queue_finished_at_ms = Some(at_ms);
+        });
+    }
+
+    /// The list walk finished at `at_ms`: replace the work part and add its lifecycle events.
+    pub fn commit_work(&self, id: &str, work: WorkSnapshot, delta: &Lifecycle, at_ms: i64) {
+        self.commit_part(id, Cadence::List, at_ms, Some(delta), |s| {
+            s.work = work;
+            s.work_finished_at_ms = Some(at_ms);
+        });
+    }
+
+    fn commit_part(
+        &self,
+        id: &str,
+        cadence: Cadence,
+        at_ms: i64,
+        delta: Option<&Lifecycle>,
+        set: impl FnOnce(&mut Snapshot),
+    ) {
+        let mut map = self.write();
+        if let Some(state) = map.get_mut(id) {
+            let state = Arc::make_mut(state);
+            let was_up = state.up && state.attempted;
+            state.attempted = true;
+            state.set_part_ok(cadence, true);
+            if state.up != was_up {
+                self.status_changed();
+            }
+            state.last_success_ms = Some(at_ms);
+            if let Some(delta) = delta {
+                state.lifecycle.merge(delta);
+            }
+            let mut snap = state.snapshot.as_deref().cloned().unwrap_or_default();
+            set(&mut snap);
+            state.snapshot = Some(Arc::new(snap));
+        }
+    }
+
+    /// A refresh of the parts `cadences` failed: the environment is down,
+    /// those parts' last numbers stay until stale. One failure is counted.
+    pub fn commit_failure(&self, id: &str, cadences: &[Cadence], error: &ApiError, at_ms: i64) {
         let mut map = self.write();
         if let Some(state) = map.get_mut(id) {
             let state = Arc::make_mut(state);
             // Every failure, not only the first: its reason is counted.
             self.status_changed();
             state.attempted = true;
-            state.up = false;
+            for c in cadences {
+                state.set_part_ok(*c, false);
+            }
             *state.failures.entry(error.reason()).or_insert(0) += 1;
             state.recent_errors.push_front(RefreshError {
                 at_ms,
@@ -377,70 +491,4 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn histogram_puts_values_in_the_first_bucket_not_below_them() {
-        let mut h = Histogram::new(&[1.0, 5.0]);
-        h.observe(1.0);
-        h.observe(3.0);
-        h.observe(9.0);
-        h.observe(-2.0); // clock skew: never negative
-        assert_eq!(h.counts, vec![2, 1, 1]);
-        assert_eq!(h.count, 4);
-        assert_eq!(h.sum, 13.0);
-    }
-
-    #[test]
-    fn lease_counts_as_expired_after_ttl_without_heartbeat() {
-        let w = WorkSnapshot {
-            heartbeats_ms: vec![1_000, 50_000, 95_000],
-            ..Default::default()
-        };
-        assert_eq!(w.leases_expired(100_000, 90_000), 1);
-        assert_eq!(w.leases_expired(200_000, 90_000), 3);
-        assert_eq!(w.leases_expired(1_000, 90_000), 0);
-    }
-
-    #[test]
-    fn status_changes_count_failures_recoveries_and_the_watched_set_not_routine_refreshes() {
-        let store = Store::default();
-        let env = |id: &str| Environment {
-            id: id.into(),
-            name: id.into(),
-            labels: BTreeMap::new(),
-            key: None,
-            scope: Default::default(),
-        };
-        let good = || Snapshot::default();
-        let down = ApiError::Connect {
-            endpoint: "work_stats",
-            message: "refused".into(),
-        };
-        let mut seen = store.status_changes();
-        let mut changed = |store: &Store| {
-            let now = store.status_changes();
-            let moved = now != seen;
-            seen = now;
-            moved
-        };
-        store.set_environments(&[env("a")]);
-        assert!(changed(&store), "a new environment");
-        store.commit_success("a", good(), &Lifecycle::default());
-        assert!(changed(&store), "the first success");
-        store.commit_success("a", good(), &Lifecycle::default());
-        assert!(
-            !changed(&store),
-            "a routine refresh of a healthy environment"
-        );
-        store.commit_failure("a", &down, 1);
-        assert!(changed(&store), "a failure");
-        store.commit_failure("a", &down, 2);
-        assert!(changed(&store), "every failure: its reason is counted");
-        store.commit_success("a", good(), &Lifecycle::default());
-        assert!(changed(&store), "a recovery");
-        store.set_environments(&[]);
-        assert!(changed(&store), "an environment gone");
-    }
-}
+mod tests;

@@ -5,6 +5,7 @@
 //! ```sh
 //! cargo run --release --example bench                 # the full grid (about 20 min on 2 cores)
 //! cargo run --release --example bench -- --quick      # a small grid (about a minute), a CI smoke run
+//! cargo run --release --example bench -- --budget-bound   # 1,000 environments on 10 requests/s (about 11 min)
 //! ```
 //!
 //! For each cell (environments × items per environment) the simulator runs as
@@ -12,6 +13,7 @@
 //! so the exporter's CPU (utime + stime) and peak RSS are read from its own
 //! `/proc/PID`. Results go to `--out` as `results.md` and `results.json`.
 
+mod budget_bound;
 mod floor;
 // The binary's allocator setting, so the benchmark runs the exporter as `main.rs` does.
 mod measure;
@@ -47,6 +49,10 @@ struct Args {
     /// Concurrent scrapers of /metrics.
     #[arg(long, default_value_t = 10)]
     scrapers: usize,
+    /// Only the budget-bound fleet: 1,000 environments on 10 requests/s, one cadence versus
+    /// stats every 30 s and lists every 5 min (time to show a scenario switch, requests/min).
+    #[arg(long)]
+    budget_bound: bool,
     /// Only the render of every exposition format at this many environments
     /// (100 items each): bytes plain and gzip, render CPU; then exit.
     #[arg(long)]
@@ -153,6 +159,10 @@ fn main() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
+    if args.budget_bound {
+        println!("{}", budget_bound::run(&args.out, &rt));
+        return;
+    }
     let mut results = Vec::new();
     for &(e, i) in &cells {
         eprintln!("bench: {e} environments x {i} items ...");

@@ -150,6 +150,7 @@ pub async fn run_cell(
         interval: "10ms",
         budget_rps: 1_000_000.0,
         timeout: "300s",
+        extra: &[],
     };
     let mut exp = procs::start_exporter(dir, &sim, &run);
     let client = reqwest::Client::new();
@@ -259,6 +260,7 @@ async fn run_production(dir: &Path, sim: &Sim, window: Option<f64>, plan: Plan) 
         interval: "30s",
         budget_rps,
         timeout: "25s",
+        extra: &[],
     };
     let mut exp = procs::start_exporter(dir, sim, &run);
     let client = reqwest::Client::new();

@@ -94,6 +94,17 @@ pub struct Sim {
 }
 
 pub fn start_sim(dir: &Path, environments: usize, items: usize) -> Sim {
+    start_sim_with(dir, environments, items, 0, 0.0)
+}
+
+/// A simulator with a live workload (`workers` per environment, `arrivals` a minute each).
+pub fn start_sim_with(
+    dir: &Path,
+    environments: usize,
+    items: usize,
+    workers: usize,
+    arrivals: f64,
+) -> Sim {
     let creds_path = dir.join("sim-credentials.json");
     let _ = std::fs::remove_file(&creds_path);
     let args: Vec<String> = [
@@ -105,9 +116,9 @@ pub fn start_sim(dir: &Path, environments: usize, items: usize) -> Sim {
         "--items-per-environment",
         &items.to_string(),
         "--workers",
-        "0",
+        &workers.to_string(),
         "--arrivals-per-minute",
-        "0",
+        &arrivals.to_string(),
         "--healthcheck-interval",
         "0s",
         "--seed",
@@ -147,6 +158,8 @@ pub struct ExporterRun<'a> {
     pub interval: &'a str,
     pub budget_rps: f64,
     pub timeout: &'a str,
+    /// More flags (e.g. `--refresh.list-interval 5m`).
+    pub extra: &'a [&'a str],
 }
 
 /// A running exporter and the address of its `/metrics`.
@@ -187,6 +200,7 @@ pub fn start_exporter(dir: &Path, sim: &Sim, run: &ExporterRun<'_>) -> Exporter 
         "warn",
     ]
     .iter()
+    .chain(run.extra)
     .map(|s| s.to_string())
     .collect();
     let child = Child::spawn(&args, &envs, &dir.join("exporter.log"));

@@ -32,6 +32,7 @@ fn build_store(creds: &Credentials, sample: &Sample, now_ms: i64) -> Store {
             labels: Default::default(),
             key: None,
             scope: Default::default(),
+            cadence: Default::default(),
         })
         .collect();
     let store = Store::default();
@@ -44,16 +45,13 @@ fn build_store(creds: &Credentials, sample: &Sample, now_ms: i64) -> Store {
             let _ = work_exporter::api::decode::work_page_each(b, |row| fold.add(&row));
         }
         let (work, delta, _) = fold.finish(false, pages.len() as u32);
-        let snapshot = Snapshot {
-            queue: QueueSnapshot {
-                depth: 800,
-                pending: 200,
-                workers_polling: Some(0),
-                oldest_queued_at_ms: Some(now_ms - 60_000),
-            },
-            work,
-            finished_at_ms: now_ms,
+        let queue = QueueSnapshot {
+            depth: 800,
+            pending: 200,
+            workers_polling: Some(0),
+            oldest_queued_at_ms: Some(now_ms - 60_000),
         };
+        let snapshot = Snapshot::whole(queue, work, now_ms);
         store.commit_success(&e.id, snapshot, &delta);
     }
     store
@@ -64,7 +62,7 @@ pub fn measure(creds: &Credentials, sample: &Sample) -> RenderCost {
     let store = build_store(creds, sample, now_ms);
     let metrics = ExporterMetrics::new(&Settings {
         budget_rps: 5.0,
-        interval: Duration::from_secs(30),
+        cadences: work_exporter::config::Cadences::every(Duration::from_secs(30)),
         lease_ttl: Duration::from_secs(90),
         discovery: false,
     })
@@ -74,7 +72,7 @@ pub fn measure(creds: &Credentials, sample: &Sample) -> RenderCost {
             &store,
             now_ms,
             Duration::from_secs(90),
-            Duration::from_secs(90),
+            work_exporter::config::StaleAfter::fixed(Duration::from_secs(90)),
             "http://localhost:9781",
         )
     };
@@ -88,7 +86,7 @@ pub fn measure(creds: &Credentials, sample: &Sample) -> RenderCost {
             &store,
             now_ms,
             Duration::from_secs(90),
-            Duration::from_secs(90),
+            work_exporter::config::StaleAfter::fixed(Duration::from_secs(90)),
             "http://localhost:9781",
         );
         enc.finish().unwrap_or_default()
@@ -154,11 +152,12 @@ pub fn measure_formats(creds: &Credentials, sample: &Sample) -> Vec<FormatCost> 
     }
     let settings = Settings {
         budget_rps: 5.0,
-        interval: Duration::from_secs(30),
+        cadences: work_exporter::config::Cadences::every(Duration::from_secs(30)),
         lease_ttl: Duration::from_secs(90),
         discovery: false,
     };
     let d = Duration::from_secs(90);
+    let stale = work_exporter::config::StaleAfter::fixed(d);
     let rows = [
         (Format::Text, HistogramMode::Both),
         (Format::OpenMetrics, HistogramMode::Both),
@@ -175,7 +174,7 @@ pub fn measure_formats(creds: &Credentials, sample: &Sample) -> Vec<FormatCost> 
                     ..Options::default()
                 });
             let render =
-                || metrics.render_as(format, &store, now_ms, d, d, "http://localhost:9781");
+                || metrics.render_as(format, &store, now_ms, d, stale, "http://localhost:9781");
             let gzip = || {
                 let mut enc =
                     flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -185,7 +184,7 @@ pub fn measure_formats(creds: &Credentials, sample: &Sample) -> Vec<FormatCost> 
                     &store,
                     now_ms,
                     d,
-                    d,
+                    stale,
                     "http://localhost:9781",
                 );
                 enc.finish().unwrap_or_default()

@@ -21,6 +21,8 @@ pub trait RequestObserver: Send + Sync {
     fn request_done(&self, endpoint: &'static str, code: &str, seconds: f64);
     /// The last `anthropic-ratelimit-requests-remaining` seen.
     fn ratelimit_remaining(&self, remaining: f64);
+    /// How long a request queued for the process-wide budget before it was sent.
+    fn budget_wait(&self, _seconds: f64) {}
 }
 
 /// An observer that ignores everything (probes, tests).
@@ -250,9 +252,13 @@ impl ApiClient {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            if !self.budget.acquire(deadline).await {
+            let Some(waited) = self.budget.acquire(deadline).await else {
                 return Err(timeout(started));
-            }
+            };
+            self.observer.budget_wait(waited.as_secs_f64());
+            // In a scheduled refresh, queueing for the budget does not count
+            // against the deadline (budget::excluding_waits).
+            let deadline = super::budget::shifted(deadline);
             let permit = match tokio::time::timeout_at(deadline, self.in_flight.acquire()).await {
                 Ok(Ok(p)) => p,
                 _ => return Err(timeout(started)),

@@ -43,6 +43,9 @@ struct FileEnvironment {
     #[serde(default)]
     labels: BTreeMap<String, String>,
     key: Option<SecretSource>,
+    /// This environment's own `--refresh.stats-interval` / `--refresh.list-interval`.
+    stats_interval: Option<String>,
+    list_interval: Option<String>,
 }
 
 /// Labels the exporter sets itself; a configured label must not reuse them.
@@ -165,7 +168,7 @@ fn from_text(
     env: EnvLookup,
 ) -> Result<Sources, ConfigError> {
     let file: FileConfig = serde_yaml_ng::from_str(text).map_err(|e| {
-        ConfigError::new(format!("--config.file {origin}"), e.to_string(), "fix the YAML; known fields: api_key, credentials.stats, workspace_id, environments[].{id,name,labels,key}, discovery.{interval,name_regex,ids,include_archived,keys_dir}")
+        ConfigError::new(format!("--config.file {origin}"), e.to_string(), "fix the YAML; known fields: api_key, credentials.stats, workspace_id, environments[].{id,name,labels,key,stats_interval,list_interval}, discovery.{interval,name_regex,ids,include_archived,keys_dir}")
     })?;
     let api_key = match &file.api_key {
         Some(src) => Some(read_secret("api_key", src, env)?),
@@ -233,12 +236,18 @@ fn from_text(
                 "add the environment key",
             ));
         }
+        let cadence = super::CadenceOverrides::parse(
+            &field,
+            e.stats_interval.as_deref(),
+            e.list_interval.as_deref(),
+        )?;
         out.push(Environment {
             name: e.name.clone().unwrap_or_else(|| id.clone()),
             id,
             labels: e.labels.clone(),
             key,
             scope: Default::default(),
+            cadence,
         });
     }
     Ok(Sources {

@@ -64,6 +64,7 @@ fn configured_environments_win_and_keys_come_from_the_directory() {
         labels: BTreeMap::from([("team".into(), "x".into())]),
         key: Some(Secret::new("key-from-config")),
         scope: Default::default(),
+        cadence: Default::default(),
     }];
     let found = vec![
         Found {

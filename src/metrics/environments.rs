@@ -2,6 +2,7 @@
 //! environment for `/probe`) written through the exposition writer.
 
 use super::{families, text, Format, Options};
+use crate::config::{Cadence, StaleAfter};
 use crate::snapshot::Store;
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ pub fn render_environments(
     store: &Store,
     now_ms: i64,
     lease_ttl: Duration,
-    stale_after: Duration,
+    stale_after: StaleAfter,
     drilldown_base: &str,
 ) -> String {
     render_some(store, None, now_ms, lease_ttl, stale_after, drilldown_base)
@@ -23,7 +24,7 @@ pub fn render_probe(
     probe_seconds: f64,
     now_ms: i64,
     lease_ttl: Duration,
-    stale_after: Duration,
+    stale_after: StaleAfter,
     drilldown_base: &str,
 ) -> String {
     let (format, options) = (Format::Text, &Options::default());
@@ -46,7 +47,7 @@ pub fn render_probe_as(
     id: &str,
     probe_seconds: f64,
     now_ms: i64,
-    (lease_ttl, stale_after): (Duration, Duration),
+    (lease_ttl, stale_after): (Duration, StaleAfter),
     drilldown_base: &str,
 ) -> Vec<u8> {
     let mut out = text::Exposition::new(format, options, 16 * 1024);
@@ -78,7 +79,7 @@ fn render_some(
     only: Option<&str>,
     now_ms: i64,
     lease_ttl: Duration,
-    stale_after: Duration,
+    stale_after: StaleAfter,
     drilldown_base: &str,
 ) -> String {
     // About 8.3 KiB an environment with its id as the only label.
@@ -105,7 +106,7 @@ pub(super) fn render_some_into(
     only: Option<&str>,
     now_ms: i64,
     lease_ttl: Duration,
-    stale_after: Duration,
+    stale_after: StaleAfter,
     drilldown_base: &str,
 ) {
     // Taken out of the store (pointers, under its lock for microseconds), so
@@ -113,12 +114,15 @@ pub(super) fn render_some_into(
     let held = store.view(only);
     let states: Vec<&crate::snapshot::EnvironmentState> = held.iter().map(|s| &**s).collect();
     let names = families::label_names(&states);
+    let stretch = |c: Cadence| store.stretch(c);
     let views: Vec<_> = states
         .iter()
         .map(|s| {
+            let stale = |c: Cadence| stale_after.millis(c, &s.environment.cadence, stretch(c));
             let view = families::View {
                 state: s,
-                snapshot: s.fresh_snapshot(now_ms, stale_after.as_millis() as i64),
+                snapshot: s.fresh_part(Cadence::List, now_ms, stale(Cadence::List)),
+                queue: s.fresh_part(Cadence::Stats, now_ms, stale(Cadence::Stats)),
                 now_ms,
                 lease_ttl_ms: lease_ttl.as_millis() as i64,
             };

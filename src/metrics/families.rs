@@ -10,8 +10,11 @@ use std::collections::BTreeSet;
 /// What a family's value function sees of one environment at scrape time.
 pub struct View<'a> {
     pub state: &'a EnvironmentState,
-    /// The snapshot, or `None` when absent or older than `--refresh.stale-after`.
+    /// The snapshot for the list-derived families, or `None` when the list was
+    /// never walked or its last success is older than `--refresh.stale-after`.
     pub snapshot: Option<&'a Snapshot>,
+    /// The snapshot for the stats-derived families, the same way for stats.
+    pub queue: Option<&'a Snapshot>,
     pub now_ms: i64,
     pub lease_ttl_ms: i64,
 }
@@ -36,11 +39,11 @@ pub struct Gauge {
 
 /// Gauges read from the latest snapshot; withdrawn when it is stale.
 pub const QUEUE_AND_WORK: &[Gauge] = &[
-    Gauge { name: "anthropic_work_queue_depth", help: "Work items waiting to be picked up (stats depth), from a background refresh.", value: |v| v.snapshot.map(|s| s.queue.depth as f64) },
-    Gauge { name: "anthropic_work_queue_pending", help: "Work items polled but not acknowledged (stats pending), from a background refresh.", value: |v| v.snapshot.map(|s| s.queue.pending as f64) },
-    Gauge { name: "anthropic_work_queue_workers_polling", help: "Workers that polled in the last 30 s (stats workers_polling; busy workers do not poll), from a background refresh. Absent when the API returns null.", value: |v| v.snapshot.and_then(|s| s.queue.workers_polling).map(|w| w as f64) },
-    Gauge { name: "anthropic_work_queue_oldest_queued_timestamp_seconds", help: "Unix time of the oldest queued or pending item (stats oldest_queued_at), from a background refresh. Absent when null.", value: |v| v.snapshot.and_then(|s| s.queue.oldest_queued_at_ms).map(|t| t as f64 / 1000.0) },
-    Gauge { name: "anthropic_work_queue_oldest_age_seconds", help: "Age at scrape time of the oldest queued or pending item; 0 when the queue is empty.", value: |v| v.snapshot.map(|s| age(v.now_ms, s.queue.oldest_queued_at_ms)) },
+    Gauge { name: "anthropic_work_queue_depth", help: "Work items waiting to be picked up (stats depth), from a background refresh.", value: |v| v.queue.map(|s| s.queue.depth as f64) },
+    Gauge { name: "anthropic_work_queue_pending", help: "Work items polled but not acknowledged (stats pending), from a background refresh.", value: |v| v.queue.map(|s| s.queue.pending as f64) },
+    Gauge { name: "anthropic_work_queue_workers_polling", help: "Workers that polled in the last 30 s (stats workers_polling; busy workers do not poll), from a background refresh. Absent when the API returns null.", value: |v| v.queue.and_then(|s| s.queue.workers_polling).map(|w| w as f64) },
+    Gauge { name: "anthropic_work_queue_oldest_queued_timestamp_seconds", help: "Unix time of the oldest queued or pending item (stats oldest_queued_at), from a background refresh. Absent when null.", value: |v| v.queue.and_then(|s| s.queue.oldest_queued_at_ms).map(|t| t as f64 / 1000.0) },
+    Gauge { name: "anthropic_work_queue_oldest_age_seconds", help: "Age at scrape time of the oldest queued or pending item; 0 when the queue is empty.", value: |v| v.queue.map(|s| age(v.now_ms, s.queue.oldest_queued_at_ms)) },
     Gauge { name: "anthropic_work_heartbeat_oldest_age_seconds", help: "Age at scrape time of the oldest heartbeat among starting and active items (acknowledgement time when none yet); 0 when none.", value: |v| v.snapshot.map(|s| age(v.now_ms, s.work.heartbeats_ms.first().copied())) },
     Gauge { name: "anthropic_work_leases_expired", help: "Starting and active items whose last heartbeat (or acknowledgement) is older than --lease.ttl at scrape time.", value: |v| v.snapshot.map(|s| s.work.leases_expired(v.now_ms, v.lease_ttl_ms) as f64) },
     Gauge { name: "anthropic_work_healthcheck_waiting_oldest_age_seconds", help: "Age at scrape time of the oldest healthcheck item no worker has acknowledged yet (state queued); 0 when none waits. A live, idle worker takes one within seconds.", value: |v| v.snapshot.map(|s| age(v.now_ms, s.work.healthchecks.oldest_waiting_ms)) },
@@ -57,8 +60,13 @@ pub const HEALTH: &[Gauge] = &[
     },
     Gauge {
         name: "anthropic_work_exporter_last_success_timestamp_seconds",
-        help: "Unix time at which the last successful refresh of the environment ended.",
+        help: "Unix time at which the last successful refresh of the environment (stats or list) ended.",
         value: |v| v.state.last_success_ms.map(|t| t as f64 / 1000.0),
+    },
+    Gauge {
+        name: "anthropic_work_list_age_seconds",
+        help: "Age at scrape time of the last complete work list walk, which the per-state counts, heartbeats, expired leases and drill-down come from; absent before the first.",
+        value: |v| v.state.snapshot.as_deref().and_then(|s| s.work_finished_at_ms).map(|t| age(v.now_ms, Some(t))),
     },
 ];
 

@@ -3,6 +3,7 @@
 //! histograms are instrumented in place in a `prometheus` registry, behind the
 //! verbs of `RequestObserver` and `RefreshObserver`.
 
+mod budget;
 mod environments;
 pub mod families;
 pub mod filter;
@@ -17,7 +18,9 @@ pub use environments::{render_environments, render_probe, render_probe_as};
 pub use format::{Format, HistogramMode, Options};
 
 use crate::api::{ApiError, RequestObserver};
+use crate::config::{Cadences, StaleAfter};
 use crate::discovery::DiscoveryObserver;
+use crate::refresh::plan::Plan;
 use crate::refresh::RefreshObserver;
 use crate::snapshot::Store;
 use prometheus::{
@@ -32,7 +35,7 @@ pub struct ExporterMetrics {
     api_requests: IntCounterVec,
     api_request_duration: HistogramVec,
     refresh_duration: prometheus::Histogram,
-    effective_interval: Gauge,
+    budget: budget::BudgetInstruments,
     ratelimit_remaining: Gauge,
     ratelimit_seen: std::sync::atomic::AtomicBool,
     shard_info: GaugeVec,
@@ -61,7 +64,7 @@ impl std::fmt::Debug for ExporterMetrics {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub budget_rps: f64,
-    pub interval: Duration,
+    pub cadences: Cadences,
     pub lease_ttl: Duration,
     /// Whether environments are discovered (adds the discovery metrics).
     pub discovery: bool,
@@ -87,10 +90,9 @@ impl ExporterMetrics {
             &["endpoint"],
         )?;
         let refresh_duration = prometheus::Histogram::with_opts(
-            HistogramOpts::new("anthropic_work_exporter_refresh_duration_seconds", "Wall time of one environment refresh (stats and the whole list, retries included).").buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
+            HistogramOpts::new("anthropic_work_exporter_refresh_duration_seconds", "Wall time of one environment refresh (stats, the whole list walk, or both; waiting for the budget and retries included).").buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0]),
         )?;
-        let effective_interval = Gauge::new("anthropic_work_exporter_refresh_interval_effective_seconds", "Refresh interval actually achieved: the configured one, or longer when the request budget cannot cover it.")?;
-        effective_interval.set(settings.interval.as_secs_f64());
+        let budget_instruments = budget::BudgetInstruments::new(&registry, settings.cadences)?;
         let budget = Gauge::new(
             "anthropic_work_exporter_api_budget_requests_per_second",
             "Configured request budget (--api.max-requests-per-second).",
@@ -124,7 +126,6 @@ impl ExporterMetrics {
         registry.register(Box::new(api_requests.clone()))?;
         registry.register(Box::new(api_request_duration.clone()))?;
         registry.register(Box::new(refresh_duration.clone()))?;
-        registry.register(Box::new(effective_interval.clone()))?;
         registry.register(Box::new(budget))?;
         registry.register(Box::new(lease_ttl))?;
         registry.register(Box::new(build_info))?;
@@ -159,7 +160,7 @@ impl ExporterMetrics {
             api_requests,
             api_request_duration,
             refresh_duration,
-            effective_interval,
+            budget: budget_instruments,
             ratelimit_remaining,
             ratelimit_seen: std::sync::atomic::AtomicBool::new(false),
             shard_info,
@@ -197,7 +198,7 @@ impl ExporterMetrics {
         store: &Store,
         now_ms: i64,
         lease_ttl: Duration,
-        stale_after: Duration,
+        stale_after: StaleAfter,
         drilldown_base: &str,
     ) -> String {
         let body = self.render_as(
@@ -218,7 +219,7 @@ impl ExporterMetrics {
         store: &Store,
         now_ms: i64,
         lease_ttl: Duration,
-        stale_after: Duration,
+        stale_after: StaleAfter,
         drilldown_base: &str,
     ) -> Vec<u8> {
         // About 8.3 KiB an environment in text with its id as the only label.
@@ -247,7 +248,7 @@ impl ExporterMetrics {
         store: &Store,
         now_ms: i64,
         lease_ttl: Duration,
-        stale_after: Duration,
+        stale_after: StaleAfter,
         drilldown_base: &str,
     ) -> std::io::Result<()> {
         let mut out = text::Exposition::streaming_as(sink, format, &self.options);
@@ -273,7 +274,7 @@ impl ExporterMetrics {
         store: &Store,
         now_ms: i64,
         lease_ttl: Duration,
-        stale_after: Duration,
+        stale_after: StaleAfter,
         drilldown_base: &str,
         format: Format,
         gzip: bool,
@@ -339,6 +340,10 @@ impl RequestObserver for ExporterMetrics {
         self.ratelimit_seen
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
+
+    fn budget_wait(&self, seconds: f64) {
+        self.budget.wait.observe(seconds);
+    }
 }
 
 impl DiscoveryObserver for ExporterMetrics {
@@ -360,7 +365,7 @@ impl RefreshObserver for ExporterMetrics {
         self.refresh_duration.observe(seconds);
     }
 
-    fn effective_interval(&self, seconds: f64) {
-        self.effective_interval.set(seconds);
+    fn plan(&self, plan: &Plan) {
+        self.budget.plan(plan);
     }
 }

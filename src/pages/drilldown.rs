@@ -49,7 +49,9 @@ pub fn json(st: &EnvironmentState, now_ms: i64, lease_ttl_ms: i64) -> Value {
         "last_success_at": st.last_success_ms.map(|t| when(Some(t))),
         "lease_ttl_seconds": lease_ttl_ms as f64 / 1000.0,
         "snapshot": snap.map(|s| json!({
-            "refreshed_at": when(Some(s.finished_at_ms)),
+            "stats_refreshed_at": s.queue_finished_at_ms.map(|t| when(Some(t))),
+            "list_refreshed_at": s.work_finished_at_ms.map(|t| when(Some(t))),
+            "list_age_seconds": age_secs(now_ms, s.work_finished_at_ms),
             "queue": {
                 "depth": s.queue.depth,
                 "pending": s.queue.pending,
@@ -113,10 +115,13 @@ pub fn html(st: &EnvironmentState, now_ms: i64, lease_ttl_ms: i64) -> String {
         let q = &s["queue"];
         let _ = write!(
             html,
-            "<table><tr><th>depth</th><th>pending</th><th>workers polling</th><th>oldest queued age (s)</th><th>expired leases</th>{}</tr><tr><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{}</td>{}</tr></table>",
+            "<table><tr><th>depth</th><th>pending</th><th>workers polling</th><th>oldest queued age (s)</th><th>expired leases</th><th>list age (s)</th>{}</tr><tr><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td>{}</tr></table><p>Stats read {}; work list (counts, leases and the tables below) walked {}.</p>",
             WorkState::KNOWN.iter().map(|st| format!("<th>{}</th>", st.as_str())).collect::<String>(),
             q["depth"], q["pending"], q["workers_polling"], q["oldest_age_seconds"].as_f64().unwrap_or(0.0), s["leases_expired"],
+            s["list_age_seconds"].as_f64().map_or("-".to_string(), |a| format!("{a:.0}")),
             WorkState::KNOWN.iter().map(|st| format!("<td>{}</td>", s["items"][st.as_str()])).collect::<String>(),
+            esc(s["stats_refreshed_at"].as_str().unwrap_or("never")),
+            esc(s["list_refreshed_at"].as_str().unwrap_or("never")),
         );
         let _ = write!(
             html,

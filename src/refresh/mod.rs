@@ -4,15 +4,16 @@
 //! within the request budget. Refresh writes snapshots and renders nothing.
 
 pub mod fold;
+pub mod plan;
 pub mod scheduler;
 
 use crate::api::client::endpoint;
 use crate::api::decode;
-use crate::api::{ApiClient, ApiError, Credential, PageWalk, Step};
+use crate::api::{budget, ApiClient, ApiError, Credential, PageWalk, Step};
 use crate::clock::SharedClock;
-use crate::config::{CredentialKind, Environment, RefreshSettings};
+use crate::config::{Cadence, CredentialKind, Environment, RefreshSettings};
 use crate::secret::Secret;
-use crate::snapshot::{QueueSnapshot, Snapshot, Store};
+use crate::snapshot::{Lifecycle, QueueSnapshot, Snapshot, Store, WorkSnapshot};
 use fold::{Fold, Tracker};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -21,7 +22,8 @@ use tokio::time::Instant;
 /// Told how refreshes go, so the exporter can report it without refresh knowing metrics.
 pub trait RefreshObserver: Send + Sync {
     fn refresh_done(&self, seconds: f64);
-    fn effective_interval(&self, seconds: f64);
+    /// The scheduler's current plan: effective intervals and the budget's load.
+    fn plan(&self, plan: &plan::Plan);
 }
 
 /// Refreshes environments into a `Store`.
@@ -40,11 +42,27 @@ pub struct Refresher {
     observer: Arc<dyn RefreshObserver>,
 }
 
+/// Which parts of an environment one refresh reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts {
+    pub stats: bool,
+    pub list: bool,
+}
+
+impl Parts {
+    pub const BOTH: Parts = Parts {
+        stats: true,
+        list: true,
+    };
+}
+
 /// What a completed refresh reports back to the scheduler.
 #[derive(Debug, Clone, Copy)]
 pub struct Outcome {
     /// API requests the refresh made (stats + list pages), for the budget estimate.
     pub requests: u32,
+    /// Pages of a list walk that completed, for the budget estimate.
+    pub list_pages: Option<u32>,
     pub ok: bool,
 }
 
@@ -107,21 +125,29 @@ impl Refresher {
             .clone()
     }
 
-    /// Refresh one environment now and commit the result to the store
-    /// (after any refresh of it already running).
+    /// Refresh both parts of one environment now and commit the result to
+    /// the store (after any refresh of it already running).
     pub async fn refresh_once(&self, env: &Environment) -> Outcome {
+        self.refresh_parts(env, Parts::BOTH).await
+    }
+
+    /// A scheduled refresh of `parts`: its deadline (`--refresh.timeout`)
+    /// counts the API's answers and retries, never the time its requests
+    /// queue behind the exporter's own budget (`budget::excluding_waits`).
+    pub async fn refresh_parts(&self, env: &Environment, parts: Parts) -> Outcome {
         let running = self.running(&env.id);
         let mut last = running.lock().await;
-        let outcome = self
-            .refresh_until(env, Instant::now() + self.settings.timeout)
-            .await;
+        let deadline = Instant::now() + self.settings.timeout;
+        let outcome = budget::excluding_waits(self.refresh_until(env, parts, deadline)).await;
         *last = Some(Instant::now());
         outcome
     }
 
     /// Refresh on demand (`/probe`) within `deadline`, unless a refresh of
     /// this environment ended at or after `fresh_since`: concurrent probes
-    /// share one refresh. `None` when nothing was refreshed.
+    /// share one refresh. `None` when nothing was refreshed. A probe reads
+    /// both parts whatever the cadences, and waiting for the budget counts
+    /// against its deadline: the scrape behind it will not wait.
     pub async fn refresh_unless_fresh(
         &self,
         env: &Environment,
@@ -136,43 +162,95 @@ impl Refresher {
             return None;
         }
         let deadline = deadline.min(Instant::now() + self.settings.timeout);
-        let outcome = self.refresh_until(env, deadline).await;
+        let outcome = self.refresh_until(env, Parts::BOTH, deadline).await;
         *last = Some(Instant::now());
         Some(outcome)
     }
 
-    async fn refresh_until(&self, env: &Environment, deadline: Instant) -> Outcome {
+    /// Read `parts` and commit what was read as one: a refresh of both parts
+    /// that fails on the list keeps both parts' last numbers, as a refresh
+    /// did before the cadences were split. A failed stats read ends a
+    /// combined refresh (the API is likely down for the list too); the list
+    /// is tried again at its next turn.
+    async fn refresh_until(&self, env: &Environment, parts: Parts, deadline: Instant) -> Outcome {
         let t0 = Instant::now();
-        let mut requests = 0;
-        let result = self.refresh(env, deadline, &mut requests).await;
-        self.observer.refresh_done(t0.elapsed().as_secs_f64());
-        let ok = match result {
-            Ok(()) => true,
-            Err(e) => {
-                // Last line of defence: whatever the server echoed, no key goes further.
-                let keys: Vec<&Secret> = self.api_key.iter().chain(env.key.as_ref()).collect();
-                let e = e.redact(&keys);
-                tracing::warn!(
-                    environment_id = %env.id,
-                    endpoint = e.endpoint(),
-                    status = e.status().map(|s| s.to_string()).unwrap_or_else(|| "none".into()),
-                    request_id = e.request_id().unwrap_or("none"),
-                    reason = e.reason(),
-                    "refresh failed: {e}"
-                );
-                self.store.commit_failure(&env.id, &e, self.clock.now_ms());
-                false
-            }
+        let mut out = Outcome {
+            requests: 0,
+            list_pages: None,
+            ok: false,
         };
-        Outcome { requests, ok }
+        let queue = if parts.stats {
+            match self.read_stats(env, deadline, &mut out.requests).await {
+                Ok(queue) => Some(queue),
+                Err(e) => {
+                    self.failed(env, parts, Cadence::Stats, e);
+                    self.observer.refresh_done(t0.elapsed().as_secs_f64());
+                    return out;
+                }
+            }
+        } else {
+            None
+        };
+        let now_ms = || self.clock.now_ms();
+        match (queue, parts.list) {
+            (Some(queue), false) => self.store.commit_queue(&env.id, queue, now_ms()),
+            (queue, true) => match self.read_list(env, deadline, &mut out.requests).await {
+                Ok((work, delta)) => {
+                    out.list_pages = Some(work.pages);
+                    match queue {
+                        Some(queue) => self.store.commit_success(
+                            &env.id,
+                            Snapshot::whole(queue, work, now_ms()),
+                            &delta,
+                        ),
+                        None => self.store.commit_work(&env.id, work, &delta, now_ms()),
+                    }
+                }
+                Err(e) => {
+                    self.failed(env, parts, Cadence::List, e);
+                    self.observer.refresh_done(t0.elapsed().as_secs_f64());
+                    return out;
+                }
+            },
+            (None, false) => {}
+        }
+        out.ok = true;
+        self.observer.refresh_done(t0.elapsed().as_secs_f64());
+        out
     }
 
-    async fn refresh(
+    /// `cadence`'s read failed a refresh of `parts`: every part it was to
+    /// read keeps its last numbers and counts as failed.
+    fn failed(&self, env: &Environment, parts: Parts, cadence: Cadence, e: ApiError) {
+        // Last line of defence: whatever the server echoed, no key goes further.
+        let keys: Vec<&Secret> = self.api_key.iter().chain(env.key.as_ref()).collect();
+        let e = e.redact(&keys);
+        tracing::warn!(
+            environment_id = %env.id,
+            cadence = cadence.as_str(),
+            endpoint = e.endpoint(),
+            status = e.status().map(|s| s.to_string()).unwrap_or_else(|| "none".into()),
+            request_id = e.request_id().unwrap_or("none"),
+            reason = e.reason(),
+            "refresh failed: {e}"
+        );
+        let failed: Vec<Cadence> = Cadence::ALL
+            .into_iter()
+            .filter(|c| match c {
+                Cadence::Stats => parts.stats,
+                Cadence::List => parts.list,
+            })
+            .collect();
+        self.store
+            .commit_failure(&env.id, &failed, &e, self.clock.now_ms());
+    }
+
+    async fn read_stats(
         &self,
         env: &Environment,
         deadline: Instant,
         requests: &mut u32,
-    ) -> Result<(), ApiError> {
+    ) -> Result<QueueSnapshot, ApiError> {
         let cred = match (self.stats_credential, &self.api_key, &env.key) {
             (CredentialKind::ApiKey, Some(k), _) => Credential::ApiKey(k),
             (_, _, Some(k)) => Credential::EnvironmentKey(k),
@@ -181,6 +259,16 @@ impl Refresher {
         };
         *requests += 1;
         let stats = self.client.stats(&env.id, cred, deadline).await?;
+        Ok(QueueSnapshot::from(&stats))
+    }
+
+    /// Walk the whole list: its counts and the lifecycle events it saw.
+    async fn read_list(
+        &self,
+        env: &Environment,
+        deadline: Instant,
+        requests: &mut u32,
+    ) -> Result<(WorkSnapshot, Lifecycle), ApiError> {
         let key = env
             .key
             .as_ref()
@@ -211,14 +299,7 @@ impl Refresher {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(env.id.clone(), next);
-        let queue = QueueSnapshot::from(&stats);
-        let snapshot = Snapshot {
-            queue,
-            work,
-            finished_at_ms: self.clock.now_ms(),
-        };
-        self.store.commit_success(&env.id, snapshot, &delta);
-        Ok(())
+        Ok((work, delta))
     }
 
     /// Follow `next_page` to the end, folding each page as it arrives.

@@ -1,12 +1,17 @@
-//! The scheduler: refreshes every environment once per interval, spread over
-//! the interval by a stable per-environment offset, never two refreshes of one
-//! environment at once, at most `--api.max-concurrency` at a time. When the
-//! fleet needs more requests per interval than the budget allows, it stretches
-//! the interval instead of bursting, and says so.
+//! The scheduler: refreshes every environment's stats and list on their own
+//! cadences, spread over the interval by a stable per-environment offset,
+//! never two refreshes of one environment at once, at most
+//! `--api.max-concurrency` at a time. When the fleet needs more requests than
+//! the budget allows, it stretches the cadences (lists first, see `plan`)
+//! instead of bursting, from the very first cycle, and says so.
 
-use super::{Outcome, Refresher};
-use crate::config::Environment;
+use super::plan::{self, Demand, Plan, HEADROOM};
+use super::{Outcome, Parts, Refresher};
+use crate::api::RequestBudget;
+use crate::config::{Cadence, Cadences, Environment, RefreshSettings};
+use crate::snapshot::Store;
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -15,6 +20,54 @@ use tokio_util::sync::CancellationToken;
 
 /// How long in-flight refreshes may finish after shutdown is asked for.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// What the scheduler drives: the `Refresher`, or, in a test that runs a
+/// large fleet's literal numbers on a paused clock, a stand-in whose
+/// requests draw on the real budget but never touch a socket.
+pub trait Refreshes: Send + Sync + 'static {
+    fn store(&self) -> &Store;
+    fn settings(&self) -> &RefreshSettings;
+    fn budget(&self) -> &RequestBudget;
+    /// Refreshes in flight at once (`--api.max-concurrency`).
+    fn max_concurrency(&self) -> usize;
+    /// Forget whatever is kept for environments no longer watched.
+    fn retain(&self, ids: &HashSet<&str>);
+    /// Report the current plan (metrics).
+    fn plan(&self, plan: &Plan);
+    fn refresh_parts(
+        &self,
+        env: &Environment,
+        parts: Parts,
+    ) -> impl Future<Output = Outcome> + Send;
+}
+
+impl Refreshes for Refresher {
+    fn store(&self) -> &Store {
+        Refresher::store(self)
+    }
+    fn settings(&self) -> &RefreshSettings {
+        Refresher::settings(self)
+    }
+    fn budget(&self) -> &RequestBudget {
+        self.client().budget()
+    }
+    fn max_concurrency(&self) -> usize {
+        self.client().max_concurrency()
+    }
+    fn retain(&self, ids: &HashSet<&str>) {
+        Refresher::retain(self, ids)
+    }
+    fn plan(&self, plan: &Plan) {
+        self.observer.plan(plan);
+    }
+    fn refresh_parts(
+        &self,
+        env: &Environment,
+        parts: Parts,
+    ) -> impl Future<Output = Outcome> + Send {
+        Refresher::refresh_parts(self, env, parts)
+    }
+}
 
 /// A stable fraction in [0, 1) from an environment id (FNV-1a), so each
 /// environment keeps its place in the interval across restarts.
@@ -31,156 +84,198 @@ pub fn offset_fraction(id: &str) -> f64 {
     (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// The interval the budget allows: at least `interval`, longer when the
-/// requests a cycle needs exceed `rate` × `interval`.
-pub fn effective_interval(interval: Duration, requests_per_cycle: u64, rate: f64) -> Duration {
-    let needed = Duration::from_secs_f64(requests_per_cycle as f64 / rate);
-    interval.max(needed)
+/// The window the first refreshes of `new` environments are spread over: a
+/// few seconds so the exporter is ready soon, or as long as the budget needs
+/// to serve them (stats and one list page each) when that is longer, so the
+/// first cycle never queues more than the budget can serve.
+pub fn start_window(new: usize, shortest: Duration, rate: f64) -> Duration {
+    let quick = shortest.min(Duration::from_secs(5));
+    quick.max(Duration::from_secs_f64(
+        2.0 * new as f64 / (rate * HEADROOM),
+    ))
 }
 
 struct Slot {
     /// Shared with the refresh task: dispatching clones a pointer, not the environment.
     env: Arc<Environment>,
-    due: Instant,
+    /// The flags' cadences with this environment's overrides.
+    cadences: Cadences,
+    stats_due: Instant,
+    list_due: Instant,
     in_flight: bool,
-    /// Requests the last refresh made; 2 (stats + one page) until known.
-    requests: u32,
-    /// When the slot was made, until its first refresh is dispatched.
-    created: Option<Instant>,
+    /// Pages the last list walk took; 1 until known.
+    list_pages: u32,
 }
 
-/// When an environment is next due, as its refresh is dispatched. The first
-/// refreshes are packed into a short start window so the exporter is ready
-/// soon; from the second on, each environment takes its own place in the
-/// interval (`fraction` of it), so refreshes spread over the whole interval
-/// instead of repeating the start window's burst every interval.
-fn next_due(
-    due: Instant,
-    created: Option<Instant>,
-    fraction: f64,
-    effective: Duration,
-    now: Instant,
-) -> Instant {
-    let next = match created {
-        Some(created) => created + effective.mul_f64(1.0 + fraction),
-        // Spread is kept: the next refresh is one interval after this one was due.
-        None => due + effective,
+impl Slot {
+    fn next_due(&self) -> Instant {
+        self.stats_due.min(self.list_due)
+    }
+}
+
+/// When a part is next due, as its refresh is dispatched: one effective
+/// interval after it was due, so each environment keeps its place; half an
+/// interval from now at the earliest, when it ran late.
+fn next_due(due: Instant, effective: Duration, now: Instant) -> Instant {
+    (due + effective).max(now + effective.mul_f64(0.5))
+}
+
+/// What the configured cadences of `slots` need, in requests per second.
+fn demand<'a>(slots: impl Iterator<Item = &'a Slot>) -> Demand {
+    slots.fold(Demand::default(), |d, s| Demand {
+        stats: d.stats + 1.0 / s.cadences.stats.as_secs_f64(),
+        list: d.list + f64::from(s.list_pages) / s.cadences.list.as_secs_f64(),
+    })
+}
+
+/// The parts of `slot` to refresh now (the overdue ones, and the other when it
+/// falls due within a quarter interval: one refresh instead of two), and their
+/// next turns.
+fn take_turn(slot: &mut Slot, plan: &Plan, now: Instant) -> Parts {
+    let stats_every = plan.effective(&slot.cadences, Cadence::Stats);
+    let list_every = plan.effective(&slot.cadences, Cadence::List);
+    let soon = now + stats_every.min(list_every).mul_f64(0.25);
+    let parts = Parts {
+        stats: slot.stats_due <= soon,
+        list: slot.list_due <= soon,
     };
-    next.max(now + effective.mul_f64(0.5))
+    if parts.stats {
+        slot.stats_due = next_due(slot.stats_due, stats_every, now);
+    }
+    if parts.list {
+        slot.list_due = next_due(slot.list_due, list_every, now);
+    }
+    parts
+}
+
+/// Keeps the slots in step with the watched set: new environments get their
+/// first turn spread evenly (by rank of their offset) over the start window.
+fn sync(refresher: &impl Refreshes, slots: &mut HashMap<String, Slot>, envs: &[Environment]) {
+    refresher.store().set_environments(envs);
+    let ids: HashSet<&str> = envs.iter().map(|e| e.id.as_str()).collect();
+    slots.retain(|id, _| ids.contains(id.as_str()));
+    refresher.retain(&ids);
+    let settings = refresher.settings().cadences;
+    let mut new: Vec<(f64, &Environment)> = Vec::new();
+    for e in envs {
+        match slots.get_mut(&e.id) {
+            Some(slot) => {
+                slot.env = Arc::new(e.clone());
+                slot.cadences = settings.with(&e.cadence);
+            }
+            None => new.push((offset_fraction(&e.id), e)),
+        }
+    }
+    new.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let shortest = new
+        .iter()
+        .map(|(_, e)| {
+            let c = settings.with(&e.cadence);
+            c.stats.min(c.list)
+        })
+        .min()
+        .unwrap_or(settings.stats);
+    let window = start_window(new.len(), shortest, refresher.budget().rate());
+    let now = Instant::now();
+    let n = new.len().max(1) as f64;
+    for (rank, (_, e)) in new.into_iter().enumerate() {
+        let due = now + window.mul_f64(rank as f64 / n);
+        slots.insert(
+            e.id.clone(),
+            Slot {
+                env: Arc::new(e.clone()),
+                cadences: settings.with(&e.cadence),
+                stats_due: due,
+                list_due: due,
+                in_flight: false,
+                list_pages: 1,
+            },
+        );
+    }
+}
+
+/// Say so when the budget starts or stops stretching the cadences.
+fn log_stretch(plan: &Plan, was_stretched: &mut bool, rate: f64) {
+    if plan.stretched() == *was_stretched {
+        return;
+    }
+    *was_stretched = plan.stretched();
+    if plan.stretched() {
+        tracing::warn!(
+            environments = plan.environments,
+            demand_ratio = plan.demand_ratio,
+            budget_rps = rate,
+            stats_interval_effective_seconds = plan.configured.stats.as_secs_f64() * plan.stats_stretch,
+            list_interval_effective_seconds = plan.configured.list.as_secs_f64() * plan.list_stretch,
+            "request budget too small for the refresh intervals: stretching them (lists first); raise --api.max-requests-per-second or --refresh.list-interval, or shard"
+        );
+    } else {
+        tracing::info!("refresh intervals back to the configured values");
+    }
 }
 
 /// Run until `shutdown`: refresh every environment of `environments` (which may change).
-pub async fn run(
-    refresher: Arc<Refresher>,
+pub async fn run<R: Refreshes>(
+    refresher: Arc<R>,
     mut environments: watch::Receiver<Vec<Environment>>,
     shutdown: CancellationToken,
 ) {
-    let interval = refresher.settings().interval;
-    let max_in_flight = refresher.client().max_concurrency();
+    let max_in_flight = refresher.max_concurrency();
+    let rate = refresher.budget().rate();
+    let configured = refresher.settings().cadences;
     let mut slots: HashMap<String, Slot> = HashMap::new();
     let mut tasks: JoinSet<(String, Outcome)> = JoinSet::new();
     let mut stretched = false;
     let mut watching = true;
-
-    let sync = |slots: &mut HashMap<String, Slot>, envs: &[Environment]| {
-        refresher.store().set_environments(envs);
-        let ids: HashSet<&str> = envs.iter().map(|e| e.id.as_str()).collect();
-        slots.retain(|id, _| ids.contains(id.as_str()));
-        refresher.retain(&ids);
-        let now = Instant::now();
-        // First refreshes spread over a short window so the exporter is ready soon.
-        let first_window = interval.min(Duration::from_secs(5));
-        for e in envs {
-            match slots.get_mut(&e.id) {
-                Some(slot) => slot.env = Arc::new(e.clone()),
-                None => {
-                    let due = now + first_window.mul_f64(offset_fraction(&e.id));
-                    slots.insert(
-                        e.id.clone(),
-                        Slot {
-                            env: Arc::new(e.clone()),
-                            due,
-                            in_flight: false,
-                            requests: 2,
-                            created: Some(now),
-                        },
-                    );
-                }
-            }
-        }
-    };
     let initial = environments.borrow_and_update().clone();
-    sync(&mut slots, &initial);
+    sync(refresher.as_ref(), &mut slots, &initial);
 
     loop {
-        // One pass over the slots per wake (a thousand environments wake the
-        // loop twice per refresh): the requests a cycle needs, the due slots,
-        // and when the next one falls due.
+        // One pass over the slots per wake: what the fleet needs, the due
+        // slots, and when the next one falls due.
         let now = Instant::now();
-        let environments_watched = slots.len();
-        let mut needed: u64 = 0;
+        let plan = plan::plan(demand(slots.values()), rate, configured, slots.len());
+        refresher.plan(&plan);
+        refresher
+            .store()
+            .set_stretch(plan.stats_stretch, plan.list_stretch);
+        log_stretch(&plan, &mut stretched, rate);
+
         let mut later: Option<Instant> = None;
         let mut due: Vec<&mut Slot> = Vec::new();
-        for s in slots.values_mut() {
-            needed += u64::from(s.requests);
-            if s.in_flight {
-                continue;
-            }
-            if s.due <= now {
+        for s in slots.values_mut().filter(|s| !s.in_flight) {
+            if s.next_due() <= now {
                 due.push(s);
             } else {
-                later = Some(later.map_or(s.due, |l: Instant| l.min(s.due)));
+                later = Some(later.map_or(s.next_due(), |l: Instant| l.min(s.next_due())));
             }
         }
-        let effective = effective_interval(interval, needed, refresher.client().budget().rate());
-        refresher
-            .observer
-            .effective_interval(effective.as_secs_f64());
-        let now_stretched = effective > interval.mul_f64(1.01);
-        if now_stretched != stretched {
-            stretched = now_stretched;
-            if stretched {
-                tracing::warn!(
-                    environments = environments_watched,
-                    requests_per_cycle = needed,
-                    budget_rps = refresher.client().budget().rate(),
-                    effective_interval_seconds = effective.as_secs_f64(),
-                    "request budget too small for the refresh interval: stretching the interval; raise --api.max-requests-per-second or --refresh.interval, or shard"
-                );
-            } else {
-                tracing::info!("refresh interval back to the configured value");
-            }
-        }
-
         let free = max_in_flight.saturating_sub(tasks.len());
         // Only the `free` most overdue are started: pick them without sorting
         // every due slot (a thousand, when the fleet runs behind).
         let left_due = due.len() > free;
         if left_due && free > 0 {
-            due.select_nth_unstable_by_key(free - 1, |s| s.due);
+            due.select_nth_unstable_by_key(free - 1, |s| s.next_due());
             due.truncate(free);
         }
-        due.sort_by_key(|s| s.due);
+        due.sort_by_key(|s| s.next_due());
         for slot in due.into_iter().take(free) {
             slot.in_flight = true;
-            let fraction = offset_fraction(&slot.env.id);
-            slot.due = next_due(slot.due, slot.created.take(), fraction, effective, now);
+            let parts = take_turn(slot, &plan, now);
             let r = Arc::clone(&refresher);
             let env = Arc::clone(&slot.env);
             tasks.spawn(async move {
-                let outcome = r.refresh_once(&env).await;
+                let outcome = r.refresh_parts(&env, parts).await;
                 (env.id.clone(), outcome)
             });
         }
-        let next_due = if left_due {
+        let wake = if tasks.len() >= max_in_flight {
+            // Woken by a refresh ending.
+            now + configured.stats.max(configured.list)
+        } else if left_due {
             now
         } else {
-            later.unwrap_or(now + interval)
-        };
-        let wake = if tasks.len() >= max_in_flight {
-            now + interval
-        } else {
-            next_due
+            later.unwrap_or(now + configured.stats)
         };
 
         tokio::select! {
@@ -189,8 +284,8 @@ pub async fn run(
                 if let Ok((id, outcome)) = done {
                     if let Some(slot) = slots.get_mut(&id) {
                         slot.in_flight = false;
-                        if outcome.ok {
-                            slot.requests = outcome.requests.max(2);
+                        if let Some(pages) = outcome.list_pages {
+                            slot.list_pages = pages.max(1);
                         }
                     }
                 }
@@ -204,7 +299,7 @@ pub async fn run(
                     continue;
                 }
                 let envs = environments.borrow_and_update().clone();
-                sync(&mut slots, &envs);
+                sync(refresher.as_ref(), &mut slots, &envs);
             }
             _ = tokio::time::sleep_until(wake) => {}
         }
@@ -245,45 +340,4 @@ pub async fn follow(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn offsets_are_stable_and_spread() {
-        assert_eq!(offset_fraction("env_a"), offset_fraction("env_a"));
-        let v: Vec<f64> = (0..100)
-            .map(|i| offset_fraction(&format!("env_{i}")))
-            .collect();
-        assert!(v.iter().all(|f| (0.0..1.0).contains(f)));
-        let below_half = v.iter().filter(|f| **f < 0.5).count();
-        assert!((30..70).contains(&below_half), "{below_half}");
-    }
-
-    #[test]
-    fn after_the_start_window_refreshes_spread_over_the_whole_interval() {
-        let interval = Duration::from_secs(30);
-        let t0 = Instant::now();
-        let window = Duration::from_secs(5);
-        let mut seconds: Vec<f64> = (0..100)
-            .map(|i| {
-                let f = offset_fraction(&format!("env_{i}"));
-                let first = t0 + window.mul_f64(f);
-                let second = next_due(first, Some(t0), f, interval, first);
-                assert!(second - first >= interval - window, "{f}");
-                let third = next_due(second, None, f, interval, second);
-                assert_eq!(third - second, interval);
-                (second - t0).as_secs_f64()
-            })
-            .collect();
-        seconds.sort_by(f64::total_cmp);
-        // Second refreshes cover [30 s, 60 s), not a 5 s burst.
-        assert!(seconds[0] < 35.0 && seconds[99] > 55.0, "{seconds:?}");
-    }
-
-    #[test]
-    fn interval_stretches_only_when_the_budget_is_short() {
-        let i = Duration::from_secs(30);
-        assert_eq!(effective_interval(i, 100, 5.0), i);
-        assert_eq!(effective_interval(i, 300, 5.0), Duration::from_secs(60));
-    }
-}
+mod tests;

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use work_exporter::api::ApiError;
-use work_exporter::config::Environment;
+use work_exporter::config::{Cadence, Cadences, Environment, StaleAfter};
 use work_exporter::metrics::{render_environments, render_probe, ExporterMetrics, Settings};
 use work_exporter::snapshot::{
     Healthchecks, ItemSample, Lifecycle, QueueSnapshot, Snapshot, Store, WorkSnapshot,
@@ -22,6 +22,7 @@ pub(crate) fn store() -> Store {
             labels: BTreeMap::from([("team".into(), "core".into())]),
             key: None,
             scope: Default::default(),
+            cadence: Default::default(),
         },
         Environment {
             id: "env_b".into(),
@@ -29,6 +30,7 @@ pub(crate) fn store() -> Store {
             labels: BTreeMap::new(),
             key: None,
             scope: Default::default(),
+            cadence: Default::default(),
         },
         Environment {
             id: "env_c".into(),
@@ -36,6 +38,7 @@ pub(crate) fn store() -> Store {
             labels: BTreeMap::new(),
             key: None,
             scope: Default::default(),
+            cadence: Default::default(),
         },
     ];
     store.set_environments(&envs);
@@ -78,7 +81,8 @@ pub(crate) fn store() -> Store {
             oldest_heartbeats: vec![],
             oldest_stopping: vec![],
         },
-        finished_at_ms: NOW - 3_000,
+        queue_finished_at_ms: Some(NOW - 3_000),
+        work_finished_at_ms: Some(NOW - 3_000),
     };
     store.commit_success("env_a", snap, &life);
     let b = Snapshot {
@@ -88,12 +92,14 @@ pub(crate) fn store() -> Store {
             workers_polling: None,
             oldest_queued_at_ms: None,
         },
-        finished_at_ms: NOW - 2_000,
+        queue_finished_at_ms: Some(NOW - 2_000),
+        work_finished_at_ms: Some(NOW - 2_000),
         ..Default::default()
     };
     store.commit_success("env_b", b, &Lifecycle::default());
     store.commit_failure(
         "env_b",
+        &[Cadence::List],
         &ApiError::RateLimited {
             endpoint: "list_work",
             request_id: "req_1".into(),
@@ -109,7 +115,7 @@ fn render() -> String {
         &store(),
         NOW,
         Duration::from_secs(90),
-        Duration::from_secs(90),
+        StaleAfter::fixed(Duration::from_secs(90)),
         "http://exporter.test:9781",
     )
 }
@@ -134,7 +140,7 @@ fn exposition_matches_the_golden_file() {
 fn full_render() -> String {
     let m = ExporterMetrics::new(&Settings {
         budget_rps: 5.0,
-        interval: Duration::from_secs(30),
+        cadences: Cadences::every(Duration::from_secs(30)),
         lease_ttl: Duration::from_secs(90),
         discovery: true,
     })
@@ -146,7 +152,7 @@ fn full_render() -> String {
         &store(),
         NOW,
         Duration::from_secs(90),
-        Duration::from_secs(90),
+        StaleAfter::fixed(Duration::from_secs(90)),
         "http://x",
     )
 }
@@ -185,7 +191,7 @@ fn promtool_finds_nothing_to_report_in_a_probe() {
         0.25,
         NOW,
         Duration::from_secs(90),
-        Duration::from_secs(90),
+        StaleAfter::fixed(Duration::from_secs(90)),
         "http://x",
     );
     assert!(
@@ -206,7 +212,7 @@ fn docs_list_exactly_the_metrics_served() {
         0.25,
         NOW,
         Duration::from_secs(90),
-        Duration::from_secs(90),
+        StaleAfter::fixed(Duration::from_secs(90)),
         "http://x",
     );
     let served: BTreeSet<String> = (full_render() + &probe)

@@ -13,7 +13,7 @@ use work_exporter::snapshot::native::{SCHEMA, ZERO_THRESHOLD};
 fn render(format: Format, options: Options) -> Vec<u8> {
     let m = ExporterMetrics::new(&Settings {
         budget_rps: 5.0,
-        interval: Duration::from_secs(30),
+        cadences: work_exporter::config::Cadences::every(Duration::from_secs(30)),
         lease_ttl: Duration::from_secs(90),
         discovery: true,
     })
@@ -22,7 +22,14 @@ fn render(format: Format, options: Options) -> Vec<u8> {
     use work_exporter::api::RequestObserver;
     m.request_done("stats", "200", 0.01);
     let d = Duration::from_secs(90);
-    m.render_as(format, &store(), NOW, d, d, "http://x")
+    m.render_as(
+        format,
+        &store(),
+        NOW,
+        d,
+        work_exporter::config::StaleAfter::fixed(d),
+        "http://x",
+    )
 }
 
 fn text(format: Format, options: Options) -> String {

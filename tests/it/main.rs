@@ -1,5 +1,6 @@
 //! One integration-test binary, a module per capability.
 
+mod budget;
 mod capture;
 mod config;
 mod discovery;

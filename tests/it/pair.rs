@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use work_exporter::api::{ApiClient, RequestBudget};
 use work_exporter::clock::ManualClock;
-use work_exporter::config::{CredentialKind, Environment, RefreshSettings};
+use work_exporter::config::{Cadences, CredentialKind, Environment, RefreshSettings, StaleAfter};
 use work_exporter::metrics::{ExporterMetrics, Settings};
 use work_exporter::refresh::Refresher;
 use work_exporter::secret::Secret;
@@ -185,6 +185,7 @@ fn environment(id: &str, key: &str) -> Environment {
         labels: BTreeMap::new(),
         key: Some(Secret::new(key)),
         scope: Default::default(),
+        cadence: Default::default(),
     }
 }
 
@@ -218,9 +219,9 @@ impl Pair {
 
     async fn with_upstream(up: Upstream, o: Options, fault: ActiveFault) -> Pair {
         let settings = RefreshSettings {
-            interval: Duration::from_secs(30),
+            cadences: Cadences::every(Duration::from_secs(30)),
             timeout: Duration::from_millis(1500),
-            stale_after: Duration::from_secs(90),
+            stale_after: StaleAfter::fixed(Duration::from_secs(90)),
             lease_ttl: Duration::from_secs(90),
             page_size: 1000,
             max_pages: 100,
@@ -228,7 +229,7 @@ impl Pair {
         let metrics = Arc::new(
             ExporterMetrics::new(&Settings {
                 budget_rps: o.budget_rps,
-                interval: settings.interval,
+                cadences: settings.cadences,
                 lease_ttl: settings.lease_ttl,
                 discovery: false,
             })
@@ -292,7 +293,7 @@ impl Pair {
 
     /// A refresher with this deadline (sharing the client, budget and store).
     pub fn refresher(&self, timeout: Duration) -> Refresher {
-        self.refresher_every(self.settings.interval, timeout)
+        self.refresher_every(self.settings.cadences.stats, timeout)
     }
 
     /// A refresher for the scheduler, with this interval and deadline.
@@ -301,7 +302,7 @@ impl Pair {
             self.client.clone(),
             self.store.clone(),
             RefreshSettings {
-                interval,
+                cadences: Cadences::every(interval),
                 timeout,
                 ..self.settings.clone()
             },

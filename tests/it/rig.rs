@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use work_exporter::api::{ApiClient, RequestBudget};
 use work_exporter::clock::{Clock, ManualClock};
-use work_exporter::config::{CredentialKind, Environment, RefreshSettings};
+use work_exporter::config::{Cadences, CredentialKind, Environment, RefreshSettings, StaleAfter};
 use work_exporter::metrics::{ExporterMetrics, Settings};
 use work_exporter::refresh::Refresher;
 use work_exporter::secret::Secret;
@@ -49,14 +49,15 @@ pub fn environment(id: &str) -> Environment {
         labels: BTreeMap::from([("team".to_string(), "queues".to_string())]),
         key: Some(Secret::new(ENV_KEY)),
         scope: Default::default(),
+        cadence: Default::default(),
     }
 }
 
 pub fn rig(base_url: &str, o: Options) -> Rig {
     let settings = RefreshSettings {
-        interval: Duration::from_secs(30),
+        cadences: Cadences::every(Duration::from_secs(30)),
         timeout: o.timeout,
-        stale_after: Duration::from_secs(90),
+        stale_after: StaleAfter::fixed(Duration::from_secs(90)),
         lease_ttl: Duration::from_secs(90),
         page_size: o.page_size,
         max_pages: o.max_pages,
@@ -64,7 +65,7 @@ pub fn rig(base_url: &str, o: Options) -> Rig {
     let metrics = Arc::new(
         ExporterMetrics::new(&Settings {
             budget_rps: 1000.0,
-            interval: settings.interval,
+            cadences: settings.cadences,
             lease_ttl: settings.lease_ttl,
             discovery: false,
         })

@@ -9,7 +9,7 @@ fn site() -> Arc<Site> {
     let metrics = Arc::new(
         ExporterMetrics::new(&Settings {
             budget_rps: 5.0,
-            interval: Duration::from_secs(30),
+            cadences: crate::config::Cadences::every(Duration::from_secs(30)),
             lease_ttl: Duration::from_secs(90),
             discovery: false,
         })
@@ -27,9 +27,9 @@ fn site() -> Arc<Site> {
     )
     .unwrap();
     let settings = crate::config::RefreshSettings {
-        interval: Duration::from_secs(30),
+        cadences: crate::config::Cadences::every(Duration::from_secs(30)),
         timeout: Duration::from_secs(1),
-        stale_after: Duration::from_secs(90),
+        stale_after: crate::config::StaleAfter::fixed(Duration::from_secs(90)),
         lease_ttl: Duration::from_secs(90),
         page_size: 1000,
         max_pages: 1,
@@ -49,7 +49,7 @@ fn site() -> Arc<Site> {
         clock,
         telemetry_path: "/metrics".into(),
         lease_ttl: Duration::from_secs(90),
-        stale_after: Duration::from_secs(90),
+        stale_after: crate::config::StaleAfter::fixed(Duration::from_secs(90)),
         external_url: "http://x".into(),
         refresher: Arc::new(refresher),
         probe_only: false,
