@@ -191,6 +191,10 @@ pub struct MetricsArgs {
     /// `process_*,anthropic_work_stop_seconds`); applied after the allow list.
     #[arg(long = "metrics.families.deny", value_name = "GLOBS")]
     pub families_deny: Vec<String>,
+    /// Add OpenMetrics `_created` samples (when each counter and histogram started). Off by
+    /// default: Prometheus 2.x stores each as a series of its own.
+    #[arg(long = "metrics.openmetrics.created-samples")]
+    pub created_samples: bool,
 }
 
 #[derive(Debug, Args, Clone)]

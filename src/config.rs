@@ -174,7 +174,6 @@ pub fn parse_duration(field: &str, value: &str) -> Result<Duration, ConfigError>
     Ok(d)
 }
 
-/// `:9781` means every interface, as in the Prometheus exporters.
 /// `--metrics.*`: how every exposition is rendered.
 fn exposition_options(
     args: &crate::cli::MetricsArgs,
@@ -196,6 +195,7 @@ fn exposition_options(
     Ok(crate::metrics::Options {
         histograms: args.histograms,
         families,
+        created_samples: args.created_samples,
     })
 }
 

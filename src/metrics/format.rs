@@ -124,6 +124,12 @@ impl HistogramMode {
 pub struct Options {
     pub histograms: HistogramMode,
     pub families: super::filter::FamilyFilter,
+    /// OpenMetrics `_created` samples (`--metrics.openmetrics.created-samples`). Off by
+    /// default: Prometheus 2.x prefers OpenMetrics and stores each `_created` sample as a
+    /// series of its own (10 more per environment), so serving them by default would
+    /// raise every existing user's series count on upgrade (client_golang makes the
+    /// same choice with `EnableOpenMetricsTextCreatedSamples`).
+    pub created_samples: bool,
 }
 
 #[cfg(test)]

@@ -183,9 +183,11 @@ impl<'s> Exposition<'s> {
                     Kind::Counter => name.strip_suffix("_total").unwrap_or(name),
                     _ => name,
                 };
-                // Prometheus 2.x stores `_created` samples as series of their own:
-                // `--metrics.families.deny='*_created'` keeps them out.
-                self.created = self.options.families.keeps(&format!("{family}_created"));
+                // Prometheus 2.x stores `_created` samples as series of their own: only
+                // on request (`Options::created_samples`), and the filter can still drop
+                // one family's alone (`<family>_created`).
+                self.created = self.options.created_samples
+                    && self.options.families.keeps(&format!("{family}_created"));
                 let mut escaped = String::with_capacity(help.len());
                 escape_into(&mut escaped, help);
                 let _ = writeln!(self.out, "# HELP {family} {escaped}");

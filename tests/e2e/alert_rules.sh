@@ -31,10 +31,14 @@ step "amtool check-config" amtool check-config "$am"
 coverage() {
   local bad=0 name
   for name in $(grep -ho 'alert: AnthropicWork[A-Za-z]*' "${rules[@]}" | sort -u | cut -d' ' -f2); do
-    if ! grep -A2 "alertname: $name\$" "${tests[@]}" | grep -q 'exp_alerts:$'; then
+    # Read into a variable first: `grep ... | grep -q` under pipefail fails at random when
+    # `grep -q` exits on its first match and the writer gets SIGPIPE (a flake seen here).
+    local cases
+    cases=$(grep -h -A2 "alertname: $name\$" "${tests[@]}" || true)
+    if ! grep -q 'exp_alerts:$' <<<"$cases"; then
       echo "    $name: no test where it fires"; bad=1
     fi
-    if ! grep -A2 "alertname: $name\$" "${tests[@]}" | grep -q 'exp_alerts: \[\]'; then
+    if ! grep -q 'exp_alerts: \[\]' <<<"$cases"; then
       echo "    $name: no test where it stays silent"; bad=1
     fi
     local anchor

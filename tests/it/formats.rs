@@ -51,6 +51,14 @@ fn filter(allow: &[&str], deny: &[&str]) -> Options {
     }
 }
 
+/// `--metrics.openmetrics.created-samples` on top of `options`.
+fn with_created(options: Options) -> Options {
+    Options {
+        created_samples: true,
+        ..options
+    }
+}
+
 /// The project's virtualenv (scripts/test makes it), or `WORK_EXPORTER_PYTHON`.
 fn python() -> String {
     std::env::var("WORK_EXPORTER_PYTHON")
@@ -82,7 +90,7 @@ fn the_openmetrics_parser_accepts_the_openmetrics_body() {
 
 #[test]
 fn openmetrics_names_counter_families_without_total_and_adds_created_and_units() {
-    let body = text(Format::OpenMetrics, Options::default());
+    let body = text(Format::OpenMetrics, with_created(Options::default()));
     assert!(body.ends_with("# EOF\n") && body.matches("# EOF").count() == 1);
     assert!(body.contains("# TYPE anthropic_work_items_created counter\n"));
     assert!(!body.contains("# TYPE anthropic_work_items_created_total"));
@@ -101,8 +109,24 @@ fn openmetrics_names_counter_families_without_total_and_adds_created_and_units()
 }
 
 #[test]
+fn openmetrics_has_no_created_samples_unless_asked() {
+    // Prometheus 2.x would store each as a series of its own.
+    let body = text(Format::OpenMetrics, Options::default());
+    assert!(body.contains("# TYPE anthropic_work_items_created counter\n"));
+    assert!(
+        !body
+            .lines()
+            .any(|l| !l.starts_with('#') && (l.contains("_created{") || l.contains("_created "))),
+        "{body}"
+    );
+}
+
+#[test]
 fn created_samples_can_be_denied_alone() {
-    let body = text(Format::OpenMetrics, filter(&[], &["*_created"]));
+    let body = text(
+        Format::OpenMetrics,
+        with_created(filter(&[], &["*_created"])),
+    );
     let samples = || body.lines().filter(|l| !l.starts_with('#'));
     assert!(
         !samples().any(|l| l.contains("_created{") || l.contains("_created ")),
