@@ -85,21 +85,37 @@ pub const LIFECYCLE: &[HistogramFamily] = &[
 ];
 
 /// A gauge per known state (every state explicit, 0 included) for each view with a snapshot.
+/// One sample per state; a state for which `always` is false is written only
+/// while its count is above 0.
 fn per_state(
     out: &mut Exposition<'_>,
     views: &[&(View<'_>, Vec<(&str, &str)>)],
     name: &str,
     help: &str,
     counts: fn(&Snapshot) -> &[u64; 5],
+    always: fn(WorkState) -> bool,
 ) {
     out.header(name, Kind::Gauge, help);
     for (v, l) in views {
         if let Some(s) = v.snapshot {
             for (st, n) in WorkState::KNOWN.iter().zip(counts(s)) {
-                out.sample(name, l, Some(("state", st.as_str())), *n as f64);
+                if *n > 0 || always(*st) {
+                    out.sample(name, l, Some(("state", st.as_str())), *n as f64);
+                }
             }
         }
     }
+}
+
+/// The states a healthcheck passes through (queued → starting → stopped: the
+/// official worker acknowledges one and force-stops it, never running it).
+/// `active` and `stopping` would mean a worker ran a probe: shown only then,
+/// which keeps two always-zero series per environment out of Prometheus.
+fn healthcheck_path(state: WorkState) -> bool {
+    matches!(
+        state,
+        WorkState::Queued | WorkState::Starting | WorkState::Stopped
+    )
 }
 
 /// Per-environment labels: `environment_id` plus every configured extra label
@@ -156,6 +172,7 @@ pub fn render(
             "anthropic_work_items",
             "Session work items per state, counted from the whole work list by a background refresh (healthcheck items are in anthropic_work_healthcheck_items).",
             |s| &s.work.states,
+            |_| true,
         );
         per_state(
             out,
@@ -163,6 +180,7 @@ pub fn render(
             "anthropic_work_healthcheck_items",
             "Healthcheck work items (data.type healthcheck, the platform's probes of the fleet) per state, from the same walk.",
             |s| &s.work.healthchecks.states,
+            healthcheck_path,
         );
         out.header(
             "anthropic_work_items_unrecognized",

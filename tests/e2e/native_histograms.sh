@@ -62,7 +62,10 @@ wait_http() { # url seconds
 
 echo "== demo"
 eport=$(free_port)
+# With OpenMetrics' opt-in `_created` samples, so the parser checks them too (that they are
+# off by default is tests/it/formats.rs's job).
 "$bin" demo --web.listen-address "127.0.0.1:$eport" --scenario steady \
+  --metrics.openmetrics.created-samples \
   --refresh.interval "${scrape}s" --credentials-out "$tmp/creds.json" >"$tmp/demo.log" 2>&1 &
 pids+=($!)
 wait_http "http://127.0.0.1:$eport/-/ready" 20 || fail "demo not ready on 127.0.0.1:$eport"
