@@ -1,20 +1,20 @@
 //! Builds the parts and runs them: the one place that knows them all.
 
-use crate::api::{ApiClient, RequestBudget};
 use crate::cli::{CheckConfigArgs, Cli, Command, HealthcheckArgs, ServeArgs};
-use crate::clock::{SharedClock, SystemClock};
 use crate::config::{self, Config, ConfigError, Environment};
 use crate::discovery::{self, Discovery};
 use crate::metrics::{ExporterMetrics, Settings};
 use crate::refresh::{scheduler, Refresher};
 use crate::server::{self, Site};
-use crate::sim;
 use crate::snapshot::Store;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
+use work_api::clock::{SharedClock, SystemClock};
+use work_api::{ApiClient, RequestBudget};
+use work_sim as sim;
 
 /// Why the program stopped; each maps to an exit status.
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +74,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<(), AppError> 
         None => serve(&cli.serve, shutdown).await,
         Some(Command::Serve(args)) => serve(&args, shutdown).await,
         Some(Command::Demo(args)) => crate::demo::run(&args, shutdown).await,
-        Some(Command::Simulate(args)) => Ok(sim::run_cli(&args, shutdown).await?),
+        Some(Command::Simulate(args)) => Ok(crate::simulate::run(&args, shutdown).await?),
         Some(Command::CheckConfig(args)) => check_config(&args).await,
         Some(Command::Healthcheck(args)) => healthcheck(&args).await,
     }

@@ -118,7 +118,7 @@ pub struct ServeArgs {
     pub base_url: String,
     /// `anthropic-version` sent on every request: the official SDK 2.14's by default;
     /// pin another (e.g. 2023-06-01, what the 1.x SDKs sent) only if the API asks.
-    #[arg(long = "api.version", default_value = crate::api::wire::API_VERSION)]
+    #[arg(long = "api.version", default_value = work_api::wire::API_VERSION)]
     pub api_version: String,
     /// Most requests in flight at once.
     #[arg(long = "api.max-concurrency", default_value_t = 4)]

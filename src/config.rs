@@ -14,12 +14,12 @@ pub use scale::{is_plain_id, DiscoverySettings, DEFAULT_DISCOVERY_INTERVAL};
 pub use scope::Scope;
 
 use crate::cli::ServeArgs;
-use crate::secret::Secret;
 use crate::shard::Shard;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
+use work_api::secret::Secret;
 
 /// A configuration problem: which field, what is wrong, how to fix it.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -148,8 +148,8 @@ pub fn parse_api_version(value: &str) -> Result<String, ConfigError> {
             format!("{value:?} is not an API version"),
             format!(
                 "write a dated version such as {} (what the SDK 2.14 sends, the default) or {} (the 1.x SDKs)",
-                crate::api::wire::API_VERSION,
-                crate::api::wire::API_VERSION_1X
+                work_api::wire::API_VERSION,
+                work_api::wire::API_VERSION_1X
             ),
         ));
     }

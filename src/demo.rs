@@ -4,14 +4,14 @@
 
 use crate::app::AppError;
 use crate::cli::{Cli, DemoArgs, ServeArgs};
-use crate::clock::SystemClock;
 use crate::config::{self, Config, Environment};
-use crate::secret::Secret;
-use crate::sim;
 use clap::Parser;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+use work_api::clock::SystemClock;
+use work_api::secret::Secret;
+use work_sim as sim;
 
 pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), AppError> {
     let defaults = Cli::parse_from(["anthropic-work-exporter"]).serve;

@@ -10,11 +10,7 @@
 //! this process's shard, is what the scheduler watches; a failed discovery
 //! keeps the last known set.
 
-use crate::api::client::endpoint;
-use crate::api::wire;
-use crate::api::{ApiClient, ApiError, PageWalk, Step};
 use crate::config::{is_plain_id, DiscoverySettings, Environment, Scope};
-use crate::secret::Secret;
 use crate::shard::Shard;
 use crate::snapshot::Store;
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,6 +19,10 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 use tokio::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use work_api::client::endpoint;
+use work_api::secret::Secret;
+use work_api::wire;
+use work_api::{ApiClient, ApiError, PageWalk, Step};
 
 /// After a failed discovery, the next try comes sooner than the interval.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(30);

@@ -25,13 +25,12 @@
 //! - `gzip`: the one gzip path (Accept-Encoding, compression).
 //! - `clock`: wall time as a parameter; `fuzzing`: fuzz targets (cargo-fuzz and a smoke test).
 
-pub mod api;
 pub mod app;
 pub mod cli;
-pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod discovery;
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gzip;
@@ -41,9 +40,8 @@ pub mod pages;
 pub mod probe;
 pub mod probe_target;
 pub mod refresh;
-pub mod secret;
 pub mod server;
 pub mod shard;
-pub mod sim;
+pub mod simulate;
 pub mod snapshot;
 pub mod web_config;

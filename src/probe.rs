@@ -1,11 +1,11 @@
 //! `check-config --probe`: call each endpoint once per environment and print
 //! a table of what works and why not.
 
-use crate::api::client::NoObserver;
-use crate::api::{ApiClient, Credential, RequestBudget};
 use crate::config::{Config, CredentialKind};
 use std::sync::Arc;
 use tokio::time::{Duration, Instant};
+use work_api::client::NoObserver;
+use work_api::{ApiClient, Credential, RequestBudget};
 
 /// Print the probe table; `Err` when any call failed.
 pub async fn print_probe(cfg: &Config) -> Result<(), String> {
@@ -39,7 +39,7 @@ pub async fn print_probe(cfg: &Config) -> Result<(), String> {
                     s.depth, s.pending, s.workers_polling
                 )
             }),
-            None => Err(crate::api::ApiError::Auth {
+            None => Err(work_api::ApiError::Auth {
                 endpoint: "stats",
                 status: 0,
                 request_id: "none".into(),
@@ -51,7 +51,7 @@ pub async fn print_probe(cfg: &Config) -> Result<(), String> {
                 .list_work_page(&env.id, k, 1, None, deadline)
                 .await
                 .and_then(|r| {
-                    crate::api::decode::work_page(&r.body)
+                    work_api::decode::work_page(&r.body)
                         .map(|p| {
                             format!(
                                 "first page decoded ({} item(s), more: {})",
@@ -59,20 +59,20 @@ pub async fn print_probe(cfg: &Config) -> Result<(), String> {
                                 p.next_page.is_some()
                             )
                         })
-                        .map_err(|e| crate::api::ApiError::Decode {
+                        .map_err(|e| work_api::ApiError::Decode {
                             endpoint: "list_work",
                             request_id: r.request_id.clone(),
                             message: e.to_string(),
                         })
                 }),
-            None => Err(crate::api::ApiError::Auth {
+            None => Err(work_api::ApiError::Auth {
                 endpoint: "list_work",
                 status: 0,
                 request_id: "none".into(),
                 message: "no environment key configured".into(),
             }),
         };
-        let keys: Vec<&crate::secret::Secret> =
+        let keys: Vec<&work_api::secret::Secret> =
             cfg.api.api_key.iter().chain(env.key.as_ref()).collect();
         for (endpoint, result) in [("stats", stats), ("list_work", list)] {
             match result.map_err(|e| e.redact(&keys)) {

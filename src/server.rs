@@ -8,7 +8,6 @@ mod accept;
 
 pub use accept::{serve as serve_with, Limits, ServeOptions, IDLE_TIMEOUT, TLS_HANDSHAKE_TIMEOUT};
 
-use crate::clock::SharedClock;
 use crate::metrics::{ExporterMetrics, Format};
 use crate::pages;
 use crate::probe_target;
@@ -23,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use work_api::clock::SharedClock;
 
 /// Most connections served at once; more wait in the accept queue.
 pub const MAX_CONNECTIONS: usize = 256;

@@ -2,11 +2,11 @@
 //! pages. A refresh replaces an environment's snapshot whole or not at all;
 //! the lifecycle histograms and counters accumulate across refreshes.
 
-use crate::api::ApiError;
 use crate::config::{Cadence, Environment};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use work_api::ApiError;
 
 pub mod native;
 
@@ -19,8 +19,8 @@ pub struct QueueSnapshot {
     pub oldest_queued_at_ms: Option<i64>,
 }
 
-impl From<&crate::api::wire::QueueStats> for QueueSnapshot {
-    fn from(stats: &crate::api::wire::QueueStats) -> Self {
+impl From<&work_api::wire::QueueStats> for QueueSnapshot {
+    fn from(stats: &work_api::wire::QueueStats) -> Self {
         QueueSnapshot {
             depth: stats.depth,
             pending: stats.pending,
@@ -28,7 +28,7 @@ impl From<&crate::api::wire::QueueStats> for QueueSnapshot {
             oldest_queued_at_ms: stats
                 .oldest_queued_at
                 .as_deref()
-                .and_then(crate::api::wire::parse_timestamp)
+                .and_then(work_api::wire::parse_timestamp)
                 .map(|s| (s * 1000.0) as i64),
         }
     }

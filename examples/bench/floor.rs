@@ -17,10 +17,10 @@
 
 use serde::de::IgnoredAny;
 use serde::Serialize;
-use work_exporter::api::decode;
-use work_exporter::api::wire::{QueueStats, API_VERSION, BETA_HEADER};
+use work_api::decode;
+use work_api::wire::{QueueStats, API_VERSION, BETA_HEADER};
 use work_exporter::refresh::fold::{Fold, Tracker};
-use work_exporter::sim::Credentials;
+use work_sim::Credentials;
 
 /// The reference decode: what the exporter reads of a page, borrowed.
 #[derive(serde::Deserialize)]
@@ -206,7 +206,7 @@ pub fn measure(sample: &Sample) -> Floor {
             std::hint::black_box(serde_json::from_slice::<serde_json::Value>(b).ok());
         }
     });
-    let started_ms = work_exporter::clock::Clock::now_ms(&work_exporter::clock::SystemClock);
+    let started_ms = work_api::clock::Clock::now_ms(&work_api::clock::SystemClock);
     let mut trackers: Vec<Tracker> = sample
         .pages
         .iter()

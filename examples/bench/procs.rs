@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use work_exporter::sim::Credentials;
+use work_sim::Credentials;
 
 /// The argument that makes this executable behave as `anthropic-work-exporter`.
 pub const EXEC: &str = "__exec";

@@ -9,8 +9,8 @@ use std::time::Duration;
 use work_exporter::config::Environment;
 use work_exporter::metrics::{ExporterMetrics, Format, HistogramMode, Options, Settings};
 use work_exporter::refresh::fold::{Fold, Tracker};
-use work_exporter::sim::Credentials;
 use work_exporter::snapshot::{Lifecycle, QueueSnapshot, Snapshot, Store};
+use work_sim::Credentials;
 
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct RenderCost {
@@ -42,7 +42,7 @@ fn build_store(creds: &Credentials, sample: &Sample, now_ms: i64) -> Store {
         let tracker = Tracker::new(now_ms);
         let mut fold = Fold::new(&tracker, now_ms);
         for b in pages {
-            let _ = work_exporter::api::decode::work_page_each(b, |row| fold.add(&row));
+            let _ = work_api::decode::work_page_each(b, |row| fold.add(&row));
         }
         let (work, delta, _) = fold.finish(false, pages.len() as u32);
         let queue = QueueSnapshot {
@@ -58,7 +58,7 @@ fn build_store(creds: &Credentials, sample: &Sample, now_ms: i64) -> Store {
 }
 
 pub fn measure(creds: &Credentials, sample: &Sample) -> RenderCost {
-    let now_ms = work_exporter::clock::Clock::now_ms(&work_exporter::clock::SystemClock);
+    let now_ms = work_api::clock::Clock::now_ms(&work_api::clock::SystemClock);
     let store = build_store(creds, sample, now_ms);
     let metrics = ExporterMetrics::new(&Settings {
         budget_rps: 5.0,
@@ -122,7 +122,7 @@ pub struct FormatCost {
 /// observations per histogram spread log-uniformly over 0.5 s to 2 h, the
 /// widest spread (most native buckets, about 110) a queue is likely to show.
 pub fn measure_formats(creds: &Credentials, sample: &Sample) -> Vec<FormatCost> {
-    let now_ms = work_exporter::clock::Clock::now_ms(&work_exporter::clock::SystemClock);
+    let now_ms = work_api::clock::Clock::now_ms(&work_api::clock::SystemClock);
     let store = build_store(creds, sample, now_ms);
     let mut spread = Lifecycle::default();
     let mut x: u64 = 1;

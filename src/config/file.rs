@@ -3,10 +3,10 @@
 
 use super::{scale, ConfigError, CredentialKind, EnvLookup, Environment, Sources};
 use crate::cli::ServeArgs;
-use crate::secret::Secret;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use work_api::secret::Secret;
 
 /// Where a secret comes from: a file or an environment variable, never a flag.
 #[derive(Debug, Clone, Deserialize)]

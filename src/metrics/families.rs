@@ -3,9 +3,9 @@
 //! no items reads an explicit 0, and ages are computed at scrape time.
 
 use super::text::{Buckets, Exposition, Kind, Labels};
-use crate::api::wire::WorkState;
 use crate::snapshot::{EnvironmentState, Histogram, Snapshot};
 use std::collections::BTreeSet;
+use work_api::wire::WorkState;
 
 /// What a family's value function sees of one environment at scrape time.
 pub struct View<'a> {

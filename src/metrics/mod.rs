@@ -17,7 +17,6 @@ use environments::render_some_into;
 pub use environments::{render_environments, render_probe, render_probe_as};
 pub use format::{Format, HistogramMode, Options};
 
-use crate::api::{ApiError, RequestObserver};
 use crate::config::{Cadences, StaleAfter};
 use crate::discovery::DiscoveryObserver;
 use crate::refresh::plan::Plan;
@@ -28,6 +27,7 @@ use prometheus::{
 };
 use std::sync::Arc;
 use std::time::Duration;
+use work_api::{ApiError, RequestObserver};
 
 /// The exporter's own instruments.
 pub struct ExporterMetrics {

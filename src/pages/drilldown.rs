@@ -3,10 +3,10 @@
 //! healthchecks), with the last refresh errors. HTML for a person, JSON for `Accept: application/json`.
 
 use super::{age_secs, esc, when, STYLE};
-use crate::api::wire::WorkState;
 use crate::snapshot::{EnvironmentState, ItemSample};
 use serde_json::{json, Value};
 use std::fmt::Write;
+use work_api::wire::WorkState;
 
 fn item_json(i: &ItemSample, now_ms: i64, age_from: Option<i64>) -> Value {
     json!({

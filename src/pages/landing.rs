@@ -1,9 +1,9 @@
 //! `/`: links and one row per environment.
 
 use super::{esc, when, STYLE};
-use crate::api::wire::WorkState;
 use crate::snapshot::Store;
 use std::fmt::Write;
+use work_api::wire::WorkState;
 
 pub fn render(store: &Store, telemetry_path: &str, now_ms: i64) -> String {
     let mut html = String::with_capacity(8192);

@@ -6,7 +6,7 @@
 pub mod drilldown;
 pub mod landing;
 
-use crate::api::wire::format_timestamp_ms;
+use work_api::wire::format_timestamp_ms;
 
 /// Escape text for HTML element content and attribute values.
 pub fn esc(s: &str) -> String {

@@ -8,12 +8,12 @@
 //! through its whole life between two refreshes) is recognised as new by its
 //! `stopped_at` being later than every `stopped_at` of earlier walks.
 
-use crate::api::decode::{DataType, WorkRow};
-use crate::api::wire::WorkState;
 use crate::snapshot::{ItemSample, Lifecycle, WorkSnapshot};
 use std::collections::BinaryHeap;
 pub use tracker::Tracker;
 use tracker::{KeyMap, KeySet, Tracked};
+use work_api::decode::{DataType, WorkRow};
+use work_api::wire::WorkState;
 
 mod tracker;
 

@@ -7,17 +7,17 @@ pub mod fold;
 pub mod plan;
 pub mod scheduler;
 
-use crate::api::client::endpoint;
-use crate::api::decode;
-use crate::api::{budget, ApiClient, ApiError, Credential, PageWalk, Step};
-use crate::clock::SharedClock;
 use crate::config::{Cadence, CredentialKind, Environment, RefreshSettings};
-use crate::secret::Secret;
 use crate::snapshot::{Lifecycle, QueueSnapshot, Snapshot, Store, WorkSnapshot};
 use fold::{Fold, Tracker};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tokio::time::Instant;
+use work_api::client::endpoint;
+use work_api::clock::SharedClock;
+use work_api::decode;
+use work_api::secret::Secret;
+use work_api::{budget, ApiClient, ApiError, Credential, PageWalk, Step};
 
 /// Told how refreshes go, so the exporter can report it without refresh knowing metrics.
 pub trait RefreshObserver: Send + Sync {

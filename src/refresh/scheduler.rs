@@ -7,7 +7,6 @@
 
 use super::plan::{self, Demand, Plan, HEADROOM};
 use super::{Outcome, Parts, Refresher};
-use crate::api::RequestBudget;
 use crate::config::{Cadence, Cadences, Environment, RefreshSettings};
 use crate::snapshot::Store;
 use std::collections::{HashMap, HashSet};
@@ -17,6 +16,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use work_api::RequestBudget;
 
 /// How long in-flight refreshes may finish after shutdown is asked for.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);

@@ -22,8 +22,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use work_exporter::api::{budget, ApiClient, ApiError, RequestBudget, RequestObserver};
-use work_exporter::clock::SystemClock;
+use work_api::clock::SystemClock;
+use work_api::secret::Secret;
+use work_api::{budget, ApiClient, ApiError, RequestBudget, RequestObserver};
 use work_exporter::config::{
     Cadence, Cadences, CredentialKind, Environment, RefreshSettings, StaleAfter,
 };
@@ -31,7 +32,6 @@ use work_exporter::metrics::{ExporterMetrics, Settings};
 use work_exporter::refresh::plan::Plan;
 use work_exporter::refresh::scheduler::{self, Refreshes};
 use work_exporter::refresh::{Outcome, Parts, Refresher};
-use work_exporter::secret::Secret;
 use work_exporter::snapshot::{QueueSnapshot, Store, WorkSnapshot};
 
 const ENVIRONMENTS: usize = 60;
@@ -281,10 +281,8 @@ async fn the_same_fleet_over_http_time_scaled_never_fails_and_never_exceeds_the_
     let mut opts = crate::ground_truth::options(ENVIRONMENTS, 50, 2, 6.0, "steady");
     // The API's `""` endings but no inserted empty pages: each refresh costs the two
     // requests (stats + one page) of the case the issue measured, so its arithmetic holds.
-    opts.paging = work_exporter::sim::Paging::default();
-    let sim = work_exporter::sim::start(opts, shutdown.clone())
-        .await
-        .unwrap();
+    opts.paging = work_sim::Paging::default();
+    let sim = work_sim::start(opts, shutdown.clone()).await.unwrap();
     let envs = work_exporter::demo::environments(&sim.credentials);
     let interval = Duration::from_secs(5).div_f64(SCALE);
     let rate = 2.0 * SCALE;

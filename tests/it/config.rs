@@ -171,7 +171,7 @@ fn a_secret_is_never_accepted_as_a_flag() {
 #[tokio::test]
 async fn check_config_probe_prints_what_works_and_why_not() {
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let sim = work_exporter::sim::start(
+    let sim = work_sim::start(
         crate::ground_truth::options(2, 10, 0, 0.0, "steady"),
         shutdown.clone(),
     )

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
-use work_exporter::api::ApiError;
+use work_api::ApiError;
 use work_exporter::config::{Cadence, Cadences, Environment, StaleAfter};
 use work_exporter::metrics::{render_environments, render_probe, ExporterMetrics, Settings};
 use work_exporter::snapshot::{
@@ -145,7 +145,7 @@ fn full_render() -> String {
         discovery: true,
     })
     .unwrap();
-    use work_exporter::api::RequestObserver;
+    use work_api::RequestObserver;
     m.request_done("stats", "200", 0.01);
     m.ratelimit_remaining(100.0);
     m.render(

@@ -19,7 +19,7 @@ fn render(format: Format, options: Options) -> Vec<u8> {
     })
     .unwrap()
     .with_options(options);
-    use work_exporter::api::RequestObserver;
+    use work_api::RequestObserver;
     m.request_done("stats", "200", 0.01);
     let d = Duration::from_secs(90);
     m.render_as(

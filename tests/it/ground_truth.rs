@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use work_api::clock::SystemClock;
+use work_api::secret::Secret;
 use work_exporter::app::run_exporter;
-use work_exporter::clock::SystemClock;
 use work_exporter::config::Config;
-use work_exporter::secret::Secret;
-use work_exporter::sim::{self, Credentials, SimOptions};
+use work_sim::{self as sim, Credentials, SimOptions};
 
 pub struct Stack {
     pub metrics_url: String,

@@ -5,8 +5,8 @@
 
 use crate::ground_truth::{options, stack, value, Stack};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use work_exporter::api::decode::timestamp_ms;
-use work_exporter::sim::SimOptions;
+use work_api::decode::timestamp_ms;
+use work_sim::SimOptions;
 
 const STATES: [&str; 5] = ["queued", "starting", "active", "stopping", "stopped"];
 

@@ -7,7 +7,7 @@ mod discovery;
 mod exposition;
 mod faults;
 mod formats;
-mod fuzz_smoke;
+
 mod ground_truth;
 mod healthchecks;
 mod leaks;

@@ -9,10 +9,10 @@ use crate::upstream::{page, work, Reply, Upstream, STATS};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use work_api::clock::SystemClock;
+use work_api::secret::Secret;
 use work_exporter::app::run_exporter;
-use work_exporter::clock::SystemClock;
 use work_exporter::config::Config;
-use work_exporter::secret::Secret;
 
 async fn probe(base: &str, query: &str, timeout: Option<&str>) -> (u16, String) {
     let mut req = reqwest::Client::new().get(format!("{base}/probe{query}"));

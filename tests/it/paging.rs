@@ -7,11 +7,11 @@ use crate::rig::{rig, series, value, Options, API_KEY};
 use crate::upstream::{page, work, Reply, Seen, Upstream, STATS};
 use std::sync::Arc;
 use std::time::Duration;
-use work_exporter::api::client::NoObserver;
-use work_exporter::api::{ApiClient, RequestBudget};
+use work_api::client::NoObserver;
+use work_api::secret::Secret;
+use work_api::{ApiClient, RequestBudget};
 use work_exporter::config::DiscoverySettings;
 use work_exporter::discovery::{Discovery, DiscoveryObserver};
-use work_exporter::secret::Secret;
 use work_exporter::shard::Shard;
 
 const T0: &str = "2025-12-31T23:58:00Z";

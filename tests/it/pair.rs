@@ -10,12 +10,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use work_exporter::api::{ApiClient, RequestBudget};
-use work_exporter::clock::ManualClock;
+use work_api::clock::ManualClock;
+use work_api::secret::Secret;
+use work_api::{ApiClient, RequestBudget};
 use work_exporter::config::{Cadences, CredentialKind, Environment, RefreshSettings, StaleAfter};
 use work_exporter::metrics::{ExporterMetrics, Settings};
 use work_exporter::refresh::Refresher;
-use work_exporter::secret::Secret;
 use work_exporter::server::{self, Site};
 use work_exporter::snapshot::Store;
 

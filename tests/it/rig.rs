@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use work_exporter::api::{ApiClient, RequestBudget};
-use work_exporter::clock::{Clock, ManualClock};
+use work_api::clock::{Clock, ManualClock};
+use work_api::secret::Secret;
+use work_api::{ApiClient, RequestBudget};
 use work_exporter::config::{Cadences, CredentialKind, Environment, RefreshSettings, StaleAfter};
 use work_exporter::metrics::{ExporterMetrics, Settings};
 use work_exporter::refresh::Refresher;
-use work_exporter::secret::Secret;
 use work_exporter::snapshot::Store;
 
 pub const ENV_KEY: &str = "env-key-marker-7f3a";

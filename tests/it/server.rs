@@ -6,10 +6,10 @@ use crate::upstream::{page, work, Reply, Upstream, STATS};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use work_api::clock::SystemClock;
+use work_api::secret::Secret;
 use work_exporter::app::run_exporter;
-use work_exporter::clock::SystemClock;
 use work_exporter::config::Config;
-use work_exporter::secret::Secret;
 
 async fn start(upstream: &Upstream) -> (String, CancellationToken, tokio::task::JoinHandle<()>) {
     let cli: work_exporter::cli::Cli = clap::Parser::parse_from([

@@ -10,11 +10,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use work_api::clock::SystemClock;
 use work_exporter::app::run_exporter;
-use work_exporter::clock::SystemClock;
 use work_exporter::config::Config;
 use work_exporter::shard::shard_of;
-use work_exporter::sim;
+use work_sim as sim;
 
 /// An exporter process, killed when dropped.
 struct Exporter {

@@ -8,7 +8,7 @@ mod lease;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
-use work_exporter::sim::{start, Credentials, SimOptions};
+use work_sim::{start, Credentials, SimOptions};
 
 pub(super) const BETA: &str = "managed-agents-2026-04-01";
 
@@ -37,11 +37,11 @@ impl Sim {
     /// A static simulator: `items` seeded items per environment, no workers,
     /// no arrivals; lists end with `""`, without empty pages.
     pub async fn start(items: usize) -> Sim {
-        Self::start_with(items, work_exporter::sim::Paging::default()).await
+        Self::start_with(items, work_sim::Paging::default()).await
     }
 
     /// `start`, with lists paged as `paging` says.
-    pub async fn start_with(items: usize, paging: work_exporter::sim::Paging) -> Sim {
+    pub async fn start_with(items: usize, paging: work_sim::Paging) -> Sim {
         let shutdown = CancellationToken::new();
         let opts = SimOptions {
             listen_address: "127.0.0.1:0".parse().unwrap(),

@@ -173,8 +173,8 @@ async fn retries_draw_from_the_process_wide_request_budget() {
 #[tokio::test]
 async fn nearly_spent_rate_limit_headers_hold_every_request_until_the_reset() {
     let pair = Pair::start(Options::default()).await;
-    let reset_ms = work_exporter::clock::Clock::now_ms(&work_exporter::clock::SystemClock) + 1500;
-    let reset = work_exporter::api::wire::format_timestamp_ms(reset_ms);
+    let reset_ms = work_api::clock::Clock::now_ms(&work_api::clock::SystemClock) + 1500;
+    let reset = work_api::wire::format_timestamp_ms(reset_ms);
     let fault = Fault::always(
         "nearly spent",
         At::Stats,

@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use work_api::clock::SystemClock;
 use work_exporter::app::run_exporter;
-use work_exporter::clock::SystemClock;
 use work_exporter::config::Config;
-use work_exporter::sim::{self, Credentials};
+use work_sim::{self as sim, Credentials};
 
 const WORKSPACE: &str = "wrkspc_wire_test";
 

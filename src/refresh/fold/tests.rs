@@ -1,8 +1,8 @@
 //! Specifications of the fold: counting, once-only observations, bounded tracking.
 
 use super::*;
-use crate::api::decode::work_page;
-use crate::api::wire::format_timestamp_ms;
+use work_api::decode::work_page;
+use work_api::wire::format_timestamp_ms;
 
 const START: i64 = 1_800_000_000_000;
 

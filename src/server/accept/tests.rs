@@ -1,9 +1,9 @@
 //! The idle deadline, on an in-memory pipe with paused time.
 
 use super::*;
-use crate::clock::ManualClock;
 use crate::metrics::{ExporterMetrics, Settings};
 use tokio::io::AsyncWriteExt;
+use work_api::clock::ManualClock;
 
 fn site() -> Arc<Site> {
     let metrics = Arc::new(
@@ -16,13 +16,13 @@ fn site() -> Arc<Site> {
         .unwrap(),
     );
     let store = crate::snapshot::Store::default();
-    let clock: crate::clock::SharedClock = Arc::new(ManualClock::new(0));
-    let client = crate::api::ApiClient::new(
+    let clock: work_api::clock::SharedClock = Arc::new(ManualClock::new(0));
+    let client = work_api::ApiClient::new(
         url::Url::parse("http://127.0.0.1:1").unwrap(),
         None,
         1,
         1 << 20,
-        Arc::new(crate::api::RequestBudget::new(1.0)),
+        Arc::new(work_api::RequestBudget::new(1.0)),
         metrics.clone(),
     )
     .unwrap();

@@ -2,7 +2,7 @@
 
 use super::{Key, Sim, BETA};
 use serde_json::Value;
-use work_exporter::api::wire::{Page, Work};
+use work_api::wire::{Page, Work};
 #[tokio::test]
 async fn each_endpoint_takes_only_its_credential() {
     let sim = Sim::start(5).await;
@@ -162,7 +162,7 @@ async fn environment_list_hides_archived_and_only_self_hosted_have_work() {
 
 #[tokio::test]
 async fn lists_can_end_with_null_and_carry_empty_pages_that_lead_on() {
-    use work_exporter::sim::{LastCursor, Paging};
+    use work_sim::{LastCursor, Paging};
     let sim = Sim::start_with(
         30,
         Paging {

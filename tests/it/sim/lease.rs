@@ -3,7 +3,7 @@
 use super::{Key, Sim};
 use reqwest::Method;
 use serde_json::{json, Value};
-use work_exporter::api::wire::{HeartbeatResponse, QueueStats, Work, WorkState};
+use work_api::wire::{HeartbeatResponse, QueueStats, Work, WorkState};
 #[tokio::test]
 async fn a_worker_claims_heartbeats_and_stops_an_item() {
     let sim = Sim::start(0).await;

@@ -1,12 +1,11 @@
 //! The HTTP server of the simulator (hyper 1): connection handling, the
 //! request id on every response, error envelopes, and fault injection.
 
-use crate::api::wire::{error_type_for_status, ErrorBody, ErrorDetail};
-use crate::sim::record::{self, Recorded};
-use crate::sim::scenario::{inject, Injected};
-use crate::sim::state::Fault;
-use crate::sim::world::World;
-use crate::sim::{admin, routes};
+use crate::record::{self, Recorded};
+use crate::scenario::{inject, Injected};
+use crate::state::Fault;
+use crate::world::World;
+use crate::{admin, routes};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -18,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use work_api::wire::{error_type_for_status, ErrorBody, ErrorDetail};
 
 pub(crate) type Resp = Response<Full<Bytes>>;
 

@@ -1,17 +1,17 @@
 //! Fuzz targets: what the exporter does with bytes it did not choose, as
 //! functions of `&[u8]` that must never panic. cargo-fuzz runs them
 //! (`fuzz/`), and so does a seeded, stable-Rust smoke test in the ordinary
-//! test run (`tests/it/fuzz_smoke.rs`). Each returns whether the input was
+//! test run (`src/fuzzing/smoke.rs`, a unit test). Each returns whether the input was
 //! accepted, so a harness can tell that its inputs reach past the parser.
 
-use crate::api::wire::QueueStats;
-use crate::api::{decode, ApiError};
 use crate::config::Environment;
 use crate::refresh::fold::{Fold, Tracker};
-use crate::secret::Secret;
 use crate::snapshot::{QueueSnapshot, Snapshot, Store};
 use std::collections::BTreeMap;
 use std::time::Duration;
+use work_api::secret::Secret;
+use work_api::wire::QueueStats;
+use work_api::{decode, ApiError};
 
 const NOW_MS: i64 = 1_767_225_600_000;
 
@@ -95,15 +95,8 @@ pub fn error_body(data: &[u8]) -> bool {
     let at = usize::from(data[2]).min(rest.len());
     let body = [&rest[..at], key.as_bytes(), &rest[at..]].concat();
     let secret = Secret::new(key);
-    let (message, code) = crate::api::redact::error_message(&body, &secret);
-    let error = ApiError::from_status(
-        "list_work",
-        status,
-        code.as_deref(),
-        "req_x".into(),
-        message,
-    )
-    .redact(&[&secret]);
+    let error = ApiError::from_response("list_work", status, &body, "req_x".into(), &secret)
+        .redact(&[&secret]);
     let text = error.to_string();
     assert!(!text.contains(key), "the key survived: {text}");
     assert!(!error.reason().is_empty());
@@ -136,3 +129,6 @@ pub fn web_config_file(data: &[u8]) -> bool {
     }
     crate::web_config::WebConfig::parse(text, std::path::Path::new("/nonexistent")).is_ok()
 }
+
+#[cfg(test)]
+mod smoke;

@@ -5,7 +5,7 @@
 use super::budget::RequestBudget;
 use super::error::transport_error;
 use super::error::ApiError;
-use super::redact::{error_message, scrub};
+use super::redact::scrub;
 use super::retry::{backoff, header_str, retry_after, retryable, should_retry, MAX_ATTEMPTS};
 use super::wire::{self, QueueStats};
 use crate::secret::Secret;
@@ -410,8 +410,7 @@ impl ApiClient {
         if (200..300).contains(&status) {
             return Ok((Response { body, request_id }, status));
         }
-        let (message, code) = error_message(&body, secret);
-        let error = ApiError::from_status(endpoint, status, code.as_deref(), request_id, message);
+        let error = ApiError::from_response(endpoint, status, &body, request_id, secret);
         Err((
             Failure {
                 error,

@@ -10,12 +10,12 @@
 //! - `GET /_sim/requests[?endpoint=work.list]`: the headers of the latest API
 //!   requests (credentials shown as `<api_key>` / `<environment_key>`)
 
-use crate::sim::auth::bearer;
-use crate::sim::http::{ok_value, read_json, Resp};
-use crate::sim::ids;
-use crate::sim::scenario::Scenario;
-use crate::sim::state::{Fault, Truth, LEASE_TTL_MS, POLLING_WINDOW_MS};
-use crate::sim::world::World;
+use crate::auth::bearer;
+use crate::http::{ok_value, read_json, Resp};
+use crate::ids;
+use crate::scenario::Scenario;
+use crate::state::{Fault, Truth, LEASE_TTL_MS, POLLING_WINDOW_MS};
+use crate::world::World;
 use hyper::body::Incoming;
 use hyper::{Method, Request};
 use serde::Serialize;

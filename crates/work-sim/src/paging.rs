@@ -3,9 +3,9 @@
 //! empty page that carries a cursor may come before a page of items (the
 //! SDK's pager follows it: `anthropic/pagination.py`, `SyncPageCursor`).
 
-use crate::sim::ids;
-use crate::sim::json;
-use crate::sim::state::Fault;
+use crate::ids;
+use crate::json;
+use crate::state::Fault;
 
 /// What the last page's `next_page` holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -257,6 +257,20 @@ impl ApiError {
         self
     }
 
+    /// The error for a non-success response: its body's message scrubbed of
+    /// `secret` and shortened, its `error_code` read. The client's one way
+    /// from an error response to an error (fuzzed: `error_body`).
+    pub fn from_response(
+        endpoint: &'static str,
+        status: u16,
+        body: &[u8],
+        request_id: String,
+        secret: &crate::secret::Secret,
+    ) -> ApiError {
+        let (message, code) = crate::redact::error_message(body, secret);
+        ApiError::from_status(endpoint, status, code.as_deref(), request_id, message)
+    }
+
     /// Build the error for a non-success status and its `error.details.error_code`.
     /// The codes that say who must act get their own reason; other codes
     /// (`environment_not_found`, `ramp_limit_exceeded`, …) keep the reason of

@@ -171,7 +171,7 @@ pub(crate) fn push_timestamp(out: &mut String, unix_ms: i64) {
     let ms = unix_ms.rem_euclid(1000) as u64;
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
     if !(0..=9999).contains(&y) {
-        out.push_str(&crate::api::wire::format_timestamp_ms(unix_ms));
+        out.push_str(&work_api::wire::format_timestamp_ms(unix_ms));
         return;
     }
     let sod = secs.rem_euclid(86_400) as u64;
@@ -196,7 +196,7 @@ pub(crate) fn timestamp(unix_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::wire::format_timestamp_ms;
+    use work_api::wire::format_timestamp_ms;
 
     #[test]
     fn fast_timestamps_match_the_wire_formatter() {

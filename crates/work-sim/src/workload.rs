@@ -5,10 +5,10 @@
 //! and force-stopped at once). `step(now)` advances it; one task ticks every
 //! environment.
 
-use crate::api::wire::WorkState;
-use crate::sim::ids::{mix, SplitMix64};
-use crate::sim::scenario::Scenario;
-use crate::sim::state::{EnvQueue, ItemKind, DEFAULT_RECLAIM_MS, NO_HEARTBEAT};
+use crate::ids::{mix, SplitMix64};
+use crate::scenario::Scenario;
+use crate::state::{EnvQueue, ItemKind, DEFAULT_RECLAIM_MS, NO_HEARTBEAT};
+use work_api::wire::WorkState;
 
 /// Stopped items stay listed this long, then are dropped (bounded memory).
 pub(crate) const KEEP_STOPPED_MS: i64 = 120_000;

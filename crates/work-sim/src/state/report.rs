@@ -2,9 +2,9 @@
 //! and pruning of finished items.
 
 use super::{EnvQueue, ItemKind, LEASE_TTL_MS, NONE, POLLING_WINDOW_MS};
-use crate::api::wire::{QueueStats, WorkState};
-use crate::sim::ids;
+use crate::ids;
 use std::collections::BTreeMap;
+use work_api::wire::{QueueStats, WorkState};
 
 /// Ground truth of one environment, for `GET /_sim/state` and tests.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]

@@ -7,8 +7,8 @@
 //! `_api_key_auth`), the 1.x SDKs sent it as `x-api-key`, and the API accepts
 //! both. An environment key is taken only as a bearer token.
 
-use crate::sim::state::Fault;
-use crate::sim::world::World;
+use crate::state::Fault;
+use crate::world::World;
 use hyper::header::{HeaderMap, AUTHORIZATION};
 
 /// Who is calling.
@@ -95,7 +95,7 @@ pub(crate) fn authorize(cred: Cred, need: Need, env: Option<usize>) -> Result<()
 
 /// Requests must carry an `anthropic-version` the API knows: SDK 2.14's or the 1.x SDKs'.
 pub(crate) fn check_version(headers: &HeaderMap) -> Result<(), Fault> {
-    use crate::api::wire::{API_VERSION, API_VERSION_1X};
+    use work_api::wire::{API_VERSION, API_VERSION_1X};
     match headers.get("anthropic-version").and_then(|v| v.to_str().ok()) {
         Some(v) if v == API_VERSION || v == API_VERSION_1X => Ok(()),
         Some(v) => Err(Fault::new(
@@ -118,7 +118,7 @@ pub(crate) fn check_beta(headers: &HeaderMap) -> Result<(), Fault> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|b| b.trim() == crate::api::wire::BETA_HEADER);
+        .any(|b| b.trim() == work_api::wire::BETA_HEADER);
     if ok {
         Ok(())
     } else {
@@ -127,7 +127,7 @@ pub(crate) fn check_beta(headers: &HeaderMap) -> Result<(), Fault> {
             "beta_header_required",
             format!(
                 "this endpoint is in beta: send the header `anthropic-beta: {}`",
-                crate::api::wire::BETA_HEADER
+                work_api::wire::BETA_HEADER
             ),
         ))
     }

@@ -1,7 +1,7 @@
 //! Scenario tests of the simulated workload, stepped on a synthetic clock.
 
 use super::*;
-use crate::sim::state::{Truth, NONE};
+use crate::state::{Truth, NONE};
 
 const T0: i64 = 1_780_000_000_000;
 const TICK: i64 = 250;
@@ -179,14 +179,14 @@ fn healthchecks_arrive_on_time_are_force_stopped_unstarted_and_wait_while_worker
     let down = r.run(Scenario::WorkersDown, 60);
     assert!(down.healthchecks["queued"] >= 5, "{down:?}");
     let oldest = down.oldest_waiting_healthcheck_at.as_deref().unwrap();
-    let oldest_ms = crate::api::decode::timestamp_ms(oldest).unwrap();
+    let oldest_ms = work_api::decode::timestamp_ms(oldest).unwrap();
     assert!(r.now - oldest_ms >= 50_000, "{down:?}");
     // Workers back: the backlog drains and healthchecks are taken promptly again.
     let back = r.run(Scenario::Steady, 90);
     let waiting_ms = back
         .oldest_waiting_healthcheck_at
         .as_deref()
-        .and_then(crate::api::decode::timestamp_ms)
+        .and_then(work_api::decode::timestamp_ms)
         .map_or(0, |t| r.now - t);
     assert!(waiting_ms < 10_000, "{back:?}");
 }

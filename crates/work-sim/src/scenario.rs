@@ -1,6 +1,6 @@
 //! Named scenarios of the simulated workload, and the API faults some inject.
 
-use crate::sim::ids::mix;
+use crate::ids::mix;
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -2,9 +2,9 @@
 //! queue, pending claims, leases. Pure logic: every operation takes `now_ms`,
 //! so tests drive time by hand.
 
-use crate::api::wire::{LeaseState, WorkState};
-use crate::sim::ids;
+use crate::ids;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use work_api::wire::{LeaseState, WorkState};
 
 /// "No timestamp" in the compact item representation.
 pub(crate) const NONE: i64 = i64::MIN;

@@ -3,11 +3,13 @@
 
 pub mod budget;
 pub mod client;
+pub mod clock;
 pub mod decode;
 pub mod error;
 pub mod pages;
 pub mod redact;
 pub mod retry;
+pub mod secret;
 pub mod wire;
 
 pub use budget::RequestBudget;

@@ -1,11 +1,11 @@
-//! The fuzz targets of `work_exporter::fuzzing` on stable Rust, as part of
+//! The fuzz targets of `crate::fuzzing` on stable Rust, as part of
 //! the ordinary test run: thousands of inputs per target, mutated from the
 //! seeds in `fuzz/seeds/` by a seeded generator (the same inputs on every
 //! run), must not panic. cargo-fuzz (`fuzz/`, nightly) runs the same
 //! functions for as long as one likes; see docs/reliability.md.
 
+use crate::fuzzing;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use work_exporter::fuzzing;
 
 const ROUNDS: usize = 10_000;
 

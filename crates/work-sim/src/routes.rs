@@ -1,16 +1,16 @@
 //! The endpoints of the simulated API: environments and their work.
 
-use crate::api::wire::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
-use crate::sim::auth::{authorize, check_beta, check_version, credential, Need};
-use crate::sim::http::{ok, ok_value, read_json, Resp};
-use crate::sim::ids::parse_work_id;
-use crate::sim::json;
-use crate::sim::state::{Fault, DEFAULT_RECLAIM_MS};
-use crate::sim::world::{Env, World};
+use crate::auth::{authorize, check_beta, check_version, credential, Need};
+use crate::http::{ok, ok_value, read_json, Resp};
+use crate::ids::parse_work_id;
+use crate::json;
+use crate::state::{Fault, DEFAULT_RECLAIM_MS};
+use crate::world::{Env, World};
 use hyper::body::Incoming;
 use hyper::{Method, Request};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+use work_api::wire::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 
 /// The environment a path names, if it names a known one.
 pub(crate) fn env_of_path(world: &World, path: &str) -> Option<usize> {

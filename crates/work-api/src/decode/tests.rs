@@ -1,7 +1,7 @@
 //! Specifications of the lean decoder and of the timestamp fast path.
 
 use super::*;
-use crate::api::wire::format_timestamp_ms;
+use crate::wire::format_timestamp_ms;
 
 #[test]
 fn page_decodes_and_ignores_secret_metadata_and_unknown_fields() {

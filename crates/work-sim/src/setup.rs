@@ -62,7 +62,7 @@ pub fn write_credentials(path: &Path, credentials: &Credentials) -> Result<(), S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::{start, EnvironmentKey};
+    use crate::{start, EnvironmentKey};
     use tokio_util::sync::CancellationToken;
 
     fn opts() -> SimOptions {

@@ -1,9 +1,9 @@
 //! JSON rendering of work items and pages, written by hand into a pre-sized
 //! buffer: a page of 1,000 items must cost well under a millisecond.
 
-use crate::sim::ids;
-use crate::sim::paging::Paging;
-use crate::sim::state::{EnvQueue, Item, ItemKind, NONE};
+use crate::ids;
+use crate::paging::Paging;
+use crate::state::{EnvQueue, Item, ItemKind, NONE};
 
 /// Rough size of one rendered item, to size buffers.
 const ITEM_BYTES: usize = 520;
@@ -120,8 +120,8 @@ pub(crate) fn work_page(q: &EnvQueue, after: Option<u64>, limit: usize, paging: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::wire::{Page, Work, WorkState};
-    use crate::sim::paging::LastCursor;
+    use crate::paging::LastCursor;
+    use work_api::wire::{Page, Work, WorkState};
 
     const NULL_ENDED: Paging = Paging {
         last_cursor: LastCursor::Null,
@@ -169,12 +169,12 @@ mod tests {
             ("healthcheck", "")
         );
         let body = work_page(&q, None, 10, &Paging::default());
-        let rows = crate::api::decode::work_page(body.as_bytes()).unwrap().data;
+        let rows = work_api::decode::work_page(body.as_bytes()).unwrap().data;
         let kinds: Vec<_> = rows
             .iter()
             .map(|r| r.data.as_ref().and_then(|d| d.kind))
             .collect();
-        use crate::api::decode::DataType;
+        use work_api::decode::DataType;
         assert_eq!(
             kinds,
             [Some(DataType::Session), Some(DataType::Healthcheck)]

@@ -1,20 +1,20 @@
 //! The simulator's shared state: environments with their keys, queues and
 //! workloads, the scenario switches, and the tick that advances the workload.
 
-use crate::clock::SharedClock;
-use crate::sim::ids::{self, mix, SplitMix64};
-use crate::sim::paging::Paging;
-use crate::sim::record::RequestLog;
-use crate::sim::scenario::Scenario;
-use crate::sim::state::EnvQueue;
-use crate::sim::workload::Workload;
-use crate::sim::{seed, Credentials, EnvironmentKey, SimOptions};
+use crate::ids::{self, mix, SplitMix64};
+use crate::paging::Paging;
+use crate::record::RequestLog;
+use crate::scenario::Scenario;
+use crate::state::EnvQueue;
+use crate::workload::Workload;
+use crate::{seed, Credentials, EnvironmentKey, SimOptions};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use work_api::clock::SharedClock;
 
 /// How often the workload advances.
 pub(crate) const TICK: Duration = Duration::from_millis(250);

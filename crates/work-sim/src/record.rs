@@ -3,8 +3,8 @@
 //! official SDK's. Credentials are logged as which credential they are
 //! (`Bearer <api_key>`), never as their value.
 
-use crate::sim::auth::bearer;
-use crate::sim::world::World;
+use crate::auth::bearer;
+use crate::world::World;
 use hyper::header::HeaderMap;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};

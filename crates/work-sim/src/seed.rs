@@ -4,9 +4,9 @@
 //! official worker leaves one (acknowledged and stopped, never started), so
 //! populations under 50 items (the SDK suite's) hold sessions only.
 
-use crate::api::wire::WorkState;
-use crate::sim::ids::SplitMix64;
-use crate::sim::state::{EnvQueue, Item, ItemKind};
+use crate::ids::SplitMix64;
+use crate::state::{EnvQueue, Item, ItemKind};
+use work_api::wire::WorkState;
 
 /// Share of the population per state, oldest first.
 const BLOCKS: [(WorkState, f64); 6] = [
@@ -122,7 +122,7 @@ mod tests {
                 it.stopped,
             ] {
                 assert!(
-                    ts == crate::sim::state::NONE || (ts >= it.created && ts <= now),
+                    ts == crate::state::NONE || (ts >= it.created && ts <= now),
                     "{it:?}"
                 );
             }

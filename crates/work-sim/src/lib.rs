@@ -30,13 +30,12 @@ pub use setup::write_credentials;
 
 use setup::check;
 
-use crate::cli::SimArgs;
-use crate::clock::SystemClock;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+use work_api::clock::SystemClock;
 
 /// What a user or a test needs to point the exporter at the simulator.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,30 +67,6 @@ pub struct SimOptions {
     pub credentials_out: Option<PathBuf>,
     /// How lists page: `""` or `null` endings, and empty pages now and then.
     pub paging: Paging,
-}
-
-impl From<&SimArgs> for SimOptions {
-    fn from(a: &SimArgs) -> Self {
-        SimOptions {
-            listen_address: a.listen_address,
-            environments: a.environments,
-            scenario: a.scenario.clone(),
-            seed: a.seed,
-            items_per_environment: a.items_per_environment,
-            workers: a.workers,
-            arrivals_per_minute: a.arrivals_per_minute,
-            healthcheck_interval: a.healthcheck_interval,
-            credentials_out: a.credentials_out.clone(),
-            paging: Paging {
-                last_cursor: if a.null_last_cursor {
-                    LastCursor::Null
-                } else {
-                    LastCursor::Empty
-                },
-                empty_page_every: a.empty_page_every,
-            },
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -176,30 +151,4 @@ pub async fn start(opts: SimOptions, shutdown: CancellationToken) -> Result<Runn
         credentials,
         task,
     })
-}
-
-/// `simulate`: start, say where it listens and where the keys went, and
-/// serve until `shutdown` fires.
-pub async fn run_cli(args: &SimArgs, shutdown: CancellationToken) -> Result<(), SimError> {
-    let sim = start(SimOptions::from(args), shutdown.clone()).await?;
-    let base_url = &sim.credentials.base_url;
-    tracing::info!(%base_url, environments = args.environments, scenario = %args.scenario, "simulator listening");
-    println!("Simulated Environments Work API listening on {base_url}");
-    match &args.credentials_out {
-        Some(p) => println!(
-            "Credentials (API key, environment keys, admin token) written to {}",
-            p.display()
-        ),
-        None => {
-            // No file asked for: the keys are only good for this local process.
-            let json = serde_json::to_string_pretty(&sim.credentials).unwrap_or_default();
-            println!("Credentials (pass --credentials-out FILE to write them to a file):\n{json}");
-        }
-    }
-    println!(
-        "Switch scenario: curl -X POST -H 'Authorization: Bearer <admin_token>' -d '{{\"scenario\":\"workers-down\"}}' {base_url}/_sim/scenario"
-    );
-    shutdown.cancelled().await;
-    let _ = sim.task.await;
-    Ok(())
 }

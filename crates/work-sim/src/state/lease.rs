@@ -4,8 +4,8 @@
 use super::{
     opt_ts, EnvQueue, Fault, Item, MAX_TTL_S, MIN_TTL_S, NONE, NO_HEARTBEAT, STOP_GRACE_MS,
 };
-use crate::api::wire::{HeartbeatResponse, LeaseState, WorkState};
-use crate::sim::ids;
+use crate::ids;
+use work_api::wire::{HeartbeatResponse, LeaseState, WorkState};
 
 impl Item {
     fn lease(&self) -> LeaseState {
