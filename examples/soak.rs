@@ -107,6 +107,7 @@ fn simulator(a: &Args, path: &str) {
             healthcheck_interval: std::time::Duration::from_secs(60),
             credentials_out: Some(path.into()),
             paging: Default::default(),
+            clock: Default::default(),
         };
         let running = sim::start(opts, CancellationToken::new())
             .await

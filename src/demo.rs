@@ -45,6 +45,7 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), App
         healthcheck_interval: args.sim_healthcheck_interval,
         credentials_out: Some(credentials_out.clone()),
         paging: sim::Paging::default(),
+        clock: Default::default(),
     };
     let running = sim::start(opts, shutdown.clone()).await?;
     let creds = running.credentials.clone();

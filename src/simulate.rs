@@ -25,6 +25,7 @@ pub fn options(a: &SimArgs) -> SimOptions {
                 },
                 empty_page_every: a.empty_page_every,
             },
+            clock: Default::default(),
         }
     }
 }

@@ -78,6 +78,7 @@ pub fn options(
         credentials_out: None,
         // The whole suite reads SDK-shaped lists: `""` endings and empty pages.
         paging: sim::Paging::SDK_SHAPED,
+        clock: Default::default(),
     }
 }
 

@@ -54,6 +54,7 @@ impl Sim {
             healthcheck_interval: std::time::Duration::ZERO,
             credentials_out: None,
             paging,
+            clock: Default::default(),
         };
         let running = start(opts, shutdown.clone()).await.unwrap();
         Sim {

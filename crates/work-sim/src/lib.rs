@@ -35,7 +35,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-use work_api::clock::SystemClock;
+use work_api::clock::{Clock, ManualClock, SharedClock, SystemClock};
 
 /// What a user or a test needs to point the exporter at the simulator.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,6 +67,33 @@ pub struct SimOptions {
     pub credentials_out: Option<PathBuf>,
     /// How lists page: `""` or `null` endings, and empty pages now and then.
     pub paging: Paging,
+    /// Wall time, or a clock the caller moves (`RunningSim::advance`).
+    pub clock: SimClock,
+}
+
+/// Where the simulator's time comes from.
+#[derive(Debug, Clone, Default)]
+pub enum SimClock {
+    /// Wall time: the workload ticks every 250 ms of it.
+    #[default]
+    Wall,
+    /// A clock only `RunningSim::advance` moves, stepping the workload as it
+    /// goes: a test covers simulated minutes in milliseconds.
+    Manual(ManualClock),
+}
+
+impl SimClock {
+    /// A manual clock starting at the current wall time (timestamps look real).
+    pub fn manual() -> SimClock {
+        SimClock::Manual(ManualClock::new(SystemClock.now_ms()))
+    }
+
+    fn shared(&self) -> SharedClock {
+        match self {
+            SimClock::Wall => Arc::new(SystemClock),
+            SimClock::Manual(c) => Arc::new(c.clone()),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +107,8 @@ pub enum SimError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("the simulator runs on wall time; start it with SimClock::Manual (simulate --clock manual) to advance it")]
+    WallClock,
     #[error(
         "cannot write the credentials file {}: {source}; check that its directory exists and is writable, \
          or change --credentials-out",
@@ -99,6 +128,7 @@ impl SimError {
             SimError::InvalidOption { .. } => "invalid_option",
             SimError::Bind { .. } => "bind",
             SimError::CredentialsWrite { .. } => "credentials_write",
+            SimError::WallClock => "wall_clock",
         }
     }
 }
@@ -109,6 +139,32 @@ pub struct RunningSim {
     pub addr: SocketAddr,
     pub credentials: Credentials,
     pub task: tokio::task::JoinHandle<()>,
+    world: Arc<world::World>,
+    clock: SimClock,
+}
+
+impl RunningSim {
+    /// Moves a manual clock forward by `by`, stepping the workload every
+    /// 250 ms of simulated time on the way, as the wall-time ticker would.
+    pub fn advance(&self, by: std::time::Duration) -> Result<(), SimError> {
+        let SimClock::Manual(clock) = &self.clock else {
+            return Err(SimError::WallClock);
+        };
+        let tick = world::TICK.as_millis() as i64;
+        let mut left = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
+        while left > 0 {
+            let step = left.min(tick);
+            clock.advance_ms(step);
+            self.world.step(clock.now_ms());
+            left -= step;
+        }
+        Ok(())
+    }
+
+    /// The simulator's "now" (Unix milliseconds).
+    pub fn now_ms(&self) -> i64 {
+        self.world.clock.now_ms()
+    }
 }
 
 /// Bind, generate keys, start the workload, and serve in the background.
@@ -128,7 +184,7 @@ pub async fn start(opts: SimOptions, shutdown: CancellationToken) -> Result<Runn
         let opts = opts.clone();
         // Seeding ten million items takes a moment: keep it off the async workers.
         tokio::task::spawn_blocking(move || {
-            world::World::build(&opts, scenario, Arc::new(SystemClock))
+            world::World::build(&opts, scenario, opts.clock.shared())
         })
         .await
         .map_err(|e| SimError::InvalidOption {
@@ -141,14 +197,22 @@ pub async fn start(opts: SimOptions, shutdown: CancellationToken) -> Result<Runn
     if let Some(path) = &opts.credentials_out {
         write_credentials(path, &credentials)?;
     }
+    let clock = opts.clock.clone();
+    let served = world.clone();
     let task = tokio::spawn(async move {
-        let ticker = tokio::spawn(world::tick_loop(world.clone(), shutdown.clone()));
-        http::serve(world, listener, shutdown).await;
-        let _ = ticker.await;
+        // On a manual clock nothing ticks by itself: `advance` steps the workload.
+        let ticker = matches!(opts.clock, SimClock::Wall)
+            .then(|| tokio::spawn(world::tick_loop(served.clone(), shutdown.clone())));
+        http::serve(served, listener, shutdown).await;
+        if let Some(t) = ticker {
+            let _ = t.await;
+        }
     });
     Ok(RunningSim {
         addr,
         credentials,
         task,
+        world,
+        clock,
     })
 }

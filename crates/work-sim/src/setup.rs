@@ -77,6 +77,7 @@ mod tests {
             healthcheck_interval: std::time::Duration::from_secs(60),
             credentials_out: None,
             paging: Default::default(),
+            clock: Default::default(),
         }
     }
 
@@ -150,5 +151,43 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.reason(), "bind");
         assert!(err.to_string().contains("--listen-address"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_manual_clock_moves_only_when_advanced_and_steps_the_workload() {
+        let running = start(
+            SimOptions {
+                scenario: "workers-down".into(),
+                clock: crate::SimClock::manual(),
+                ..opts()
+            },
+            CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+        let t0 = running.now_ms();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(running.now_ms(), t0, "a manual clock never moves by itself");
+        let created = |r: &crate::RunningSim| {
+            let envs = r.world.envs();
+            envs.list
+                .iter()
+                .map(|e| e.lock().q.truth(r.now_ms()).total)
+                .sum::<u64>()
+        };
+        let before = created(&running);
+        // Ten simulated minutes at 20 arrivals a minute per environment, no workers.
+        running
+            .advance(std::time::Duration::from_secs(600))
+            .unwrap();
+        assert_eq!(running.now_ms(), t0 + 600_000);
+        let after = created(&running);
+        assert!(
+            after >= before + 300,
+            "the workload stepped: depth {before} -> {after}"
+        );
+        let wall = start(opts(), CancellationToken::new()).await.unwrap();
+        let err = wall.advance(std::time::Duration::from_secs(1)).unwrap_err();
+        assert_eq!(err.reason(), "wall_clock");
     }
 }
