@@ -1,6 +1,7 @@
 """The Kubernetes manifests, rendered with `kubectl kustomize` the way a user applies
 them: the kinds each kustomization yields, the pod's security and probes, the shard
-wiring of the StatefulSet, and the PrometheusRule against alerts/."""
+wiring of the StatefulSet, and the monitoring component (PrometheusRule and
+dashboard ConfigMaps) against what mixin/ renders."""
 
 import glob
 import os
@@ -32,20 +33,32 @@ def check_yaml_files(report):
     report.check(f"every manifest under deploy/ is valid YAML ({len(paths)} files)", paths and not bad, "\n".join(bad))
 
 
-def check_prometheusrule_source(report, promtool):
-    gen = run([sys.executable, os.path.join(K8S, "generate-prometheusrule.py"), "--check"])
-    report.check("base/prometheusrule.yaml is regenerated from alerts/ without a diff", gen.returncode == 0,
+def check_monitoring_component(report, promtool):
+    """The component's PrometheusRule and dashboard ConfigMaps, as rendered from mixin/."""
+    gen = run([sys.executable, os.path.join(ROOT, "mixin", "render.py"), "--check"])
+    report.check("alerts/, dashboards/ and components/monitoring/ are what mixin/ renders", gen.returncode == 0,
                  gen.stdout[-3000:] + gen.stderr)
-    sources = sorted(glob.glob(os.path.join(ROOT, "alerts", "*.rules.yml")))
-    if not sources:
-        print("note  no alerts/*.rules.yml in this tree yet: the PrometheusRule has no groups")
-        return
-    rule = load_yaml_file(os.path.join(K8S, "base", "prometheusrule.yaml"))[0]
+    component = os.path.join(K8S, "components", "monitoring")
+    rule = load_yaml_file(os.path.join(component, "prometheusrule.yaml"))[0]
     with tempfile.NamedTemporaryFile("w", suffix=".yml") as f:
         yaml.safe_dump({"groups": rule["spec"]["groups"]}, f)
         f.flush()
         out = run([promtool, "check", "rules", f.name])
     report.check("promtool accepts the PrometheusRule's groups", out.returncode == 0, out.stdout + out.stderr)
+
+
+def check_dashboard_maps(report, what, docs):
+    """One ConfigMap per dashboard, labelled for Grafana's sidecar, holding dashboards/*.json as is."""
+    want = {}
+    for path in sorted(glob.glob(os.path.join(ROOT, "dashboards", "*.json"))):
+        with open(path, encoding="utf-8") as f:
+            want[f"anthropic-work-{os.path.basename(path)}"] = f.read()
+    got = {}
+    for d in docs:
+        if d["kind"] == "ConfigMap" and d["metadata"].get("labels", {}).get("grafana_dashboard") == "1":
+            got.update(d["data"])
+    report.check(f"{what}: every dashboard is a ConfigMap labelled grafana_dashboard: \"1\", equal to dashboards/",
+                 want and got == want, sorted(set(want) ^ set(got)) or "contents differ")
 
 
 def pod_security(report, what, pod):
@@ -121,8 +134,8 @@ def check_rule_groups(report, what, docs):
 
 def check_base(report, kubectl, binary):
     docs = render(kubectl, os.path.join(K8S, "base"))
-    report.equal("base renders Deployment, PrometheusRule, Service, ServiceMonitor", kinds(docs),
-                 ["Deployment", "PrometheusRule", "Service", "ServiceMonitor"])
+    report.equal("base renders 3 dashboard ConfigMaps, Deployment, PrometheusRule, Service, ServiceMonitor",
+                 kinds(docs), ["ConfigMap"] * 3 + ["Deployment", "PrometheusRule", "Service", "ServiceMonitor"])
     dep = find(docs, "Deployment", "anthropic-work-exporter")
     report.check("base: one replica", dep["spec"]["replicas"] == 1)
     pod = dep["spec"]["template"]
@@ -137,6 +150,7 @@ def check_base(report, kubectl, binary):
     check_flags(report, "base", c, binary)
     check_service_wiring(report, "base", docs, pod["metadata"]["labels"])
     check_rule_groups(report, "base", docs)
+    check_dashboard_maps(report, "base", docs)
     return dep
 
 
@@ -155,8 +169,9 @@ def shard_count_problems(sts):
 
 def check_sharded(report, kubectl, dep, binary):
     docs = render(kubectl, os.path.join(K8S, "overlays", "sharded"))
-    report.equal("sharded renders PodDisruptionBudget, PrometheusRule, Service, ServiceMonitor, StatefulSet",
-                 kinds(docs), ["PodDisruptionBudget", "PrometheusRule", "Service", "ServiceMonitor", "StatefulSet"])
+    report.equal("sharded renders 3 dashboard ConfigMaps, PodDisruptionBudget, PrometheusRule, Service, "
+                 "ServiceMonitor, StatefulSet", kinds(docs),
+                 ["ConfigMap"] * 3 + ["PodDisruptionBudget", "PrometheusRule", "Service", "ServiceMonitor", "StatefulSet"])
     sts = find(docs, "StatefulSet", "anthropic-work-exporter")
     pod = sts["spec"]["template"]
     c, _ = pod_security(report, "sharded", pod)
@@ -179,6 +194,7 @@ def check_sharded(report, kubectl, dep, binary):
                  strip_sharding(pod), strip_sharding(dep["spec"]["template"]))
     check_flags(report, "sharded", c, binary)
     check_rule_groups(report, "sharded", docs)
+    check_dashboard_maps(report, "sharded", docs)
     check_resharding_recipe(report, kubectl)
 
 
@@ -239,12 +255,14 @@ def check_user_overlay(report, kubectl):
 
 def check_config_file(report, kubectl, binary):
     docs = render(kubectl, os.path.join(K8S, "overlays", "config-file"))
-    report.equal("config-file renders ConfigMap, Deployment, PrometheusRule, Service, ServiceMonitor", kinds(docs),
-                 ["ConfigMap", "Deployment", "PrometheusRule", "Service", "ServiceMonitor"])
+    report.equal("config-file renders its config ConfigMap, 3 dashboard ConfigMaps, Deployment, PrometheusRule, "
+                 "Service, ServiceMonitor", kinds(docs),
+                 ["ConfigMap"] * 4 + ["Deployment", "PrometheusRule", "Service", "ServiceMonitor"])
     dep = find(docs, "Deployment")
     spec = dep["spec"]["template"]["spec"]
     c, key_dirs = pod_security(report, "config-file", dep["spec"]["template"])
-    cm = find(docs, "ConfigMap")
+    cm = find(docs, "ConfigMap", next(d["metadata"]["name"] for d in docs if d["kind"] == "ConfigMap"
+                                      and d["metadata"]["name"].startswith("anthropic-work-exporter-config")))
     flag = next((a.split("=", 1)[1] for a in c["args"] if a.startswith("--config.file=")), "")
     vol = next((v["name"] for v in spec["volumes"] if v.get("configMap", {}).get("name") == cm["metadata"]["name"]), None)
     mount = next((m["mountPath"] for m in c["volumeMounts"] if m["name"] == vol), None)
@@ -291,7 +309,7 @@ def check_examples(report):
 def check(report, kubectl, promtool, binary):
     report.section("kubernetes: files")
     check_yaml_files(report)
-    check_prometheusrule_source(report, promtool)
+    check_monitoring_component(report, promtool)
     check_examples(report)
     report.section("kubernetes: base")
     dep = check_base(report, kubectl, binary)

@@ -1,0 +1,52 @@
+// Leases: running work whose worker went silent, stops that never finish.
+local u = import '../lib/util.libsonnet';
+
+{
+  prometheusAlerts+:: {
+    local c = $._config,
+    local m(name, extra='') = u.m(c, name, extra),
+
+    groups+: [{
+      name: 'anthropic-work-leases',
+      rules: [
+        // The lease TTL is the exporter's --lease.ttl, not a rule threshold.
+        {
+          alert: 'AnthropicWorkLeasesExpired',
+          expr: '%s > 0' % m('anthropic_work_leases_expired'),
+          'for': c['for'].leasesExpired,
+          labels: { severity: 'warning' },
+          annotations: u.environmentAnnotations(
+            c,
+            'AnthropicWorkLeasesExpired',
+            'Work items with expired leases in environment {{ $labels.environment_id }}',
+            [
+              u.envSel,
+              'Starting/active items in environment {{ $labels.environment_id }} without a heartbeat for longer',
+              'than the lease TTL: {{ $value | humanize }}; the oldest heartbeat is',
+              '{{ with query (print "anthropic_work_heartbeat_oldest_age_seconds" $sel) }}{{ . | first | value | humanizeDuration }}{{ else }}?{{ end }} old.',
+              'Their workers are gone or hung: those sessions are stuck.',
+            ],
+          ),
+        },
+        // Threshold per environment: stuck_stopping_seconds.
+        {
+          alert: 'AnthropicWorkStuckStopping',
+          expr: u.above(c, m('anthropic_work_stopping_oldest_age_seconds'), 'stuck_stopping_seconds') + '\n',
+          'for': c['for'].stuckStopping,
+          labels: { severity: 'warning' },
+          annotations: u.environmentAnnotations(
+            c,
+            'AnthropicWorkStuckStopping',
+            'Stops do not complete in environment {{ $labels.environment_id }}',
+            [
+              u.envSel,
+              'The oldest stop request in environment {{ $labels.environment_id }} was made',
+              '{{ $value | humanizeDuration }} ago and the item is still stopping',
+              '({{ with query (print "anthropic_work_items" $sel) }}{{ range . }}{{ if eq .Labels.state "stopping" }}{{ .Value | humanize }}{{ end }}{{ end }}{{ else }}?{{ end }} items stopping).',
+            ],
+          ),
+        },
+      ],
+    }],
+  },
+}

@@ -1,0 +1,73 @@
+// The mixin's settings: selectors, default thresholds, `for:` durations and
+// the base URLs of runbooks and Grafana. Override any of them in your own
+// jsonnet: (import 'mixin.libsonnet') + { _config+:: { grafanaURL: '...' } }.
+// alerts/README.md lists each setting and what it changes.
+{
+  _config+:: {
+    // The scrape job of the exporter: every rule reads only its series.
+    // On Kubernetes (ServiceMonitor) the job is the Service's name.
+    exporterJob: 'anthropic-work-exporter',
+    exporterSelector: 'job="%s"' % self.exporterJob,
+
+    // Where the alerts link to. The runbook anchors are the lowercase alert
+    // names (docs/runbooks.md); the dashboards are this mixin's own.
+    runbookURLBase: 'https://github.com/anthropic-work-exporter/anthropic-work-exporter/blob/main/docs/runbooks.md',
+    grafanaURL: 'http://localhost:3000',
+    dashboardUIDs: {
+      overview: 'awe-overview',
+      environment: 'awe-environment',
+      exporter: 'awe-exporter',
+    },
+
+    // Default thresholds. An environment whose exporter config file sets its
+    // own (`thresholds:`) serves them as
+    // anthropic_work_alert_threshold{environment_id, threshold="<key>"}, and
+    // every rule compares against that value first, these only where none is
+    // served. Keys are the `threshold` label values; values in seconds/items.
+    thresholds: {
+      queue_lag_warning_seconds: 300,
+      queue_lag_critical_seconds: 1800,
+      backlog_depth_items: 20,
+      // PendingStuck fires while pending stays above this.
+      pending_items: 0,
+      stuck_stopping_seconds: 600,
+      // CapacityExhausted: the backlog will not clear within this.
+      time_to_drain_seconds: 1800,
+    },
+
+    // AnthropicWorkNoWorkers (not per environment: they describe a dead
+    // fleet, not a service level). Fast way: work or a healthcheck probe has
+    // waited this long with no worker polling, none holding a live lease and
+    // nothing picked up in `noWorkersPickupWindow`.
+    noWorkersWaitSeconds: 60,
+    noWorkersPickupWindow: '2m',
+    // Slow way, for workers that poll but never take the work: the oldest
+    // item older than this and nothing picked up in the long window.
+    noWorkersSlowWaitSeconds: 180,
+    noWorkersSlowPickupWindow: '5m',
+
+    // AnthropicWorkApiRateLimited: share of requests answered 429.
+    rateLimitedRatio: 0.05,
+
+    // How long each condition must hold before the alert fires.
+    'for': {
+      queueLag: '5m',
+      backlogGrowing: '15m',
+      noWorkers: '1m',
+      capacityExhausted: '10m',
+      pendingStuck: '10m',
+      leasesExpired: '5m',
+      stuckStopping: '5m',
+      refreshFailing: '5m',
+      organizationBlocked: '2m',
+      exporterAbsent: '5m',
+      listTruncated: '15m',
+      apiRateLimited: '15m',
+      refreshIntervalStretched: '15m',
+    },
+    // How long CapacityExhausted keeps firing once its condition lapses: a
+    // saturated fleet's inputs dip for a scrape or two without the fleet
+    // recovering (alerts/README.md, "CapacityExhausted holds").
+    capacityExhaustedKeepFiringFor: '10m',
+  },
+}
