@@ -1,0 +1,257 @@
+//! Time-to-page with the rules exactly as shipped: each drill of
+//! docs/runbooks.md ("Time to page") run against the simulator on a manual
+//! clock, the exporter refreshing every 30 simulated seconds and scraped every
+//! 15, and the recording replayed through `promtool test rules`, whose clock
+//! is virtual too. An hour of a scenario takes seconds.
+//!
+//! ```sh
+//! cargo run --example time_to_page                 # print the table
+//! cargo run --example time_to_page -- --check      # exit 1 when a limit is missed or
+//!                                                  # docs/runbooks.md shows another table
+//! cargo run --example time_to_page -- --write-docs # refresh the table in docs/runbooks.md
+//! ```
+//!
+//! Flags: `--rules FILE` (default alerts/anthropic-work-exporter.rules.yml),
+//! `--alertmanager FILE` (its top-level group_wait is added to every firing
+//! time: the first notification of a new group waits that long),
+//! `--promtool PATH`, `--keep DIR` (keep the promtool files).
+
+mod promtool;
+mod record;
+
+use record::Fault;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const MIN: u64 = 60;
+/// Steady minutes before the fault: the 10-minute rate windows are full.
+const WARMUP: Duration = Duration::from_secs(10 * MIN);
+const BEGIN: &str = "<!-- time-to-page:begin (cargo run --example time_to_page -- --write-docs) -->";
+const END: &str = "<!-- time-to-page:end -->";
+
+struct Drill {
+    name: &'static str,
+    fault: Option<Fault>,
+    /// The alert the drill must deliver, and the limit on its notification time.
+    expect: Option<(&'static str, Option<Duration>)>,
+    /// Simulated time after the fault.
+    run: Duration,
+}
+
+fn drills() -> Vec<Drill> {
+    let d = |name, fault, expect, run_min: u64| Drill {
+        name,
+        fault,
+        expect,
+        run: Duration::from_secs(run_min * MIN),
+    };
+    let s = |n| Some(Fault::Scenario(n));
+    vec![
+        d("workers-down", s("workers-down"), Some(("AnthropicWorkNoWorkers", Some(Duration::from_secs(4 * MIN)))), 20),
+        d("stale-heartbeats", s("stale-heartbeats"), Some(("AnthropicWorkLeasesExpired", None)), 20),
+        d("stuck-stopping", s("stuck-stopping"), Some(("AnthropicWorkStuckStopping", None)), 30),
+        d("backlog", s("backlog"), Some(("AnthropicWorkBacklogGrowing", None)), 40),
+        d("api-down", s("api-down"), Some(("AnthropicWorkRefreshFailing", None)), 20),
+        d("exporter gone", Some(Fault::ExporterGone), Some(("AnthropicWorkExporterAbsent", None)), 20),
+        d("steady", None, None, 60),
+        d("saturated", s("saturated"), None, 60),
+    ]
+}
+
+struct Args {
+    rules: PathBuf,
+    alertmanager: PathBuf,
+    promtool: String,
+    keep: Option<PathBuf>,
+    check: bool,
+    write_docs: bool,
+}
+
+fn parse_args() -> Args {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut a = Args {
+        rules: root.join("alerts/anthropic-work-exporter.rules.yml"),
+        alertmanager: root.join("deploy/alertmanager/alertmanager.yml"),
+        promtool: "promtool".into(),
+        keep: None,
+        check: false,
+        write_docs: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
+        match flag.as_str() {
+            "--rules" => a.rules = value().into(),
+            "--alertmanager" => a.alertmanager = value().into(),
+            "--promtool" => a.promtool = value(),
+            "--keep" => a.keep = Some(value().into()),
+            "--check" => a.check = true,
+            "--write-docs" => a.write_docs = true,
+            other => usage(&format!("unknown flag {other}")),
+        }
+    }
+    a
+}
+
+fn usage(problem: &str) -> ! {
+    eprintln!("time_to_page: {problem}\nflags: --check --write-docs --rules FILE --alertmanager FILE --promtool PATH --keep DIR");
+    std::process::exit(2)
+}
+
+/// The top-level route's group_wait of an Alertmanager config.
+fn group_wait(path: &Path) -> Duration {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| usage(&format!("{}: {e}", path.display())));
+    text.lines()
+        .find_map(|l| l.strip_prefix("  group_wait: "))
+        .and_then(|v| humantime::parse_duration(v.trim()).ok())
+        .unwrap_or_else(|| usage(&format!("{}: no top-level route group_wait", path.display())))
+}
+
+fn minutes(s: u64) -> String {
+    format!("{}m {:02}s", s / 60, s % 60)
+}
+
+/// One table row, and whether the drill met its limits.
+fn row(drill: &Drill, firing: &promtool::Firing, wait: Duration) -> (String, Vec<String>) {
+    let fault_at = WARMUP.as_secs();
+    let mut problems = Vec::new();
+    let after: Vec<(String, u64)> = firing
+        .iter()
+        .flat_map(|(name, (_, times))| {
+            promtool::episodes(times).into_iter().filter(|&t| t >= fault_at).map(move |t| (name.clone(), t))
+        })
+        .collect();
+    let before: Vec<&String> = firing
+        .iter()
+        .filter(|(_, (_, times))| times.iter().any(|&t| t < fault_at))
+        .map(|(n, _)| n)
+        .collect();
+    if !before.is_empty() {
+        problems.push(format!("{}: alerts fired during the steady warm-up: {before:?}", drill.name));
+    }
+    let others = |skip: &str| {
+        let mut names: Vec<String> = after
+            .iter()
+            .filter(|(n, _)| n != skip)
+            .map(|(n, t)| format!("{} ({})", n.trim_start_matches("AnthropicWork"), minutes(t - fault_at)))
+            .collect();
+        names.dedup();
+        if names.is_empty() { "none".into() } else { names.join(", ") }
+    };
+    let line = match drill.expect {
+        Some((alert, limit)) => {
+            let first = after.iter().filter(|(n, _)| n == alert).map(|(_, t)| t - fault_at).min();
+            let cell = |extra: u64| first.map_or("never".to_string(), |t| minutes(t + extra));
+            match (first, limit) {
+                (None, _) => problems.push(format!("{}: {alert} never fired", drill.name)),
+                (Some(t), Some(l)) if t + wait.as_secs() > l.as_secs() => problems.push(format!(
+                    "{}: {alert} reached the receiver after {} (limit {})",
+                    drill.name,
+                    minutes(t + wait.as_secs()),
+                    minutes(l.as_secs())
+                )),
+                _ => {}
+            }
+            format!(
+                "| {} | {alert} | {} | {} | {} | {} |",
+                drill.name,
+                cell(0),
+                cell(wait.as_secs()),
+                limit.map_or("-".into(), |l| format!("≤ {}", minutes(l.as_secs()))),
+                others(alert)
+            )
+        }
+        None => {
+            let pages: usize = firing
+                .values()
+                .filter(|(severity, _)| severity == "critical")
+                .map(|(_, times)| promtool::episodes(times).len())
+                .sum();
+            if pages > 0 {
+                problems.push(format!("{}: {pages} page(s) in {} min", drill.name, drill.run.as_secs() / 60));
+            }
+            let capacity = firing.get("AnthropicWorkCapacityExhausted").map_or(0, |(_, t)| promtool::episodes(t).len());
+            if capacity > 1 {
+                problems.push(format!("{}: CapacityExhausted flapped ({capacity} firing episodes)", drill.name));
+            }
+            format!(
+                "| {} for {} min | pages (critical) | **{pages}** | - | 0 | warnings: {} |",
+                drill.name,
+                drill.run.as_secs() / 60,
+                others("")
+            )
+        }
+    };
+    (line, problems)
+}
+
+fn table(rows: &[String], wait: Duration) -> String {
+    format!(
+        "{BEGIN}\n| drill (fault after {} min steady) | alert | firing in Prometheus after | notification sent after (+ group_wait {}s) | limit | other alerts firing (after) |\n|---|---|---|---|---|---|\n{}\n{END}\n",
+        WARMUP.as_secs() / 60,
+        wait.as_secs(),
+        rows.join("\n")
+    )
+}
+
+fn runbooks() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/runbooks.md")
+}
+
+/// docs/runbooks.md's text and the byte range of its table (markers included).
+fn docs_table() -> (String, std::ops::Range<usize>) {
+    let text = std::fs::read_to_string(runbooks()).expect("docs/runbooks.md");
+    let (Some(b), Some(e)) = (text.find(BEGIN), text.find(END)) else {
+        usage("docs/runbooks.md has no time-to-page markers");
+    };
+    let end = (e + END.len() + 1).min(text.len());
+    (text, b..end)
+}
+
+// Tokio's clock is paused too: the exporter's retry back-offs (api-down
+// retries every request three times) then take no wall time. The runtime
+// advances a paused clock only when every task waits and no socket is ready,
+// and the simulator answers on loopback in the same runtime, so no request
+// times out early.
+#[tokio::main(flavor = "current_thread", start_paused = true)]
+async fn main() {
+    let a = parse_args();
+    let rules_text = std::fs::read_to_string(&a.rules).unwrap_or_else(|e| usage(&format!("{}: {e}", a.rules.display())));
+    let alerts = promtool::alert_names(&rules_text);
+    let wait = group_wait(&a.alertmanager);
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let dir = a.keep.clone().unwrap_or_else(|| dir.path().to_path_buf());
+    std::fs::create_dir_all(&dir).expect("promtool file directory");
+    let rules = std::fs::canonicalize(&a.rules).expect("rules path");
+    let (mut rows, mut problems) = (Vec::new(), Vec::new());
+    for drill in drills() {
+        let started = std::time::Instant::now();
+        let rec = record::record(drill.fault, WARMUP, WARMUP + drill.run).await;
+        let file = dir.join(format!("{}.test.yml", drill.name.replace(' ', "-")));
+        std::fs::write(&file, promtool::test_file(&rules, &rec, &alerts)).expect("write promtool file");
+        let firing = promtool::firing(&a.promtool, &file).unwrap_or_else(|e| usage(&e));
+        let (line, p) = row(&drill, &firing, wait);
+        eprintln!("{line} ({:.1}s)", started.elapsed().as_secs_f64());
+        rows.push(line);
+        problems.extend(p);
+    }
+    let table = table(&rows, wait);
+    print!("{table}");
+    let (docs, range) = docs_table();
+    if a.write_docs {
+        let new = format!("{}{}{}", &docs[..range.start], table, &docs[range.end..]);
+        std::fs::write(runbooks(), new).expect("write docs/runbooks.md");
+    } else if docs[range] != table {
+        // The run is deterministic (seeded simulator, manual clocks): another
+        // table means the rules, the exporter or the simulator changed.
+        problems.push("docs/runbooks.md shows another time-to-page table: check the change, then \
+             cargo run --example time_to_page -- --write-docs"
+            .into());
+    }
+    for p in &problems {
+        eprintln!("time_to_page: {p}");
+    }
+    if a.check && !problems.is_empty() {
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,126 @@
+//! A recording as a `promtool test rules` file whose every check expects no
+//! alert: promtool's virtual clock evaluates the shipped rules every 15 s,
+//! and its report of each unexpected alert says which fired, and when.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use crate::record::{Recording, SCRAPE};
+
+/// Firing (not pending) alerts: name -> (severity, seconds at which it fired).
+pub type Firing = BTreeMap<String, (String, Vec<u64>)>;
+
+/// The names of every alert in a rules file (`- alert: Name` lines).
+pub fn alert_names(rules: &str) -> Vec<String> {
+    let mut names: Vec<String> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+        .map(|n| n.trim().to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+pub fn test_file(rules_path: &Path, rec: &Recording, alerts: &[String]) -> String {
+    let step = SCRAPE.as_secs();
+    let mut out = String::new();
+    let _ = writeln!(out, "rule_files:\n  - '{}'\nevaluation_interval: {step}s\ntests:", rules_path.display());
+    let _ = writeln!(out, "  - interval: {step}s\n    input_series:");
+    for (name, values) in &rec.series {
+        let values: Vec<&str> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                Some(v) => v.as_str(),
+                None if rec.stale.contains(&(name.clone(), i)) => "stale",
+                None => "_",
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "      - series: '{}'\n        values: '{}'",
+            name.replace('\'', "''"),
+            values.join(" ")
+        );
+    }
+    let _ = writeln!(out, "    alert_rule_test:");
+    for i in 0..rec.scrapes {
+        for alert in alerts {
+            let _ = writeln!(
+                out,
+                "      - eval_time: {}s\n        alertname: {alert}\n        exp_alerts: []",
+                i as u64 * step
+            );
+        }
+    }
+    out
+}
+
+/// Runs promtool on the file and reads the alerts it reports as firing.
+pub fn firing(promtool: &str, file: &Path) -> Result<Firing, String> {
+    let out = Command::new(promtool)
+        .args(["test", "rules"])
+        .arg(file)
+        .output()
+        .map_err(|e| format!("cannot run {promtool}: {e} (Debian: apt-get install prometheus)"))?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && !text.contains("alertname:") {
+        return Err(format!("promtool test rules failed without an alert report:\n{text}"));
+    }
+    let mut firing = Firing::new();
+    let mut current: Option<(String, u64)> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("alertname: ") {
+            let (name, rest) = rest.split_once(", time: ").ok_or(format!("unexpected line {line:?}"))?;
+            let time = rest.trim_end_matches([',', ' ']);
+            current = Some((name.to_string(), seconds(time).ok_or(format!("bad time in {line:?}"))?));
+        } else if let (Some((name, at)), Some(i)) = (&current, line.find("severity=\"")) {
+            let severity = line[i + 10..].split('"').next().unwrap_or("").to_string();
+            let entry = firing.entry(name.clone()).or_insert((severity, Vec::new()));
+            if entry.1.last() != Some(at) {
+                entry.1.push(*at);
+            }
+        }
+    }
+    Ok(firing)
+}
+
+/// A Prometheus duration as promtool prints it ("1h2m15s", "45s", "0s").
+fn seconds(text: &str) -> Option<u64> {
+    let mut total = 0;
+    let mut num = String::new();
+    for ch in text.chars() {
+        match ch {
+            '0'..='9' => num.push(ch),
+            'h' | 'm' | 's' => {
+                let n: u64 = num.parse().ok()?;
+                total += n * match ch {
+                    'h' => 3600,
+                    'm' => 60,
+                    _ => 1,
+                };
+                num.clear();
+            }
+            _ => return None,
+        }
+    }
+    num.is_empty().then_some(total)
+}
+
+/// Start times of the firing episodes: a new one after any gap in the firing.
+pub fn episodes(times: &[u64]) -> Vec<u64> {
+    let step = SCRAPE.as_secs();
+    let mut starts = Vec::new();
+    let mut prev: Option<u64> = None;
+    for &t in times {
+        if prev.is_none_or(|p| t > p + step) {
+            starts.push(t);
+        }
+        prev = Some(t);
+    }
+    starts
+}
