@@ -18,11 +18,14 @@
       $.num(c.thresholds[key]),
     ],
 
-  // `expr > threshold` per environment: keeps expr's samples (and labels)
-  // above it. `like` shapes the fallback: expr itself unless expr can be
-  // infinite (Inf * 0 is NaN, and nothing compares above NaN).
+  // `expr > threshold` per environment: keeps expr's samples above it, with
+  // all their labels: `group_left()`, because a one-to-one match `on(...)`
+  // would cut the result down to the matching labels and lose the extra
+  // labels (team, region) Alertmanager routes on. `like` shapes the
+  // fallback: expr itself unless expr can be infinite (Inf * 0 is NaN, and
+  // nothing compares above NaN).
   above(c, expr, key, like=null)::
-    '%s\n  > on(job, instance, environment_id)\n%s' % [expr, self.threshold(c, key, if like == null then expr else like)],
+    '%s\n  > on(job, instance, environment_id) group_left()\n%s' % [expr, self.threshold(c, key, if like == null then expr else like)],
 
   // A number as PromQL reads it (jsonnet's own toString prints 0.05 as 0.050000000000000003).
   num(x):: if std.floor(x) == x then std.toString(x) else '%g' % x,

@@ -46,7 +46,7 @@ coverage() {
     if ! grep -q "^## $name\$" docs/runbooks.md || ! grep -q "id=\"$anchor\"" docs/runbooks.md; then
       echo "    $name: no runbook section '## $name' with anchor '$anchor' in docs/runbooks.md"; bad=1
     fi
-    if ! grep -q "runbooks.md#$anchor\"" "${rules[@]}"; then
+    if ! grep -qE "runbooks.md#$anchor(\"|\$)" "${rules[@]}"; then
       echo "    $name: runbook_url does not point at #$anchor"; bad=1
     fi
   done
