@@ -173,7 +173,7 @@ async fn soak(a: &Args, creds: Credentials) -> Result<(), String> {
         "--api.base-url",
         &creds.base_url,
     ]);
-    let envs = work_exporter::demo::environments(&creds);
+    let envs = work_exporter::app::demo::environments(&creds);
     let cfg = Config::new(
         &cli.serve,
         work_exporter::config::Sources::given(Some(Secret::new(creds.api_key.clone())), envs),

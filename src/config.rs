@@ -8,6 +8,7 @@ pub(crate) mod parse;
 mod scale;
 mod scope;
 mod sources;
+pub mod web;
 
 pub use cadence::{Cadence, CadenceOverrides, Cadences, StaleAfter};
 
@@ -116,7 +117,7 @@ pub struct Config {
     /// Multi-target mode: refresh only when `/probe` asks.
     pub probe_only: bool,
     /// `--web.config.file`, loaded and checked (TLS, basic auth).
-    pub web: Option<std::sync::Arc<crate::web_config::WebServerConfig>>,
+    pub web: Option<std::sync::Arc<crate::config::web::WebServerConfig>>,
     /// `--metrics.histograms` and the family allow/deny lists.
     pub exposition: crate::metrics::Options,
 }
@@ -173,7 +174,7 @@ impl Config {
             exposition: parse::exposition_options(&args.metrics)?,
             web: match &args.web_config_file {
                 Some(path) => Some(std::sync::Arc::new(
-                    crate::web_config::WebServerConfig::load(path)?,
+                    crate::config::web::WebServerConfig::load(path)?,
                 )),
                 None => None,
             },

@@ -40,7 +40,7 @@ pub async fn stack(opts: SimOptions, extra_flags: &[&str]) -> Stack {
     ];
     flags.extend_from_slice(extra_flags);
     let cli: work_exporter::cli::Cli = clap::Parser::parse_from(flags);
-    let envs = work_exporter::demo::environments(&creds);
+    let envs = work_exporter::app::demo::environments(&creds);
     let cfg = Config::new(
         &cli.serve,
         work_exporter::config::Sources::given(Some(Secret::new(creds.api_key.clone())), envs),

@@ -2,7 +2,7 @@
 //! reading the simulator over real HTTP on loopback, with the URLs to open
 //! and how to switch scenario printed at start.
 
-use crate::app::AppError;
+use super::AppError;
 use crate::cli::{DemoArgs, ServeArgs};
 use crate::config::{self, Config, Environment, Sources};
 use std::collections::BTreeMap;
@@ -26,7 +26,7 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), App
     // Check the exporter's settings before starting anything; the upstream
     // (the simulator) is filled in once it listens.
     let mut cfg = Config::new(&serve_args, Sources::given(None, Vec::new()))?;
-    let listener = crate::app::bind(cfg.listen_address).await?;
+    let listener = super::bind(cfg.listen_address).await?;
 
     let credentials_out = args.credentials_out.clone().unwrap_or_else(|| {
         std::env::temp_dir().join("anthropic-work-exporter-demo-credentials.json")
@@ -80,8 +80,7 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), App
         creds.base_url
     );
     println!("  stop with Ctrl-C");
-    let result =
-        crate::app::run_exporter(cfg, listener, Arc::new(SystemClock), shutdown.clone()).await;
+    let result = super::run_exporter(cfg, listener, Arc::new(SystemClock), shutdown.clone()).await;
     shutdown.cancel();
     let _ = running.task.await;
     result
