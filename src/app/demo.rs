@@ -61,12 +61,33 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), App
     } else {
         bound.to_string()
     };
+    print_welcome(
+        &creds,
+        &args.scenario,
+        &shown,
+        &cfg.telemetry_path,
+        &credentials_out,
+    );
+    let result = super::run_exporter(cfg, listener, Arc::new(SystemClock), shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = running.task.await;
+    result
+}
+
+/// Where to look and how to switch scenario, printed at start.
+fn print_welcome(
+    creds: &sim::Credentials,
+    scenario: &str,
+    shown: &str,
+    telemetry_path: &str,
+    credentials_out: &std::path::Path,
+) {
     println!(
         "anthropic-work-exporter demo: {} simulated environments, scenario {:?}",
         creds.environments.len(),
-        args.scenario
+        scenario
     );
-    println!("  metrics:        http://{shown}{}", cfg.telemetry_path);
+    println!("  metrics:        http://{shown}{}", telemetry_path);
     println!("  landing page:   http://{shown}/");
     println!("  simulated API:  {}", creds.base_url);
     println!(
@@ -80,10 +101,6 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), App
         creds.base_url
     );
     println!("  stop with Ctrl-C");
-    let result = super::run_exporter(cfg, listener, Arc::new(SystemClock), shutdown.clone()).await;
-    shutdown.cancel();
-    let _ = running.task.await;
-    result
 }
 
 /// The simulator's environments as the exporter watches them in the demo
