@@ -64,21 +64,20 @@ BASELINE_S = 35
 DRILL_REWRITES = [
     (r"(?m)^(\s+for:) \S+$", r"\1 5s", None),
     # No-workers: "nothing picked up in 5 minutes" -> 30 seconds; "oldest item
-    # older than 180 s" -> 5 s, so that the saturated environment (where work
-    # waits ~10-20 s) meets it and only the progress clauses keep it silent.
-    # Both forms: the classic _count and the native histogram.
-    (r"increase\((anthropic_work_queue_wait_seconds(?:_count)?)\[5m\]\)",
+    # older than 60 s" (and the slow way's 180 s) -> 5 s, so that the saturated
+    # environment (where work waits ~10-20 s) meets it and only the progress
+    # clauses keep it silent. Both forms: the classic _count and the native
+    # histogram; every series carries the mixin's job selector.
+    (r"increase\((anthropic_work_queue_wait_seconds(?:_count)?\{[^}]*\})\[5m\]\)",
      r"increase(\1[30s])", 2),
-    (r"\(anthropic_work_queue_oldest_age_seconds > 180\)",
-     "(anthropic_work_queue_oldest_age_seconds > 5)", 1),
+    (r"\((anthropic_work_queue_oldest_age_seconds\{[^}]*\}) > (?:60|180)\)", r"(\1 > 5)", 2),
     # Its healthcheck way: "no pick-up in 2 minutes" -> 30 seconds; "a
-    # healthcheck waiting over 120 s" -> 5 s (the demo sends one every
+    # healthcheck waiting over 60 s" -> 5 s (the demo sends one every
     # HEALTHCHECK_INTERVAL), so that healthchecks waiting behind the saturated
     # backlog meet it too and only the progress clauses keep it silent.
-    (r"increase\((anthropic_work_queue_wait_seconds(?:_count)?)\[2m\]\)",
+    (r"increase\((anthropic_work_queue_wait_seconds(?:_count)?\{[^}]*\})\[2m\]\)",
      r"increase(\1[30s])", 2),
-    (r"\(anthropic_work_healthcheck_waiting_oldest_age_seconds > 120\)",
-     "(anthropic_work_healthcheck_waiting_oldest_age_seconds > 5)", 1),
+    (r"\((anthropic_work_healthcheck_waiting_oldest_age_seconds\{[^}]*\}) > 60\)", r"(\1 > 5)", 1),
 ]
 # The demo's healthcheck items, one per environment this often.
 HEALTHCHECK_INTERVAL = "5s"

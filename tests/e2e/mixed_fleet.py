@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Mixed fleet: one rules file, two environments, two service levels (stdlib only).
+
+Starts on 127.0.0.1 (free ports, a temporary directory): the simulator with two
+environments in the `backlog` scenario (the same workload: work arrives faster
+than four workers take it, so both queues age alike); the exporter reading a
+config file that gives the first environment tight queue-lag thresholds (5 s
+warning, 10 s critical) and the second loose ones (1 h, 2 h); Prometheus
+loading the rules rendered from mixin/ with only QueueLag's `for:` cut to 5 s
+(every threshold and expression as shipped); Alertmanager with the example
+config, its receivers pointed at a webhook here and group_wait 1 s.
+
+Checks: both environments serve their thresholds; both queues wait alike, past
+the tight critical threshold and far under the loose warning; the tight one's
+QueueLag critical reaches the pager receiver with the environment's extra label
+(team) intact; the loose one neither pages nor has a QueueLag alert at all,
+even pending. Exit status 0 when every check passed.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from alert_drill import (AM_REWRITES, DrillFailure, Inbox, Procs, free_port, get_json, http, log,  # noqa: E402
+                         ok_status, rewrite, start_webhook, wait_until)
+
+ROOT = Path(__file__).resolve().parents[2]
+TIGHT = {"queue_lag_warning": "5s", "queue_lag_critical": "10s"}
+LOOSE = {"queue_lag_warning": "1h", "queue_lag_critical": "2h"}
+# The mixin, as shipped but for QueueLag's `for:` (5 minutes is too long for a test).
+MIXIN_CONFIG = "{'for'+: {queueLag: '5s'}}"
+DEADLINE_S = 150
+QUIET_S = 15  # after the tight page: longer than for: + group_wait + a margin
+
+
+class Run:
+    def __init__(self, args):
+        self.args = args
+        self.workdir = Path(args.workdir)
+        self.procs = Procs(self.workdir)
+        self.inbox = Inbox()
+        self.failures = []
+
+    def check(self, name, ok, detail=""):
+        log(f"{'PASS' if ok else 'FAIL'}  {name}{': ' + str(detail) if detail and not ok else ''}")
+        if not ok:
+            self.failures.append(name)
+        return ok
+
+    def query(self, q):
+        _, body = get_json(self.prom + "/api/v1/query?" + urllib.parse.urlencode({"query": q}))
+        return body["data"]["result"]
+
+    def start(self):
+        w = self.workdir
+        sim_port, exp_port, prom_port, am_port = free_port(), free_port(), free_port(), free_port()
+        webhook = start_webhook(self.inbox)
+        creds_path = w / "credentials.json"
+        self.procs.start("simulator", [
+            self.args.bin, "simulate", "--listen-address", f"127.0.0.1:{sim_port}", "--environments", "2",
+            "--scenario", "backlog", "--credentials-out", str(creds_path)])
+        wait_until("the simulator's credentials", lambda: creds_path.exists() and creds_path.stat().st_size > 0,
+                   30, self.procs)
+        creds = json.loads(creds_path.read_text())
+        (self.tight, tkey), (self.loose, lkey) = [(e["id"], e["key"]) for e in creds["environments"][:2]]
+        (w / "exporter.yml").write_text(json.dumps({
+            "api_key": {"env": "ANTHROPIC_API_KEY"},
+            "environments": [
+                {"id": self.tight, "name": "interactive", "labels": {"team": "interactive"},
+                 "key": {"env": "MF_KEY_TIGHT"}, "thresholds": TIGHT},
+                {"id": self.loose, "name": "batch", "labels": {"team": "batch"},
+                 "key": {"env": "MF_KEY_LOOSE"}, "thresholds": LOOSE},
+            ]}, indent=2))
+        # Keys reach the exporter as its config file says: by environment variable.
+        os.environ.update({"ANTHROPIC_API_KEY": creds["api_key"], "MF_KEY_TIGHT": tkey, "MF_KEY_LOOSE": lkey})
+        self.procs.start("exporter", [
+            self.args.bin, "serve", "--config.file", str(w / "exporter.yml"), "--api.base-url", creds["base_url"],
+            "--refresh.interval", "1s", "--web.listen-address", f"127.0.0.1:{exp_port}"])
+        render = subprocess.run([sys.executable, str(ROOT / "mixin/render.py"), "--rules-only", "--out", str(w),
+                                 "--config", MIXIN_CONFIG], capture_output=True, text=True)
+        if render.returncode != 0:
+            raise DrillFailure(f"mixin/render.py failed: {render.stderr}")
+        am_rules = [(p, f"http://127.0.0.1:{webhook.server_address[1]}" if r is None else r, n)
+                    for p, r, n in AM_REWRITES]
+        (w / "alertmanager.yml").write_text(
+            rewrite((ROOT / "deploy/alertmanager/alertmanager.yml").read_text(), am_rules, "alertmanager.yml"))
+        (w / "prometheus.yml").write_text(f"""\
+global: {{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}}
+rule_files: ['{w}/alerts/anthropic-work-exporter.rules.yml']
+alerting: {{alertmanagers: [{{static_configs: [{{targets: ['127.0.0.1:{am_port}']}}]}}]}}
+scrape_configs:
+  - job_name: anthropic-work-exporter
+    static_configs: [{{targets: ['127.0.0.1:{exp_port}']}}]
+""")
+        self.procs.start("alertmanager", [
+            self.args.alertmanager, f"--config.file={w / 'alertmanager.yml'}", f"--storage.path={w / 'am-data'}",
+            f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address=", "--log.level=warn"])
+        self.procs.start("prometheus", [
+            self.args.prometheus, f"--config.file={w / 'prometheus.yml'}", f"--storage.tsdb.path={w / 'prom-data'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"])
+        self.prom = f"http://127.0.0.1:{prom_port}"
+        wait_until("the exporter to be ready", lambda: ok_status(f"http://127.0.0.1:{exp_port}/-/ready"), 30, self.procs)
+        wait_until("Prometheus to be ready", lambda: ok_status(self.prom + "/-/ready"), 60, self.procs)
+
+    def pages(self, env_id):
+        return [a for _, _, receiver, a in self.inbox.alerts()
+                if receiver == "anthropic-work-pager" and a["labels"].get("environment_id") == env_id]
+
+    def run(self):
+        self.start()
+        served = lambda: {(s["metric"]["environment_id"], s["metric"]["threshold"]): float(s["value"][1])
+                          for s in self.query("anthropic_work_alert_threshold")}
+        wait_until("both environments' thresholds in Prometheus", lambda: len(served()) == 4, 60, self.procs)
+        got = served()
+        self.check("each environment serves its own queue-lag thresholds", got == {
+            (self.tight, "queue_lag_warning_seconds"): 5, (self.tight, "queue_lag_critical_seconds"): 10,
+            (self.loose, "queue_lag_warning_seconds"): 3600, (self.loose, "queue_lag_critical_seconds"): 7200}, got)
+        wait_until("the tight environment's page", lambda: self.pages(self.tight), DEADLINE_S, self.procs, interval=1)
+        page = self.pages(self.tight)[0]
+        self.check("the tight environment pages: AnthropicWorkQueueLag, critical, to the pager",
+                   page["labels"].get("alertname") == "AnthropicWorkQueueLag"
+                   and page["labels"].get("severity") == "critical", page["labels"])
+        self.check("the page keeps the environment's extra label team=interactive",
+                   page["labels"].get("team") == "interactive", page["labels"])
+        ages = {s["metric"]["environment_id"]: float(s["value"][1])
+                for s in self.query('anthropic_work_queue_oldest_age_seconds{job="anthropic-work-exporter"}')}
+        log(f"oldest queued work: tight {ages.get(self.tight)} s, loose {ages.get(self.loose)} s")
+        self.check("both queues wait alike: past the tight critical threshold, far under the loose warning",
+                   all(10 < ages.get(e, 0) < 3600 for e in (self.tight, self.loose)), ages)
+        time.sleep(QUIET_S)
+        self.check("the loose environment never pages", not self.pages(self.loose), self.pages(self.loose))
+        lag = self.query(f'ALERTS{{alertname="AnthropicWorkQueueLag",environment_id="{self.loose}"}}')
+        self.check("the loose environment has no QueueLag alert at all, not even pending", not lag, lag)
+        lag = {s["metric"]["severity"] for s in self.query(
+            f'ALERTS{{alertname="AnthropicWorkQueueLag",alertstate="firing",environment_id="{self.tight}"}}')}
+        self.check("the tight environment fires both QueueLag severities", lag == {"warning", "critical"}, lag)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--bin", required=True)
+    p.add_argument("--prometheus", required=True)
+    p.add_argument("--alertmanager", required=True)
+    p.add_argument("--workdir", required=True)
+    run = Run(p.parse_args())
+    try:
+        run.run()
+    except DrillFailure as e:
+        run.check(str(e), False)
+    finally:
+        run.procs.stop_all()
+        if run.failures:
+            run.procs.dump_logs()
+    print(f"mixed fleet: {'FAIL' if run.failures else 'PASS'}")
+    return 1 if run.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
