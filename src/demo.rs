@@ -7,9 +7,7 @@ use crate::cli::{Cli, DemoArgs, ServeArgs};
 use crate::config::{self, Config, Environment};
 use clap::Parser;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-use work_api::clock::SystemClock;
 use work_api::secret::Secret;
 use work_sim as sim;
 
@@ -45,7 +43,7 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), App
         healthcheck_interval: args.sim_healthcheck_interval,
         credentials_out: Some(credentials_out.clone()),
         paging: sim::Paging::default(),
-        clock: Default::default(),
+        clock: args.sim_clock.clock(),
     };
     let running = sim::start(opts, shutdown.clone()).await?;
     let creds = running.credentials.clone();
@@ -86,9 +84,13 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), App
         credentials_out.display(),
         creds.base_url
     );
+    if args.sim_clock == crate::cli::SimClockKind::Manual {
+        println!("  manual clock:   simulated time stands still; move it with POST {}/_sim/advance {{\"seconds\": N}} (same token)", creds.base_url);
+    }
     println!("  stop with Ctrl-C");
-    let result =
-        crate::app::run_exporter(cfg, listener, Arc::new(SystemClock), shutdown.clone()).await;
+    // The exporter reads the simulator's clock: on a manual one, ages move
+    // with simulated time, as they would against the real API.
+    let result = crate::app::run_exporter(cfg, listener, running.clock(), shutdown.clone()).await;
     shutdown.cancel();
     let _ = running.task.await;
     result
