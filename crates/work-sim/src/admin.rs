@@ -98,7 +98,11 @@ struct Switched {
 /// `POST /_sim/advance`: `{"seconds": N}`, N from 0 to a day, fractions allowed.
 async fn advance(world: Arc<World>, body: serde_json::Value) -> Result<Resp, Fault> {
     if !world.advancer.is_manual() {
-        return Err(Fault::new(409, "wall_clock", SimError::WallClock.to_string()));
+        return Err(Fault::new(
+            409,
+            "wall_clock",
+            SimError::WallClock.to_string(),
+        ));
     }
     let most = MAX_ADVANCE.as_secs();
     let by = body

@@ -166,14 +166,12 @@ pub async fn start(opts: SimOptions, shutdown: CancellationToken) -> Result<Runn
     let world = {
         let opts = opts.clone();
         // Seeding ten million items takes a moment: keep it off the async workers.
-        tokio::task::spawn_blocking(move || {
-            world::World::build(&opts, scenario, &opts.clock)
-        })
-        .await
-        .map_err(|e| SimError::InvalidOption {
-            flag: "--items-per-environment",
-            problem: e.to_string(),
-        })?
+        tokio::task::spawn_blocking(move || world::World::build(&opts, scenario, &opts.clock))
+            .await
+            .map_err(|e| SimError::InvalidOption {
+                flag: "--items-per-environment",
+                problem: e.to_string(),
+            })?
     };
     let world = Arc::new(world);
     let credentials = world.credentials(format!("http://{addr}"));

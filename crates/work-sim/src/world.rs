@@ -1,13 +1,13 @@
 //! The simulator's shared state: environments with their keys, queues and
 //! workloads, the scenario switches, and the step that advances the workload.
 
+use crate::clock::{Advancer, SimClock};
 use crate::ids::{self, mix, SplitMix64};
 use crate::paging::Paging;
 use crate::record::RequestLog;
 use crate::scenario::Scenario;
 use crate::state::EnvQueue;
 use crate::workload::Workload;
-use crate::clock::{Advancer, SimClock};
 use crate::{seed, Credentials, EnvironmentKey, SimOptions};
 use serde_json::json;
 use std::collections::HashMap;

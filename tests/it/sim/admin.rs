@@ -128,7 +128,10 @@ async fn advance_moves_a_manual_clock_and_the_workload_at_once() {
     assert_eq!(before["clock"], "manual");
     let t0 = work_api::decode::timestamp_ms(before["now"].as_str().unwrap()).unwrap();
     let (_, again) = sim.admin(Method::GET, "/_sim/state", None).await;
-    assert_eq!(again["now"], before["now"], "nothing moves a manual clock but advance");
+    assert_eq!(
+        again["now"], before["now"],
+        "nothing moves a manual clock but advance"
+    );
 
     let (s, body) = sim
         .admin(Method::POST, "/_sim/advance", Some(json!({"seconds": 600})))
@@ -144,7 +147,11 @@ async fn advance_moves_a_manual_clock_and_the_workload_at_once() {
     assert!(n1 >= n0 + 300, "the workload stepped: {n0} -> {n1} items");
 
     let (s, _) = sim
-        .admin(Method::POST, "/_sim/advance", Some(json!({"seconds": 0.25})))
+        .admin(
+            Method::POST,
+            "/_sim/advance",
+            Some(json!({"seconds": 0.25})),
+        )
         .await;
     assert_eq!(s, 200, "fractions of a second are fine");
     let resp = sim
@@ -208,14 +215,20 @@ async fn simulate_clock_manual_serves_the_clock_that_advance_moves() {
             Err(e) => Err(e.to_string()),
         }
     };
-    assert!(matches!(parse(&[]).unwrap().clock, work_sim::SimClock::Wall));
+    assert!(matches!(
+        parse(&[]).unwrap().clock,
+        work_sim::SimClock::Wall
+    ));
     let err = parse(&["--clock", "virtual"]).unwrap_err();
     assert!(err.contains("wall") && err.contains("manual"), "{err}");
 
     let shutdown = tokio_util::sync::CancellationToken::new();
     let opts = parse(&["--clock", "manual", "--arrivals-per-minute", "60"]).unwrap();
     let running = work_sim::start(opts, shutdown.clone()).await.unwrap();
-    let (base, token) = (&running.credentials.base_url, &running.credentials.admin_token);
+    let (base, token) = (
+        &running.credentials.base_url,
+        &running.credentials.admin_token,
+    );
     let http = reqwest::Client::new();
     let resp = http
         .post(format!("{base}/_sim/advance"))
