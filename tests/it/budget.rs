@@ -290,7 +290,7 @@ async fn the_same_fleet_over_http_time_scaled_never_fails_and_never_exceeds_the_
     // requests (stats + one page) of the case the issue measured, so its arithmetic holds.
     opts.paging = work_sim::Paging::default();
     let sim = work_sim::start(opts, shutdown.clone()).await.unwrap();
-    let envs = work_exporter::demo::environments(&sim.credentials);
+    let envs = work_exporter::app::demo::environments(&sim.credentials);
     let interval = Duration::from_secs(5).div_f64(SCALE);
     let rate = 2.0 * SCALE;
     let sends = Arc::new(Sends::default());
@@ -316,7 +316,15 @@ async fn the_same_fleet_over_http_time_scaled_never_fails_and_never_exceeds_the_
     let refresher = Arc::new(Refresher::new(
         Arc::new(client),
         store.clone(),
-        settings(interval),
+        RefreshSettings {
+            // The scaled default (104 ms) is shorter than one round trip can
+            // take on a busy two-core machine running a debug build; 400 ms
+            // (the 1/12 scale's) still ends long before the 1.25 s the last
+            // refresh of the opening burst queues for the budget, so a
+            // refresh that counted its queueing against the deadline fails.
+            timeout: Duration::from_millis(400),
+            ..settings(interval)
+        },
         Some(Secret::new(sim.credentials.api_key.clone())),
         CredentialKind::ApiKey,
         Arc::new(SystemClock),

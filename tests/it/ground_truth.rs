@@ -4,7 +4,7 @@
 //! The simulator runs on a manual clock that the exporter reads too, so a
 //! test moves simulated time at once (`Stack::advance`) and ages agree to
 //! the millisecond. The exporter's refreshes run on real (tokio) time, every
-//! 100 ms here: after an advance a test waits for the exporter to refresh
+//! 250 ms here: after an advance a test waits for the exporter to refresh
 //! (`wait_for`), never for simulated time to pass.
 
 use std::time::Duration;
@@ -15,7 +15,7 @@ use work_exporter::config::Config;
 use work_sim::{self as sim, Credentials, RunningSim, SimOptions};
 
 /// The longest a test waits for the exporter to refresh and show a change.
-/// Only a failing test waits this long: a refresh comes every 100 ms.
+/// Only a failing test waits this long: a refresh comes every 250 ms.
 pub const EXPORTER_WAIT: Duration = Duration::from_secs(20);
 
 pub struct Stack {
@@ -41,7 +41,7 @@ pub async fn stack(opts: SimOptions, extra_flags: &[&str]) -> Stack {
         "--web.listen-address",
         "127.0.0.1:0",
         "--refresh.interval",
-        "100ms",
+        "250ms",
         "--api.max-requests-per-second",
         "500",
         "--api.base-url",
@@ -53,9 +53,12 @@ pub async fn stack(opts: SimOptions, extra_flags: &[&str]) -> Stack {
     }
     flags.extend_from_slice(extra_flags);
     let cli: work_exporter::cli::Cli = clap::Parser::parse_from(flags);
-    let envs = work_exporter::demo::environments(&creds);
-    let cfg = Config::with_environments(&cli.serve, Some(Secret::new(creds.api_key.clone())), envs)
-        .unwrap();
+    let envs = work_exporter::app::demo::environments(&creds);
+    let cfg = Config::new(
+        &cli.serve,
+        work_exporter::config::Sources::given(Some(Secret::new(creds.api_key.clone())), envs),
+    )
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let metrics_url = format!("http://{}/metrics", listener.local_addr().unwrap());
     tokio::spawn(run_exporter(

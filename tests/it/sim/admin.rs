@@ -210,7 +210,7 @@ async fn simulate_clock_manual_serves_the_clock_that_advance_moves() {
         let mut argv = vec!["x", "simulate", "--listen-address", "127.0.0.1:0"];
         argv.extend_from_slice(extra);
         match Cli::try_parse_from(argv).map(|c| c.command) {
-            Ok(Some(Command::Simulate(a))) => Ok(work_exporter::simulate::options(&a)),
+            Ok(Some(Command::Simulate(a))) => Ok(work_exporter::app::simulate::options(&a)),
             Ok(other) => panic!("{other:?}"),
             Err(e) => Err(e.to_string()),
         }
