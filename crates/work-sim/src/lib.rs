@@ -70,7 +70,8 @@ pub struct SimOptions {
     pub credentials_out: Option<PathBuf>,
     /// How lists page: `""` or `null` endings, and empty pages now and then.
     pub paging: Paging,
-    /// Wall time, or a clock the caller moves (`RunningSim::advance`).
+    /// Wall time, or a clock the caller moves (`RunningSim::advance`,
+    /// `POST /_sim/advance`).
     pub clock: SimClock,
 }
 
