@@ -60,7 +60,7 @@ pub(crate) async fn serve(world: Arc<World>, listener: TcpListener, shutdown: Ca
     }
 }
 
-async fn handle(world: &World, req: Request<Incoming>) -> Resp {
+async fn handle(world: &Arc<World>, req: Request<Incoming>) -> Resp {
     let n = world.next_request();
     let rid = world.token("req_01", 22);
     let result = if req.uri().path().starts_with("/_sim/") {
