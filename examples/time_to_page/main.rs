@@ -26,7 +26,8 @@ use std::time::Duration;
 const MIN: u64 = 60;
 /// Steady minutes before the fault: the 10-minute rate windows are full.
 const WARMUP: Duration = Duration::from_secs(10 * MIN);
-const BEGIN: &str = "<!-- time-to-page:begin (cargo run --example time_to_page -- --write-docs) -->";
+const BEGIN: &str =
+    "<!-- time-to-page:begin (cargo run --example time_to_page -- --write-docs) -->";
 const END: &str = "<!-- time-to-page:end -->";
 
 struct Drill {
@@ -47,12 +48,42 @@ fn drills() -> Vec<Drill> {
     };
     let s = |n| Some(Fault::Scenario(n));
     vec![
-        d("workers-down", s("workers-down"), Some(("AnthropicWorkNoWorkers", Some(Duration::from_secs(4 * MIN)))), 20),
-        d("stale-heartbeats", s("stale-heartbeats"), Some(("AnthropicWorkLeasesExpired", None)), 20),
-        d("stuck-stopping", s("stuck-stopping"), Some(("AnthropicWorkStuckStopping", None)), 30),
-        d("backlog", s("backlog"), Some(("AnthropicWorkBacklogGrowing", None)), 40),
-        d("api-down", s("api-down"), Some(("AnthropicWorkRefreshFailing", None)), 20),
-        d("exporter gone", Some(Fault::ExporterGone), Some(("AnthropicWorkExporterAbsent", None)), 20),
+        d(
+            "workers-down",
+            s("workers-down"),
+            Some(("AnthropicWorkNoWorkers", Some(Duration::from_secs(4 * MIN)))),
+            20,
+        ),
+        d(
+            "stale-heartbeats",
+            s("stale-heartbeats"),
+            Some(("AnthropicWorkLeasesExpired", None)),
+            20,
+        ),
+        d(
+            "stuck-stopping",
+            s("stuck-stopping"),
+            Some(("AnthropicWorkStuckStopping", None)),
+            30,
+        ),
+        d(
+            "backlog",
+            s("backlog"),
+            Some(("AnthropicWorkBacklogGrowing", None)),
+            40,
+        ),
+        d(
+            "api-down",
+            s("api-down"),
+            Some(("AnthropicWorkRefreshFailing", None)),
+            20,
+        ),
+        d(
+            "exporter gone",
+            Some(Fault::ExporterGone),
+            Some(("AnthropicWorkExporterAbsent", None)),
+            20,
+        ),
         d("steady", None, None, 60),
         d("saturated", s("saturated"), None, 60),
     ]
@@ -79,7 +110,10 @@ fn parse_args() -> Args {
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let mut value = || it.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
+        let mut value = || {
+            it.next()
+                .unwrap_or_else(|| usage(&format!("{flag} needs a value")))
+        };
         match flag.as_str() {
             "--rules" => a.rules = value().into(),
             "--alertmanager" => a.alertmanager = value().into(),
@@ -100,11 +134,17 @@ fn usage(problem: &str) -> ! {
 
 /// The top-level route's group_wait of an Alertmanager config.
 fn group_wait(path: &Path) -> Duration {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| usage(&format!("{}: {e}", path.display())));
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| usage(&format!("{}: {e}", path.display())));
     text.lines()
         .find_map(|l| l.strip_prefix("  group_wait: "))
         .and_then(|v| humantime::parse_duration(v.trim()).ok())
-        .unwrap_or_else(|| usage(&format!("{}: no top-level route group_wait", path.display())))
+        .unwrap_or_else(|| {
+            usage(&format!(
+                "{}: no top-level route group_wait",
+                path.display()
+            ))
+        })
 }
 
 fn minutes(s: u64) -> String {
@@ -118,7 +158,10 @@ fn row(drill: &Drill, firing: &promtool::Firing, wait: Duration) -> (String, Vec
     let after: Vec<(String, u64)> = firing
         .iter()
         .flat_map(|(name, (_, times))| {
-            promtool::episodes(times).into_iter().filter(|&t| t >= fault_at).map(move |t| (name.clone(), t))
+            promtool::episodes(times)
+                .into_iter()
+                .filter(|&t| t >= fault_at)
+                .map(move |t| (name.clone(), t))
         })
         .collect();
     let before: Vec<&String> = firing
@@ -127,20 +170,37 @@ fn row(drill: &Drill, firing: &promtool::Firing, wait: Duration) -> (String, Vec
         .map(|(n, _)| n)
         .collect();
     if !before.is_empty() {
-        problems.push(format!("{}: alerts fired during the steady warm-up: {before:?}", drill.name));
+        problems.push(format!(
+            "{}: alerts fired during the steady warm-up: {before:?}",
+            drill.name
+        ));
     }
     let others = |skip: &str| {
         let mut names: Vec<String> = after
             .iter()
             .filter(|(n, _)| n != skip)
-            .map(|(n, t)| format!("{} ({})", n.trim_start_matches("AnthropicWork"), minutes(t - fault_at)))
+            .map(|(n, t)| {
+                format!(
+                    "{} ({})",
+                    n.trim_start_matches("AnthropicWork"),
+                    minutes(t - fault_at)
+                )
+            })
             .collect();
         names.dedup();
-        if names.is_empty() { "none".into() } else { names.join(", ") }
+        if names.is_empty() {
+            "none".into()
+        } else {
+            names.join(", ")
+        }
     };
     let line = match drill.expect {
         Some((alert, limit)) => {
-            let first = after.iter().filter(|(n, _)| n == alert).map(|(_, t)| t - fault_at).min();
+            let first = after
+                .iter()
+                .filter(|(n, _)| n == alert)
+                .map(|(_, t)| t - fault_at)
+                .min();
             let cell = |extra: u64| first.map_or("never".to_string(), |t| minutes(t + extra));
             match (first, limit) {
                 (None, _) => problems.push(format!("{}: {alert} never fired", drill.name)),
@@ -168,11 +228,20 @@ fn row(drill: &Drill, firing: &promtool::Firing, wait: Duration) -> (String, Vec
                 .map(|(_, times)| promtool::episodes(times).len())
                 .sum();
             if pages > 0 {
-                problems.push(format!("{}: {pages} page(s) in {} min", drill.name, drill.run.as_secs() / 60));
+                problems.push(format!(
+                    "{}: {pages} page(s) in {} min",
+                    drill.name,
+                    drill.run.as_secs() / 60
+                ));
             }
-            let capacity = firing.get("AnthropicWorkCapacityExhausted").map_or(0, |(_, t)| promtool::episodes(t).len());
+            let capacity = firing
+                .get("AnthropicWorkCapacityExhausted")
+                .map_or(0, |(_, t)| promtool::episodes(t).len());
             if capacity > 1 {
-                problems.push(format!("{}: CapacityExhausted flapped ({capacity} firing episodes)", drill.name));
+                problems.push(format!(
+                    "{}: CapacityExhausted flapped ({capacity} firing episodes)",
+                    drill.name
+                ));
             }
             format!(
                 "| {} for {} min | pages (critical) | **{pages}** | - | 0 | warnings: {} |",
@@ -216,7 +285,8 @@ fn docs_table() -> (String, std::ops::Range<usize>) {
 #[tokio::main(flavor = "current_thread", start_paused = true)]
 async fn main() {
     let a = parse_args();
-    let rules_text = std::fs::read_to_string(&a.rules).unwrap_or_else(|e| usage(&format!("{}: {e}", a.rules.display())));
+    let rules_text = std::fs::read_to_string(&a.rules)
+        .unwrap_or_else(|e| usage(&format!("{}: {e}", a.rules.display())));
     let alerts = promtool::alert_names(&rules_text);
     let wait = group_wait(&a.alertmanager);
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -228,7 +298,8 @@ async fn main() {
         let started = std::time::Instant::now();
         let rec = record::record(drill.fault, WARMUP, WARMUP + drill.run).await;
         let file = dir.join(format!("{}.test.yml", drill.name.replace(' ', "-")));
-        std::fs::write(&file, promtool::test_file(&rules, &rec, &alerts)).expect("write promtool file");
+        std::fs::write(&file, promtool::test_file(&rules, &rec, &alerts))
+            .expect("write promtool file");
         let firing = promtool::firing(&a.promtool, &file).unwrap_or_else(|e| usage(&e));
         let (line, p) = row(&drill, &firing, wait);
         eprintln!("{line} ({:.1}s)", started.elapsed().as_secs_f64());
@@ -244,9 +315,11 @@ async fn main() {
     } else if docs[range] != table {
         // The run is deterministic (seeded simulator, manual clocks): another
         // table means the rules, the exporter or the simulator changed.
-        problems.push("docs/runbooks.md shows another time-to-page table: check the change, then \
+        problems.push(
+            "docs/runbooks.md shows another time-to-page table: check the change, then \
              cargo run --example time_to_page -- --write-docs"
-            .into());
+                .into(),
+        );
     }
     for p in &problems {
         eprintln!("time_to_page: {p}");

@@ -27,7 +27,11 @@ pub fn alert_names(rules: &str) -> Vec<String> {
 pub fn test_file(rules_path: &Path, rec: &Recording, alerts: &[String]) -> String {
     let step = SCRAPE.as_secs();
     let mut out = String::new();
-    let _ = writeln!(out, "rule_files:\n  - '{}'\nevaluation_interval: {step}s\ntests:", rules_path.display());
+    let _ = writeln!(
+        out,
+        "rule_files:\n  - '{}'\nevaluation_interval: {step}s\ntests:",
+        rules_path.display()
+    );
     let _ = writeln!(out, "  - interval: {step}s\n    input_series:");
     for (name, values) in &rec.series {
         let values: Vec<&str> = values
@@ -66,18 +70,26 @@ pub fn firing(promtool: &str, file: &Path) -> Result<Firing, String> {
         .arg(file)
         .output()
         .map_err(|e| format!("cannot run {promtool}: {e} (Debian: apt-get install prometheus)"))?;
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     if !out.status.success() && !text.contains("alertname:") {
-        return Err(format!("promtool test rules failed without an alert report:\n{text}"));
+        return Err(format!(
+            "promtool test rules failed without an alert report:\n{text}"
+        ));
     }
     let mut firing = Firing::new();
     let mut current: Option<(String, u64)> = None;
     for line in text.lines() {
         let line = line.trim();
         if let Some(rest) = line.strip_prefix("alertname: ") {
-            let (name, rest) = rest.split_once(", time: ").ok_or(format!("unexpected line {line:?}"))?;
+            let (name, rest) = rest
+                .split_once(", time: ")
+                .ok_or(format!("unexpected line {line:?}"))?;
             let time = rest.trim_end_matches([',', ' ']);
-            current = Some((name.to_string(), seconds(time).ok_or(format!("bad time in {line:?}"))?));
+            current = Some((
+                name.to_string(),
+                seconds(time).ok_or(format!("bad time in {line:?}"))?,
+            ));
         } else if let (Some((name, at)), Some(i)) = (&current, line.find("severity=\"")) {
             let severity = line[i + 10..].split('"').next().unwrap_or("").to_string();
             let entry = firing.entry(name.clone()).or_insert((severity, Vec::new()));

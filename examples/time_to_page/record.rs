@@ -133,7 +133,13 @@ pub async fn record(fault: Option<Fault>, warmup: Duration, total: Duration) -> 
             refresher.refresh_once(&env).await;
         }
         let body = (!gone).then(|| {
-            metrics.render(&store, clock.now_ms(), settings.lease_ttl, settings.stale_after, "http://exporter:9781")
+            metrics.render(
+                &store,
+                clock.now_ms(),
+                settings.lease_ttl,
+                settings.stale_after,
+                "http://exporter:9781",
+            )
         });
         rec.add_scrape(body.as_deref());
         sim.advance(SCRAPE).expect("manual clock");
@@ -150,10 +156,20 @@ async fn switch(http: &reqwest::Client, creds: &work_sim::Credentials, scenario:
         .send()
         .await
         .expect("simulator admin endpoint");
-    assert!(resp.status().is_success(), "switching to {scenario}: {}", resp.status());
+    assert!(
+        resp.status().is_success(),
+        "switching to {scenario}: {}",
+        resp.status()
+    );
 }
 
-type Exporter = (Arc<Refresher>, Arc<ExporterMetrics>, Store, Environment, RefreshSettings);
+type Exporter = (
+    Arc<Refresher>,
+    Arc<ExporterMetrics>,
+    Store,
+    Environment,
+    RefreshSettings,
+);
 
 /// The exporter's refresher and metrics as `serve` wires them, with the default
 /// settings (30 s refresh, 90 s lease TTL), on the simulator's clock.
@@ -162,7 +178,10 @@ fn exporter(creds: &work_sim::Credentials, clock: &ManualClock) -> Exporter {
         cadences: Cadences::every(REFRESH),
         timeout: Duration::from_secs(10),
         // The default: three refresh intervals.
-        stale_after: StaleAfter { explicit: None, cadences: Cadences::every(REFRESH) },
+        stale_after: StaleAfter {
+            explicit: None,
+            cadences: Cadences::every(REFRESH),
+        },
         lease_ttl: Duration::from_secs(90),
         page_size: 1000,
         max_pages: 100,
