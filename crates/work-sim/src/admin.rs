@@ -13,11 +13,12 @@
 //!   manual`) and step the workload through those seconds; 409 on wall time
 
 use crate::auth::bearer;
-use crate::clock::{self, MAX_ADVANCE};
+use crate::clock::MAX_ADVANCE;
 use crate::http::{ok_value, read_json, Resp};
 use crate::ids;
 use crate::scenario::Scenario;
 use crate::state::{Fault, Truth, LEASE_TTL_MS, POLLING_WINDOW_MS};
+use crate::ticking;
 use crate::world::World;
 use crate::SimError;
 use hyper::body::Incoming;
@@ -118,7 +119,7 @@ async fn advance(world: Arc<World>, body: serde_json::Value) -> Result<Resp, Fau
             )
         })?;
     // A long advance steps every environment thousands of times: off the async workers.
-    let stepped = tokio::task::spawn_blocking(move || clock::advance(&world, by))
+    let stepped = tokio::task::spawn_blocking(move || ticking::advance(&world, by))
         .await
         .map_err(|e| Fault::new(500, "internal_error", e.to_string()))?;
     let now = stepped.map_err(|e| Fault::new(400, e.reason(), e.to_string()))?;

@@ -228,7 +228,9 @@ fn list_environments(world: &World, q: &HashMap<String, String>) -> Result<Resp,
         last = Some(i);
     }
     out.push(']');
-    let next = last.filter(|_| more).map(|i| json::cursor(i as u64));
+    let next = last
+        .filter(|_| more)
+        .map(|i| crate::paging::cursor(i as u64));
     world.paging.push_next(&mut out, next.as_deref());
     Ok(ok(out))
 }
