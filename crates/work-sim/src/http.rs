@@ -77,7 +77,7 @@ async fn handle(world: &Arc<World>, req: Request<Incoming>) -> Resp {
 
 async fn api(world: &World, req: Request<Incoming>, n: u64) -> Result<Resp, Fault> {
     world.request_log.push(Recorded {
-        endpoint: routes::endpoint_name(req.method(), req.uri().path()),
+        endpoint: crate::endpoint::sdk_method(req.method(), req.uri().path()),
         method: req.method().to_string(),
         path: req.uri().path().to_owned(),
         headers: crate::auth::headers_shown(world, req.headers()),

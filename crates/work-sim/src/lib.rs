@@ -13,6 +13,7 @@
 mod admin;
 mod auth;
 mod clock;
+mod endpoint;
 mod http;
 mod ids;
 mod json;
