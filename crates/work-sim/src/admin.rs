@@ -13,11 +13,12 @@
 //!   manual`) and step the workload through those seconds; 409 on wall time
 
 use crate::auth::bearer;
-use crate::clock::{self, MAX_ADVANCE};
+use crate::clock::MAX_ADVANCE;
 use crate::http::{ok_value, read_json, Resp};
 use crate::ids;
 use crate::scenario::Scenario;
 use crate::state::{Fault, Truth, LEASE_TTL_MS, POLLING_WINDOW_MS};
+use crate::ticking;
 use crate::world::World;
 use crate::SimError;
 use hyper::body::Incoming;
@@ -118,7 +119,7 @@ async fn advance(world: Arc<World>, body: serde_json::Value) -> Result<Resp, Fau
             )
         })?;
     // A long advance steps every environment thousands of times: off the async workers.
-    let stepped = tokio::task::spawn_blocking(move || clock::advance(&world, by))
+    let stepped = tokio::task::spawn_blocking(move || ticking::advance(&world, by))
         .await
         .map_err(|e| Fault::new(500, "internal_error", e.to_string()))?;
     let now = stepped.map_err(|e| Fault::new(400, e.reason(), e.to_string()))?;
@@ -154,76 +155,10 @@ pub(crate) async fn handle(world: &Arc<World>, req: Request<Incoming>) -> Result
             ok_value(&serde_json::json!({ "requests": requests }))
         }
         (Method::POST, "/_sim/scenario") => {
-            let body = read_json(req.into_body()).await?;
-            let name = body
-                .get("scenario")
-                .and_then(|v| v.as_str())
-                .ok_or_else(|| {
-                    Fault::new(
-                        400,
-                        "invalid_request",
-                        format!(
-                            "body must be {{\"scenario\": NAME}}; valid scenarios: {}",
-                            Scenario::names()
-                        ),
-                    )
-                })?;
-            let scenario = Scenario::parse(name)
-                .map_err(|e| Fault::new(400, "unknown_scenario", e.to_string()))?;
-            let environments = match body.get("environment").and_then(|v| v.as_str()) {
-                Some(id) => {
-                    let env = world
-                        .index_of(id)
-                        .and_then(|i| world.env(i))
-                        .filter(|e| e.self_hosted)
-                        .ok_or_else(|| {
-                            Fault::new(
-                                404,
-                                "environment_not_found",
-                                format!("no simulated self-hosted environment {id}"),
-                            )
-                        })?;
-                    env.set_scenario(scenario);
-                    vec![id.to_owned()]
-                }
-                None => {
-                    world.set_scenario_all(scenario);
-                    world
-                        .envs()
-                        .list
-                        .iter()
-                        .filter(|e| e.self_hosted)
-                        .map(|e| e.id.clone())
-                        .collect()
-                }
-            };
-            tracing::info!(
-                scenario = scenario.name(),
-                environments = environments.len(),
-                "simulator scenario switched"
-            );
-            ok_value(&Switched {
-                scenario: scenario.name(),
-                environments,
-            })
+            switch_scenario(world, read_json(req.into_body()).await?)
         }
         (Method::POST, "/_sim/environments") => {
-            let body = read_json(req.into_body()).await?;
-            let name = body.get("name").and_then(|v| v.as_str()).map(str::to_owned);
-            let account_scoped = match body.get("scope").and_then(|v| v.as_str()) {
-                None | Some("organization") => false,
-                Some("account") => true,
-                Some(other) => {
-                    return Err(Fault::new(
-                        400,
-                        "invalid_request",
-                        format!("scope must be \"organization\" or \"account\", got {other:?}"),
-                    ))
-                }
-            };
-            let (id, key) = world.add_environment(name, account_scoped);
-            tracing::info!(environment_id = %id, "simulated environment created");
-            ok_value(&serde_json::json!({ "id": id, "key": key }))
+            create_environment(world, read_json(req.into_body()).await?)
         }
         (Method::POST, p) if p.starts_with("/_sim/environments/") && p.ends_with("/archive") => {
             let id = &p["/_sim/environments/".len()..p.len() - "/archive".len()];
@@ -243,4 +178,79 @@ pub(crate) async fn handle(world: &Arc<World>, req: Request<Incoming>) -> Result
             format!("no such admin endpoint: {path}"),
         )),
     }
+}
+
+/// `POST /_sim/scenario {"scenario": NAME, "environment": ID?}`: one
+/// environment, or every self-hosted one.
+fn switch_scenario(world: &World, body: serde_json::Value) -> Result<Resp, Fault> {
+    let name = body
+        .get("scenario")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| {
+            Fault::new(
+                400,
+                "invalid_request",
+                format!(
+                    "body must be {{\"scenario\": NAME}}; valid scenarios: {}",
+                    Scenario::names()
+                ),
+            )
+        })?;
+    let scenario =
+        Scenario::parse(name).map_err(|e| Fault::new(400, "unknown_scenario", e.to_string()))?;
+    let environments = match body.get("environment").and_then(|v| v.as_str()) {
+        Some(id) => {
+            let env = world
+                .index_of(id)
+                .and_then(|i| world.env(i))
+                .filter(|e| e.self_hosted)
+                .ok_or_else(|| {
+                    Fault::new(
+                        404,
+                        "environment_not_found",
+                        format!("no simulated self-hosted environment {id}"),
+                    )
+                })?;
+            env.set_scenario(scenario);
+            vec![id.to_owned()]
+        }
+        None => {
+            world.set_scenario_all(scenario);
+            world
+                .envs()
+                .list
+                .iter()
+                .filter(|e| e.self_hosted)
+                .map(|e| e.id.clone())
+                .collect()
+        }
+    };
+    tracing::info!(
+        scenario = scenario.name(),
+        environments = environments.len(),
+        "simulator scenario switched"
+    );
+    ok_value(&Switched {
+        scenario: scenario.name(),
+        environments,
+    })
+}
+
+/// `POST /_sim/environments {"name"?, "scope"?}`: a new self-hosted environment.
+fn create_environment(world: &World, body: serde_json::Value) -> Result<Resp, Fault> {
+    let name = body.get("name").and_then(|v| v.as_str()).map(str::to_owned);
+    let account_scoped = match body.get("scope").and_then(|v| v.as_str()) {
+        None | Some("organization") => false,
+        Some("account") => true,
+        Some(other) => {
+            return Err(Fault::new(
+                400,
+                "invalid_request",
+                format!("scope must be \"organization\" or \"account\", got {other:?}"),
+            ))
+        }
+    };
+    let (id, key) = world.add_environment(name, account_scoped);
+    tracing::info!(environment_id = %id, "simulated environment created");
+    ok_value(&serde_json::json!({ "id": id, "key": key }))
 }

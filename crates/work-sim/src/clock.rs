@@ -2,11 +2,8 @@
 //! the workload, or a manual clock that only `advance` moves (from a test,
 //! or over HTTP with `POST /_sim/advance`), stepping the workload as it goes.
 
-use crate::world::{World, TICK};
-use crate::SimError;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 use work_api::clock::{Clock, ManualClock, SharedClock, SystemClock};
 
 /// The longest one `advance` may cover: a day of simulated time is 345,600
@@ -51,8 +48,8 @@ impl SimClock {
 /// steps forward in order even when two callers advance at once.
 #[derive(Debug)]
 pub(crate) struct Advancer {
-    manual: Option<ManualClock>,
-    one_at_a_time: Mutex<()>,
+    pub(crate) manual: Option<ManualClock>,
+    pub(crate) one_at_a_time: Mutex<()>,
 }
 
 impl Advancer {
@@ -68,44 +65,5 @@ impl Advancer {
 
     pub(crate) fn is_manual(&self) -> bool {
         self.manual.is_some()
-    }
-}
-
-/// Moves the manual clock forward by `by`, stepping every environment's
-/// workload every 250 ms of simulated time on the way, as the wall-time
-/// ticker would; answers the new "now" (Unix milliseconds).
-pub(crate) fn advance(world: &World, by: Duration) -> Result<i64, SimError> {
-    let Some(clock) = &world.advancer.manual else {
-        return Err(SimError::WallClock);
-    };
-    if by > MAX_ADVANCE {
-        return Err(SimError::AdvanceTooFar { by });
-    }
-    let _one = world
-        .advancer
-        .one_at_a_time
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    let tick = TICK.as_millis() as i64;
-    // At most a day (checked above): the milliseconds fit.
-    let mut left = by.as_millis() as i64;
-    while left > 0 {
-        let step = left.min(tick);
-        clock.advance_ms(step);
-        world.step(clock.now_ms());
-        left -= step;
-    }
-    Ok(clock.now_ms())
-}
-
-/// Ticks the workload on wall time until shutdown.
-pub(crate) async fn tick_loop(world: Arc<World>, shutdown: CancellationToken) {
-    let mut every = tokio::time::interval(TICK);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = every.tick() => world.step(world.clock.now_ms()),
-        }
     }
 }

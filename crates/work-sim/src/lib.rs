@@ -13,6 +13,7 @@
 mod admin;
 mod auth;
 mod clock;
+mod endpoint;
 mod http;
 mod ids;
 mod json;
@@ -23,6 +24,7 @@ mod scenario;
 mod seed;
 mod setup;
 mod state;
+mod ticking;
 mod workload;
 mod world;
 
@@ -136,7 +138,7 @@ impl RunningSim {
     /// the workload every 250 ms of simulated time on the way, as the
     /// wall-time ticker would.
     pub fn advance(&self, by: std::time::Duration) -> Result<(), SimError> {
-        clock::advance(&self.world, by).map(|_| ())
+        ticking::advance(&self.world, by).map(|_| ())
     }
 
     /// The simulator's "now" (Unix milliseconds).
@@ -183,7 +185,7 @@ pub async fn start(opts: SimOptions, shutdown: CancellationToken) -> Result<Runn
     let task = tokio::spawn(async move {
         // On a manual clock nothing ticks by itself: `advance` steps the workload.
         let ticker = matches!(opts.clock, SimClock::Wall)
-            .then(|| tokio::spawn(clock::tick_loop(served.clone(), shutdown.clone())));
+            .then(|| tokio::spawn(ticking::tick_loop(served.clone(), shutdown.clone())));
         http::serve(served, listener, shutdown).await;
         if let Some(t) = ticker {
             let _ = t.await;
