@@ -18,6 +18,7 @@
 
 mod promtool;
 mod record;
+mod table;
 
 use record::Fault;
 use std::path::{Path, PathBuf};
@@ -25,18 +26,18 @@ use std::time::Duration;
 
 const MIN: u64 = 60;
 /// Steady minutes before the fault: the 10-minute rate windows are full.
-const WARMUP: Duration = Duration::from_secs(10 * MIN);
-const BEGIN: &str =
+pub(crate) const WARMUP: Duration = Duration::from_secs(10 * MIN);
+pub(crate) const BEGIN: &str =
     "<!-- time-to-page:begin (cargo run --example time_to_page -- --write-docs) -->";
-const END: &str = "<!-- time-to-page:end -->";
+pub(crate) const END: &str = "<!-- time-to-page:end -->";
 
-struct Drill {
-    name: &'static str,
+pub(crate) struct Drill {
+    pub name: &'static str,
     fault: Option<Fault>,
     /// The alert the drill must deliver, and the limit on its notification time.
-    expect: Option<(&'static str, Option<Duration>)>,
+    pub expect: Option<(&'static str, Option<Duration>)>,
     /// Simulated time after the fault.
-    run: Duration,
+    pub run: Duration,
 }
 
 fn drills() -> Vec<Drill> {
@@ -147,122 +148,6 @@ fn group_wait(path: &Path) -> Duration {
         })
 }
 
-fn minutes(s: u64) -> String {
-    format!("{}m {:02}s", s / 60, s % 60)
-}
-
-/// One table row, and whether the drill met its limits.
-fn row(drill: &Drill, firing: &promtool::Firing, wait: Duration) -> (String, Vec<String>) {
-    let fault_at = WARMUP.as_secs();
-    let mut problems = Vec::new();
-    let after: Vec<(String, u64)> = firing
-        .iter()
-        .flat_map(|(name, (_, times))| {
-            promtool::episodes(times)
-                .into_iter()
-                .filter(|&t| t >= fault_at)
-                .map(move |t| (name.clone(), t))
-        })
-        .collect();
-    let before: Vec<&String> = firing
-        .iter()
-        .filter(|(_, (_, times))| times.iter().any(|&t| t < fault_at))
-        .map(|(n, _)| n)
-        .collect();
-    if !before.is_empty() {
-        problems.push(format!(
-            "{}: alerts fired during the steady warm-up: {before:?}",
-            drill.name
-        ));
-    }
-    let others = |skip: &str| {
-        let mut names: Vec<String> = after
-            .iter()
-            .filter(|(n, _)| n != skip)
-            .map(|(n, t)| {
-                format!(
-                    "{} ({})",
-                    n.trim_start_matches("AnthropicWork"),
-                    minutes(t - fault_at)
-                )
-            })
-            .collect();
-        names.dedup();
-        if names.is_empty() {
-            "none".into()
-        } else {
-            names.join(", ")
-        }
-    };
-    let line = match drill.expect {
-        Some((alert, limit)) => {
-            let first = after
-                .iter()
-                .filter(|(n, _)| n == alert)
-                .map(|(_, t)| t - fault_at)
-                .min();
-            let cell = |extra: u64| first.map_or("never".to_string(), |t| minutes(t + extra));
-            match (first, limit) {
-                (None, _) => problems.push(format!("{}: {alert} never fired", drill.name)),
-                (Some(t), Some(l)) if t + wait.as_secs() > l.as_secs() => problems.push(format!(
-                    "{}: {alert} reached the receiver after {} (limit {})",
-                    drill.name,
-                    minutes(t + wait.as_secs()),
-                    minutes(l.as_secs())
-                )),
-                _ => {}
-            }
-            format!(
-                "| {} | {alert} | {} | {} | {} | {} |",
-                drill.name,
-                cell(0),
-                cell(wait.as_secs()),
-                limit.map_or("-".into(), |l| format!("≤ {}", minutes(l.as_secs()))),
-                others(alert)
-            )
-        }
-        None => {
-            let pages: usize = firing
-                .values()
-                .filter(|(severity, _)| severity == "critical")
-                .map(|(_, times)| promtool::episodes(times).len())
-                .sum();
-            if pages > 0 {
-                problems.push(format!(
-                    "{}: {pages} page(s) in {} min",
-                    drill.name,
-                    drill.run.as_secs() / 60
-                ));
-            }
-            let capacity = firing
-                .get("AnthropicWorkCapacityExhausted")
-                .map_or(0, |(_, t)| promtool::episodes(t).len());
-            if capacity > 1 {
-                problems.push(format!(
-                    "{}: CapacityExhausted flapped ({capacity} firing episodes)",
-                    drill.name
-                ));
-            }
-            format!(
-                "| {} for {} min | pages (critical) | **{pages}** | - | 0 | warnings: {} |",
-                drill.name,
-                drill.run.as_secs() / 60,
-                others("")
-            )
-        }
-    };
-    (line, problems)
-}
-
-fn table(rows: &[String], wait: Duration) -> String {
-    format!(
-        "{BEGIN}\n| drill (fault after {} min steady) | alert | firing in Prometheus after | notification sent after (+ group_wait {}s) | limit | other alerts firing (after) |\n|---|---|---|---|---|---|\n{}\n{END}\n",
-        WARMUP.as_secs() / 60,
-        wait.as_secs(),
-        rows.join("\n")
-    )
-}
-
 fn runbooks() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/runbooks.md")
 }
@@ -301,12 +186,12 @@ async fn main() {
         std::fs::write(&file, promtool::test_file(&rules, &rec, &alerts))
             .expect("write promtool file");
         let firing = promtool::firing(&a.promtool, &file).unwrap_or_else(|e| usage(&e));
-        let (line, p) = row(&drill, &firing, wait);
+        let (line, p) = table::row(&drill, &firing, wait);
         eprintln!("{line} ({:.1}s)", started.elapsed().as_secs_f64());
         rows.push(line);
         problems.extend(p);
     }
-    let table = table(&rows, wait);
+    let table = table::table(&rows, wait);
     print!("{table}");
     let (docs, range) = docs_table();
     if a.write_docs {
