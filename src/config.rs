@@ -6,12 +6,14 @@ mod cadence;
 mod file;
 mod scale;
 mod scope;
+mod thresholds;
 
 pub use cadence::{Cadence, CadenceOverrides, Cadences, StaleAfter};
 
 pub use file::{check_file_text, read_secret_file, SecretSource};
 pub use scale::{is_plain_id, DiscoverySettings, DEFAULT_DISCOVERY_INTERVAL};
 pub use scope::Scope;
+pub use thresholds::{Served, Threshold, ThresholdSet, ThresholdSource, Thresholds};
 
 use crate::cli::ServeArgs;
 use crate::shard::Shard;
@@ -120,6 +122,8 @@ struct Sources {
     workspace_id: Option<String>,
     environments: Vec<Environment>,
     discovery: Option<scale::FileDiscovery>,
+    /// Alert thresholds from the file (none without one).
+    thresholds: Thresholds,
 }
 
 /// Reads variables through a function so tests need not touch the process environment.
@@ -177,6 +181,7 @@ pub fn parse_duration(field: &str, value: &str) -> Result<Duration, ConfigError>
 /// `--metrics.*`: how every exposition is rendered.
 fn exposition_options(
     args: &crate::cli::MetricsArgs,
+    thresholds: Thresholds,
 ) -> Result<crate::metrics::Options, ConfigError> {
     let families =
         crate::metrics::filter::FamilyFilter::new(&args.families_allow, &args.families_deny)
@@ -196,6 +201,7 @@ fn exposition_options(
         histograms: args.histograms,
         families,
         created_samples: args.created_samples,
+        thresholds: std::sync::Arc::new(thresholds),
     })
 }
 
@@ -387,7 +393,7 @@ impl Config {
             discovery: None,
             shard: Shard::default(),
             probe_only: args.probe_only,
-            exposition: exposition_options(&args.metrics)?,
+            exposition: exposition_options(&args.metrics, sources.thresholds)?,
             web: match &args.web_config_file {
                 Some(path) => Some(std::sync::Arc::new(
                     crate::web_config::WebServerConfig::load(path)?,
@@ -416,6 +422,7 @@ impl Config {
                 workspace_id,
                 environments: Vec::new(),
                 discovery: None,
+                thresholds: Thresholds::default(),
             });
         }
         let id = env("ANTHROPIC_ENVIRONMENT_ID").ok_or_else(|| {
@@ -442,6 +449,7 @@ impl Config {
                 cadence: CadenceOverrides::default(),
             }],
             discovery: None,
+            thresholds: Thresholds::default(),
         })
     }
 }

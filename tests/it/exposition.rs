@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use work_api::ApiError;
 use work_exporter::config::{Cadence, Cadences, Environment, StaleAfter};
-use work_exporter::metrics::{render_environments, render_probe, ExporterMetrics, Settings};
+use work_exporter::metrics::{
+    render_environments, render_probe, ExporterMetrics, RenderContext, Settings,
+};
 use work_exporter::snapshot::{
     Healthchecks, ItemSample, Lifecycle, QueueSnapshot, Snapshot, Store, WorkSnapshot,
 };
@@ -110,14 +112,19 @@ pub(crate) fn store() -> Store {
     store
 }
 
+/// A text render at `NOW` with a 90 s lease and staleness.
+pub(crate) fn context(drilldown_base: &str) -> RenderContext {
+    RenderContext {
+        now_ms: NOW,
+        lease_ttl: Duration::from_secs(90),
+        stale_after: StaleAfter::fixed(Duration::from_secs(90)),
+        drilldown_base: drilldown_base.into(),
+        ..Default::default()
+    }
+}
+
 fn render() -> String {
-    render_environments(
-        &store(),
-        NOW,
-        Duration::from_secs(90),
-        StaleAfter::fixed(Duration::from_secs(90)),
-        "http://exporter.test:9781",
-    )
+    render_environments(&store(), &context("http://exporter.test:9781"))
 }
 
 #[test]
@@ -148,13 +155,7 @@ fn full_render() -> String {
     use work_api::RequestObserver;
     m.request_done("stats", "200", 0.01);
     m.ratelimit_remaining(100.0);
-    m.render(
-        &store(),
-        NOW,
-        Duration::from_secs(90),
-        StaleAfter::fixed(Duration::from_secs(90)),
-        "http://x",
-    )
+    String::from_utf8(m.render(&store(), &context("http://x"))).unwrap()
 }
 
 pub(crate) fn promtool_check(text: &str) {
@@ -185,15 +186,8 @@ fn promtool_finds_nothing_to_report() {
 
 #[test]
 fn promtool_finds_nothing_to_report_in_a_probe() {
-    let text = render_probe(
-        &store(),
-        "env_a",
-        0.25,
-        NOW,
-        Duration::from_secs(90),
-        StaleAfter::fixed(Duration::from_secs(90)),
-        "http://x",
-    );
+    let text =
+        String::from_utf8(render_probe(&store(), "env_a", 0.25, &context("http://x"))).unwrap();
     assert!(
         text.lines()
             .filter(|l| !l.starts_with('#'))
@@ -206,15 +200,8 @@ fn promtool_finds_nothing_to_report_in_a_probe() {
 #[test]
 fn docs_list_exactly_the_metrics_served() {
     // /metrics (with discovery on) and what /probe adds.
-    let probe = render_probe(
-        &store(),
-        "env_a",
-        0.25,
-        NOW,
-        Duration::from_secs(90),
-        StaleAfter::fixed(Duration::from_secs(90)),
-        "http://x",
-    );
+    let probe =
+        String::from_utf8(render_probe(&store(), "env_a", 0.25, &context("http://x"))).unwrap();
     let served: BTreeSet<String> = (full_render() + &probe)
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
