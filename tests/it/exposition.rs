@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use work_api::ApiError;
 use work_exporter::config::{Cadence, Cadences, Environment, StaleAfter};
+use work_exporter::metrics::families::FAMILIES;
 use work_exporter::metrics::{
     render_environments, render_probe, ExporterMetrics, RenderContext, Settings,
 };
@@ -155,7 +156,9 @@ fn full_render() -> String {
     use work_api::RequestObserver;
     m.request_done("stats", "200", 0.01);
     m.ratelimit_remaining(100.0);
-    String::from_utf8(m.render(&store(), &context("http://x"))).unwrap()
+    let ctx =
+        super::thresholds::with_thresholds(context("http://x"), super::thresholds::thresholds());
+    String::from_utf8(m.render(&store(), &ctx)).unwrap()
 }
 
 pub(crate) fn promtool_check(text: &str) {
@@ -220,6 +223,62 @@ fn docs_list_exactly_the_metrics_served() {
     assert_eq!(
         served, documented,
         "docs/metrics.md and the live output disagree"
+    );
+}
+
+/// docs/metrics.md's rows: name → (type, labels, meaning).
+fn documented() -> BTreeMap<String, (String, String, String)> {
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md")).unwrap();
+    docs.lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split(" | ").collect();
+            let name = cells.first()?.strip_suffix('`')?;
+            let cell = |i: usize| {
+                cells
+                    .get(i)
+                    .map_or(String::new(), |c| c.trim_end_matches(" |").to_string())
+            };
+            Some((name.to_string(), (cell(1), cell(2), cell(3))))
+        })
+        .collect()
+}
+
+#[test]
+fn docs_list_exactly_the_families_of_the_table_with_their_type_and_labels() {
+    let docs = documented();
+    let mut per_environment = BTreeSet::new();
+    for f in FAMILIES {
+        let labels = std::iter::once("environment_id").chain(f.labels.iter().copied());
+        let want = (
+            f.kind.as_str().to_string(),
+            labels.collect::<Vec<_>>().join(", "),
+        );
+        let row = docs
+            .get(f.name)
+            .map(|(kind, labels, _)| (kind.clone(), labels.clone()));
+        assert_eq!(
+            row,
+            Some(want),
+            "docs/metrics.md row of {} (type, labels)",
+            f.name
+        );
+        per_environment.insert(f.name.to_string());
+    }
+    // Every documented per-environment family is in the table, but for what
+    // only `/probe` adds to its answer (not a family of the environment's state).
+    let documented: BTreeSet<String> = docs
+        .iter()
+        .filter(|(_, (_, labels, meaning))| {
+            labels.starts_with("environment_id")
+                && !meaning.starts_with("only in a `/probe` answer")
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    assert_eq!(
+        documented, per_environment,
+        "docs/metrics.md and metrics/families.rs disagree"
     );
 }
 
