@@ -145,23 +145,8 @@ fn thresholds_table(html: &mut String, j: &Value) {
     html.push_str("</table>");
 }
 
-/// The drill-down as HTML.
-pub fn html(
-    st: &EnvironmentState,
-    now_ms: i64,
-    lease_ttl_ms: i64,
-    thresholds: &Thresholds,
-) -> String {
-    let j = json(st, now_ms, lease_ttl_ms, thresholds);
-    let mut html = String::with_capacity(8192);
-    let id = esc(&st.environment.id);
-    let _ = write!(
-        html,
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{id}</title>{STYLE}</head><body><p><a href=\"/\">all environments</a> · <a href=\"/environments/{id}?format=json\">JSON</a></p><h1>{} <small><code>{id}</code></small></h1><p>{} · last success {}</p>",
-        esc(&st.environment.name),
-        if st.up { "<span class=\"up\">up</span>" } else { "<span class=\"down\">down</span>" },
-        when(st.last_success_ms)
-    );
+/// The current snapshot's figures, or why there is none.
+fn snapshot_summary(html: &mut String, j: &Value) {
     if let Some(s) = j.get("snapshot").filter(|s| !s.is_null()) {
         let q = &s["queue"];
         let _ = write!(
@@ -183,6 +168,46 @@ pub fn html(
     } else {
         html.push_str("<p>No current snapshot (never refreshed, or the last success is older than --refresh.stale-after).</p>");
     }
+}
+
+/// The last refresh errors, newest first.
+fn errors_table(html: &mut String, st: &EnvironmentState) {
+    html.push_str("<h2>Recent refresh errors</h2>");
+    if st.recent_errors.is_empty() {
+        html.push_str("<p>None.</p>");
+    } else {
+        html.push_str("<table><tr><th>at</th><th>reason</th><th>message</th></tr>");
+        for e in &st.recent_errors {
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                when(Some(e.at_ms)),
+                esc(e.reason),
+                esc(&e.message)
+            );
+        }
+        html.push_str("</table>");
+    }
+}
+
+/// The drill-down as HTML.
+pub fn html(
+    st: &EnvironmentState,
+    now_ms: i64,
+    lease_ttl_ms: i64,
+    thresholds: &Thresholds,
+) -> String {
+    let j = json(st, now_ms, lease_ttl_ms, thresholds);
+    let mut html = String::with_capacity(8192);
+    let id = esc(&st.environment.id);
+    let _ = write!(
+        html,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{id}</title>{STYLE}</head><body><p><a href=\"/\">all environments</a> · <a href=\"/environments/{id}?format=json\">JSON</a></p><h1>{} <small><code>{id}</code></small></h1><p>{} · last success {}</p>",
+        esc(&st.environment.name),
+        if st.up { "<span class=\"up\">up</span>" } else { "<span class=\"down\">down</span>" },
+        when(st.last_success_ms)
+    );
+    snapshot_summary(&mut html, &j);
     let list = |k: &str| {
         j.get(k)
             .and_then(Value::as_array)
@@ -214,22 +239,7 @@ pub fn html(
         &list("oldest_heartbeats"),
     );
     thresholds_table(&mut html, &j);
-    html.push_str("<h2>Recent refresh errors</h2>");
-    if st.recent_errors.is_empty() {
-        html.push_str("<p>None.</p>");
-    } else {
-        html.push_str("<table><tr><th>at</th><th>reason</th><th>message</th></tr>");
-        for e in &st.recent_errors {
-            let _ = write!(
-                html,
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                when(Some(e.at_ms)),
-                esc(e.reason),
-                esc(&e.message)
-            );
-        }
-        html.push_str("</table>");
-    }
+    errors_table(&mut html, st);
     html.push_str("</body></html>");
     html
 }

@@ -16,42 +16,23 @@ use work_exporter::snapshot::{
 
 pub(crate) const NOW: i64 = 1_767_225_600_000;
 
-pub(crate) fn store() -> Store {
-    let store = Store::default();
-    let envs = vec![
-        Environment {
-            id: "env_a".into(),
-            name: "prod \"eu\"".into(),
-            labels: BTreeMap::from([("team".into(), "core".into())]),
-            key: None,
-            scope: Default::default(),
-            cadence: Default::default(),
-        },
-        Environment {
-            id: "env_b".into(),
-            name: "staging".into(),
-            labels: BTreeMap::new(),
-            key: None,
-            scope: Default::default(),
-            cadence: Default::default(),
-        },
-        Environment {
-            id: "env_c".into(),
-            name: "never-refreshed".into(),
-            labels: BTreeMap::new(),
-            key: None,
-            scope: Default::default(),
-            cadence: Default::default(),
-        },
-    ];
-    store.set_environments(&envs);
-    let mut life = Lifecycle::default();
-    life.queue_wait.observe(0.7);
-    life.queue_wait.observe(42.0);
-    life.run.observe(600.0);
-    life.created = 5;
-    life.stopped = 2;
-    let snap = Snapshot {
+fn environment(id: &str, name: &str, labels: &[(&str, &str)]) -> Environment {
+    Environment {
+        id: id.into(),
+        name: name.into(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        key: None,
+        scope: Default::default(),
+        cadence: Default::default(),
+    }
+}
+
+/// Every data gauge of `env_a` set: waiting work, expired leases, a stop request.
+fn snapshot_a() -> Snapshot {
+    Snapshot {
         queue: QueueSnapshot {
             depth: 4,
             pending: 1,
@@ -86,8 +67,24 @@ pub(crate) fn store() -> Store {
         },
         queue_finished_at_ms: Some(NOW - 3_000),
         work_finished_at_ms: Some(NOW - 3_000),
-    };
-    store.commit_success("env_a", snap, &life);
+    }
+}
+
+pub(crate) fn store() -> Store {
+    let store = Store::default();
+    let envs = [
+        environment("env_a", "prod \"eu\"", &[("team", "core")]),
+        environment("env_b", "staging", &[]),
+        environment("env_c", "never-refreshed", &[]),
+    ];
+    store.set_environments(&envs);
+    let mut life = Lifecycle::default();
+    life.queue_wait.observe(0.7);
+    life.queue_wait.observe(42.0);
+    life.run.observe(600.0);
+    life.created = 5;
+    life.stopped = 2;
+    store.commit_success("env_a", snapshot_a(), &life);
     let b = Snapshot {
         queue: QueueSnapshot {
             depth: 0,

@@ -182,9 +182,8 @@ fn start_exporter(config: &std::path::Path, creds: &work_sim::Credentials) -> (E
     panic!("the exporter stopped before serving");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn thresholds_from_a_config_file_reach_metrics_and_the_drilldown_over_http() {
-    let shutdown = tokio_util::sync::CancellationToken::new();
+/// A simulator of two environments with three items each and no workers.
+async fn start_sim(shutdown: &tokio_util::sync::CancellationToken) -> work_sim::RunningSim {
     let opts = work_sim::SimOptions {
         listen_address: "127.0.0.1:0".parse().unwrap(),
         environments: 2,
@@ -198,12 +197,12 @@ async fn thresholds_from_a_config_file_reach_metrics_and_the_drilldown_over_http
         paging: Default::default(),
         clock: Default::default(),
     };
-    let sim = work_sim::start(opts, shutdown.clone()).await.unwrap();
-    let (a, b) = (
-        &sim.credentials.environments[0].id,
-        &sim.credentials.environments[1].id,
-    );
-    let dir = tempfile::tempdir().unwrap();
+    work_sim::start(opts, shutdown.clone()).await.unwrap()
+}
+
+/// Top-level `queue_lag_critical: 30m, backlog_depth: 500`; `a` (label
+/// `tier: prod`) has its own warning 1m and critical 5m; `b` none.
+fn write_config(dir: &tempfile::TempDir, a: &str, b: &str) -> std::path::PathBuf {
     let config = dir.path().join("config.yml");
     std::fs::write(
         &config,
@@ -216,6 +215,19 @@ async fn thresholds_from_a_config_file_reach_metrics_and_the_drilldown_over_http
         ),
     )
     .unwrap();
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thresholds_from_a_config_file_reach_metrics_and_the_drilldown_over_http() {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let sim = start_sim(&shutdown).await;
+    let (a, b) = (
+        &sim.credentials.environments[0].id,
+        &sim.credentials.environments[1].id,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&dir, a, b);
     let (_exporter, url) = start_exporter(&config, &sim.credentials);
     let metrics = reqwest::get(format!("{url}/metrics"))
         .await
