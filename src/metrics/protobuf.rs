@@ -98,7 +98,7 @@ impl FamilyBuf {
 
     fn labels(&mut self, labels: &[(&str, &str)], extra: &[(&str, &str)]) {
         self.scratch.clear();
-        for (k, v) in labels.iter().chain(extra).copied() {
+        for &(k, v) in labels.iter().chain(extra) {
             self.inner.clear();
             bytes(&mut self.inner, 1, k.as_bytes());
             bytes(&mut self.inner, 2, v.as_bytes());
