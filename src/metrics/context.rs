@@ -41,14 +41,6 @@ impl Default for RenderContext {
 }
 
 impl RenderContext {
-    /// The same render in another format.
-    pub fn with_format(&self, format: Format) -> Self {
-        RenderContext {
-            format,
-            ..self.clone()
-        }
-    }
-
     pub(super) fn lease_ttl_ms(&self) -> i64 {
         self.lease_ttl.as_millis() as i64
     }
