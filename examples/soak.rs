@@ -173,9 +173,12 @@ async fn soak(a: &Args, creds: Credentials) -> Result<(), String> {
         "--api.base-url",
         &creds.base_url,
     ]);
-    let envs = work_exporter::demo::environments(&creds);
-    let cfg = Config::with_environments(&cli.serve, Some(Secret::new(creds.api_key.clone())), envs)
-        .map_err(|e| e.to_string())?;
+    let envs = work_exporter::app::demo::environments(&creds);
+    let cfg = Config::new(
+        &cli.serve,
+        work_exporter::config::Sources::given(Some(Secret::new(creds.api_key.clone())), envs),
+    )
+    .map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;

@@ -176,6 +176,19 @@ pub struct ServeArgs {
     pub log: LogArgs,
 }
 
+impl ServeArgs {
+    /// `serve`'s flags at clap's defaults (`Default` leaves them empty): what
+    /// the demo starts from before setting its own.
+    pub fn defaults() -> ServeArgs {
+        #[derive(Parser)]
+        struct Serve {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        Serve::parse_from(["serve"]).args
+    }
+}
+
 /// How `/metrics` and `/probe` are rendered (every format alike).
 #[derive(Debug, Args, Clone, Default)]
 pub struct MetricsArgs {

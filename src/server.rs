@@ -5,12 +5,13 @@
 //! auth and the limits are in `accept`.
 
 mod accept;
+mod probe_target;
 
 pub use accept::{serve as serve_with, Limits, ServeOptions, IDLE_TIMEOUT, TLS_HANDSHAKE_TIMEOUT};
 
 use crate::metrics::{ExporterMetrics, Format};
 use crate::pages;
-use crate::probe_target;
+
 use crate::refresh::Refresher;
 use crate::snapshot::Store;
 use bytes::Bytes;

@@ -2,13 +2,13 @@
 //! --total-shards=M` makes a process watch the environments whose stable hash
 //! of the id maps to N out of M.
 //!
-//! The map is Lamping and Veach's jump consistent hash over a 64-bit FNV-1a
-//! hash of the id, not `hash % M`: it is just as stable and just as even, but
-//! going from M to M+1 shards moves only the ~1/(M+1) of environments that the
-//! new shard takes over (plain modulo moves about M/(M+1) of them, so nearly
-//! every replica would lose its counters' history on a scale-up). The hash is
-//! implemented here, not taken from `std`, whose hasher is randomly seeded per
-//! process: every replica must compute the same answer.
+//! The map is Lamping and Veach's jump consistent hash over the id's stable
+//! hash (`work_api::hash`), not `hash % M`: it is just as stable and just as
+//! even, but going from M to M+1 shards moves only the ~1/(M+1) of
+//! environments that the new shard takes over (plain modulo moves about
+//! M/(M+1) of them, so nearly every replica would lose its counters' history
+//! on a scale-up). Not `std`'s hasher, which is randomly seeded per process:
+//! every replica must compute the same answer.
 
 /// Which shard of how many this process is; `0 of 1` watches everything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,19 +40,9 @@ pub fn shard_of(id: &str, total: u32) -> u32 {
     jump_consistent_hash(key(id), total.max(1))
 }
 
-/// FNV-1a 64 of the id, then a finaliser (SplitMix64's) so ids that differ
-/// only in their last characters still spread over the whole 64-bit range.
+/// The id's stable hash (the same in every replica and version).
 fn key(id: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in id.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h ^= h >> 30;
-    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    h ^= h >> 27;
-    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
-    h ^ (h >> 31)
+    work_api::hash::stable_hash(id.as_bytes())
 }
 
 /// Lamping & Veach, "A Fast, Minimal Memory, Consistent Hash Algorithm" (2014).

@@ -124,7 +124,7 @@ pub fn web_config_file(data: &[u8]) -> bool {
     if names_a_device(text) {
         return false;
     }
-    crate::web_config::WebConfig::parse(text, std::path::Path::new("/nonexistent")).is_ok()
+    crate::config::web::WebConfig::parse(text, std::path::Path::new("/nonexistent")).is_ok()
 }
 
 #[cfg(test)]

@@ -69,19 +69,10 @@ impl Refreshes for Refresher {
     }
 }
 
-/// A stable fraction in [0, 1) from an environment id (FNV-1a), so each
-/// environment keeps its place in the interval across restarts.
+/// A stable fraction in [0, 1) from an environment id, so each environment
+/// keeps its place in the interval across restarts.
 pub fn offset_fraction(id: &str) -> f64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in id.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    // FNV's high bits barely move for ids that differ in the last byte: mix them.
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    (h >> 11) as f64 / (1u64 << 53) as f64
+    work_api::hash::stable_fraction(id.as_bytes())
 }
 
 /// The window the first refreshes of `new` environments are spread over: a

@@ -6,7 +6,7 @@
 //! requests or stalls mid-request or mid-response).
 
 use super::{Site, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, MAX_HEADER_BYTES, SHUTDOWN_GRACE};
-use crate::web_config::{Verdict, WebServerConfig};
+use crate::config::web::{Verdict, WebServerConfig};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;

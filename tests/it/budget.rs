@@ -283,7 +283,7 @@ async fn the_same_fleet_over_http_time_scaled_never_fails_and_never_exceeds_the_
     // requests (stats + one page) of the case the issue measured, so its arithmetic holds.
     opts.paging = work_sim::Paging::default();
     let sim = work_sim::start(opts, shutdown.clone()).await.unwrap();
-    let envs = work_exporter::demo::environments(&sim.credentials);
+    let envs = work_exporter::app::demo::environments(&sim.credentials);
     let interval = Duration::from_secs(5).div_f64(SCALE);
     let rate = 2.0 * SCALE;
     let sends = Arc::new(Sends::default());

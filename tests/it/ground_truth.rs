@@ -40,9 +40,12 @@ pub async fn stack(opts: SimOptions, extra_flags: &[&str]) -> Stack {
     ];
     flags.extend_from_slice(extra_flags);
     let cli: work_exporter::cli::Cli = clap::Parser::parse_from(flags);
-    let envs = work_exporter::demo::environments(&creds);
-    let cfg = Config::with_environments(&cli.serve, Some(Secret::new(creds.api_key.clone())), envs)
-        .unwrap();
+    let envs = work_exporter::app::demo::environments(&creds);
+    let cfg = Config::new(
+        &cli.serve,
+        work_exporter::config::Sources::given(Some(Secret::new(creds.api_key.clone())), envs),
+    )
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let metrics_url = format!("http://{}/metrics", listener.local_addr().unwrap());
     tokio::spawn(run_exporter(

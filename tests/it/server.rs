@@ -21,10 +21,12 @@ async fn start(upstream: &Upstream) -> (String, CancellationToken, tokio::task::
         "--api.base-url",
         &upstream.base_url,
     ]);
-    let cfg = Config::with_environments(
+    let cfg = Config::new(
         &cli.serve,
-        Some(Secret::new(API_KEY)),
-        vec![environment("env_mock")],
+        work_exporter::config::Sources::given(
+            Some(Secret::new(API_KEY)),
+            vec![environment("env_mock")],
+        ),
     )
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

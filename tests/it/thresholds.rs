@@ -238,13 +238,20 @@ async fn thresholds_from_a_config_file_reach_metrics_and_the_drilldown_over_http
     let series = |id: &str, tier: &str, t: &str, v: &str| {
         format!("anthropic_work_alert_threshold{{environment_id=\"{id}\",tier=\"{tier}\",threshold=\"{t}\"}} {v}")
     };
-    let want = [
+    let of_a = [
         series(a, "prod", "queue_lag_warning_seconds", "60"),
         series(a, "prod", "queue_lag_critical_seconds", "300"),
         series(a, "prod", "backlog_depth_items", "500"),
+    ];
+    let of_b = [
         series(b, "", "queue_lag_critical_seconds", "1800"),
         series(b, "", "backlog_depth_items", "500"),
     ];
+    // Environments in id order, as every family is written.
+    let want = match a < b {
+        true => [&of_a[..], &of_b[..]].concat(),
+        false => [&of_b[..], &of_a[..]].concat(),
+    };
     assert_eq!(family(&metrics)[2..], want, "{metrics}");
     let page: serde_json::Value = reqwest::get(format!("{url}/environments/{b}?format=json"))
         .await

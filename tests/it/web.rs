@@ -7,8 +7,8 @@
 use crate::pair::{Options, Pair};
 use std::path::Path;
 use std::sync::Arc;
+use work_exporter::config::web::WebServerConfig;
 use work_exporter::server::ServeOptions;
-use work_exporter::web_config::WebServerConfig;
 
 mod pki;
 

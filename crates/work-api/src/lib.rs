@@ -6,6 +6,7 @@ pub mod client;
 pub mod clock;
 pub mod decode;
 pub mod error;
+pub mod hash;
 pub mod pages;
 pub mod redact;
 pub mod retry;

@@ -37,12 +37,7 @@ impl SplitMix64 {
     }
 }
 
-/// The SplitMix64 finaliser: a bijective hash of a `u64`.
-pub(crate) fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+pub(crate) use work_api::hash::mix64 as mix;
 
 /// Base62 in ASCII order, so fixed-width encodings sort like the numbers.
 const B62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";

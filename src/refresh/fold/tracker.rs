@@ -38,15 +38,6 @@ impl Hasher for KeyHasher {
 
 const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
 
-/// murmur3's 64-bit finaliser: every input bit moves every output bit.
-fn fmix64(mut h: u64) -> u64 {
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-    h ^ (h >> 33)
-}
-
 /// What one environment remembers between refreshes.
 #[derive(Debug, Clone)]
 pub struct Tracker {
@@ -99,29 +90,10 @@ impl Tracker {
         self.keys.iter().copied().zip(self.flags.iter().copied())
     }
 
-    /// A 64-bit key for an id. Ids come from the API, not from an adversary,
-    /// so a seeded multiply-rotate over 8-byte words with a strong finaliser
-    /// does (SipHash cost more than the rest of the fold). Each step is a
-    /// bijection of the state, so ids of one length that differ in a single
-    /// word never collide; other collisions are as rare as for any 64-bit hash
-    /// (about 3e-8 for a million live items) and would merge two items' tracking.
+    /// A 64-bit key for an id: the seeded hash (`work_api::hash`). A collision
+    /// (about 3e-8 for a million live items) would merge two items' tracking.
     pub(super) fn key(&self, id: &str) -> u64 {
-        let bytes = id.as_bytes();
-        let mut h = self.seed ^ (bytes.len() as u64).wrapping_mul(MIX);
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            let mut v = [0u8; 8];
-            v.copy_from_slice(w);
-            h = (h ^ u64::from_le_bytes(v))
-                .wrapping_mul(MIX)
-                .rotate_left(31);
-        }
-        let mut v = [0u8; 8];
-        v[..words.remainder().len()].copy_from_slice(words.remainder());
-        h = (h ^ u64::from_le_bytes(v))
-            .wrapping_mul(MIX)
-            .rotate_left(31);
-        fmix64(h)
+        work_api::hash::seeded_hash(self.seed, id.as_bytes())
     }
 }
 

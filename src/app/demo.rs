@@ -2,10 +2,9 @@
 //! reading the simulator over real HTTP on loopback, with the URLs to open
 //! and how to switch scenario printed at start.
 
-use crate::app::AppError;
-use crate::cli::{Cli, DemoArgs, ServeArgs};
-use crate::config::{self, Config, Environment};
-use clap::Parser;
+use super::AppError;
+use crate::cli::{DemoArgs, ServeArgs};
+use crate::config::{self, Config, Environment, Sources};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -14,22 +13,20 @@ use work_api::secret::Secret;
 use work_sim as sim;
 
 pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), AppError> {
-    let defaults = Cli::parse_from(["anthropic-work-exporter"]).serve;
     let serve_args = ServeArgs {
         listen_address: args.listen_address.clone(),
         external_url: args.external_url.clone(),
         refresh_interval: args.refresh_interval.clone(),
         // The simulator is local: a generous budget, and stats read with the API key.
         max_requests_per_second: 50.0,
-        base_url: "http://127.0.0.1:1".into(),
         metrics: args.metrics.clone(),
         log: args.log.clone(),
-        ..defaults
+        ..ServeArgs::defaults()
     };
-    // Check the exporter's settings before starting anything.
-    Config::with_environments(&serve_args, None, Vec::new())?;
-    let listen = config::parse_listen_address("--web.listen-address", &args.listen_address)?;
-    let listener = crate::app::bind(listen).await?;
+    // Check the exporter's settings before starting anything; the upstream
+    // (the simulator) is filled in once it listens.
+    let mut cfg = Config::new(&serve_args, Sources::given(None, Vec::new()))?;
+    let listener = super::bind(cfg.listen_address).await?;
 
     let credentials_out = args.credentials_out.clone().unwrap_or_else(|| {
         std::env::temp_dir().join("anthropic-work-exporter-demo-credentials.json")
@@ -49,18 +46,14 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), App
     };
     let running = sim::start(opts, shutdown.clone()).await?;
     let creds = running.credentials.clone();
-    let environments = environments(&creds);
-    let serve_args = ServeArgs {
-        base_url: creds.base_url.clone(),
-        ..serve_args
-    };
-    let cfg = Config::with_environments(
-        &serve_args,
-        Some(Secret::new(creds.api_key.clone())),
-        environments,
-    )?;
+    let base_url = config::parse::base_url(&creds.base_url)?;
+    cfg.point_at(
+        base_url,
+        Secret::new(creds.api_key.clone()),
+        environments(&creds),
+    );
     let bound = listener.local_addr().map_err(|source| AppError::Bind {
-        addr: listen,
+        addr: cfg.listen_address,
         source,
     })?;
     let shown = if bound.ip().is_unspecified() {
@@ -68,12 +61,33 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), App
     } else {
         bound.to_string()
     };
+    print_welcome(
+        &creds,
+        &args.scenario,
+        &shown,
+        &cfg.telemetry_path,
+        &credentials_out,
+    );
+    let result = super::run_exporter(cfg, listener, Arc::new(SystemClock), shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = running.task.await;
+    result
+}
+
+/// Where to look and how to switch scenario, printed at start.
+fn print_welcome(
+    creds: &sim::Credentials,
+    scenario: &str,
+    shown: &str,
+    telemetry_path: &str,
+    credentials_out: &std::path::Path,
+) {
     println!(
         "anthropic-work-exporter demo: {} simulated environments, scenario {:?}",
         creds.environments.len(),
-        args.scenario
+        scenario
     );
-    println!("  metrics:        http://{shown}{}", cfg.telemetry_path);
+    println!("  metrics:        http://{shown}{}", telemetry_path);
     println!("  landing page:   http://{shown}/");
     println!("  simulated API:  {}", creds.base_url);
     println!(
@@ -87,11 +101,6 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), App
         creds.base_url
     );
     println!("  stop with Ctrl-C");
-    let result =
-        crate::app::run_exporter(cfg, listener, Arc::new(SystemClock), shutdown.clone()).await;
-    shutdown.cancel();
-    let _ = running.task.await;
-    result
 }
 
 /// The simulator's environments as the exporter watches them in the demo

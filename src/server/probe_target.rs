@@ -11,8 +11,8 @@
 //! that ended less than `REUSE` ago is served instead of a new one, so
 //! scraping `/probe` harder cannot make the exporter call the API harder.
 
+use super::Site;
 use crate::metrics::{render_probe, Format};
-use crate::server::Site;
 use hyper::StatusCode;
 use tokio::time::{Duration, Instant};
 

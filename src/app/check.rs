@@ -1,0 +1,75 @@
+//! `check-config`: the configuration checked and described, and with
+//! `--probe` each endpoint called once per environment.
+
+use super::AppError;
+use crate::cli::CheckConfigArgs;
+use crate::config::{self, Config};
+
+pub(super) async fn check_config(args: &CheckConfigArgs) -> Result<(), AppError> {
+    let cfg = Config::from_args(&args.serve, &config::process_env)?;
+    describe(&cfg);
+    if !args.probe {
+        return Ok(());
+    }
+    crate::probe::print_probe(&cfg)
+        .await
+        .map_err(AppError::Check)
+}
+
+/// What the configuration amounts to, keys shown only as configured or not.
+fn describe(cfg: &Config) {
+    println!(
+        "configuration OK: {} environment(s), API {}",
+        cfg.environments.len(),
+        cfg.api.base_url
+    );
+    println!(
+        "  stats every {}, list every {}, timeout {}, stale after {}, lease TTL {}, page size {}, budget {}/s",
+        humantime::format_duration(cfg.refresh.cadences.stats),
+        humantime::format_duration(cfg.refresh.cadences.list),
+        humantime::format_duration(cfg.refresh.timeout),
+        cfg.refresh
+            .stale_after
+            .explicit
+            .map_or("3 achieved intervals".to_string(), |d| humantime::format_duration(d).to_string()),
+        humantime::format_duration(cfg.refresh.lease_ttl),
+        cfg.refresh.page_size,
+        cfg.api.max_requests_per_second
+    );
+    println!(
+        "  api key: {}; stats read with: {:?}",
+        if cfg.api.api_key.is_some() {
+            "configured"
+        } else {
+            "none"
+        },
+        cfg.api.stats_credential
+    );
+    if let Some(d) = &cfg.discovery {
+        println!("  {}", d.describe());
+    }
+    if cfg.shard.is_sharded() || cfg.probe_only {
+        println!(
+            "  shard {} of {}{}",
+            cfg.shard.index,
+            cfg.shard.total,
+            if cfg.probe_only {
+                "; multi-target mode (--probe.only)"
+            } else {
+                ""
+            }
+        );
+    }
+    for e in &cfg.environments {
+        println!(
+            "  - {} ({}): environment key {}",
+            e.id,
+            e.name,
+            if e.key.is_some() {
+                "configured"
+            } else {
+                "missing"
+            }
+        );
+    }
+}
