@@ -248,14 +248,19 @@ impl<'s> Exposition<'s> {
     ) {
         self.out.push_str(name);
         self.out.push_str(suffix);
+        // Two plain loops, not a chained iterator: a thousand environments
+        // make some 90,000 lines (the chain took a text render at 1,000
+        // environments from 13.5 to 14.3 ms in `bench --formats 1000`).
         let mut first = true;
-        for (k, v) in labels.iter().chain(extra).copied() {
-            self.out.push(if first { '{' } else { ',' });
-            first = false;
-            self.out.push_str(k);
-            self.out.push_str("=\"");
-            escape_into(&mut self.out, v);
-            self.out.push('"');
+        for pairs in [labels, extra] {
+            for &(k, v) in pairs {
+                self.out.push(if first { '{' } else { ',' });
+                first = false;
+                self.out.push_str(k);
+                self.out.push_str("=\"");
+                escape_into(&mut self.out, v);
+                self.out.push('"');
+            }
         }
         if !first {
             self.out.push('}');
