@@ -53,9 +53,13 @@ struct FileEnvironment {
 }
 
 /// Labels the exporter sets itself; a configured label must not reuse them.
-const RESERVED_LABELS: &[&str] = &[
+/// (Every label of the per-environment family table is here: a test checks it.)
+pub(super) const RESERVED_LABELS: &[&str] = &[
     "environment_id",
     "state",
+    "kind",
+    "scope",
+    "threshold",
     "le",
     "reason",
     "endpoint",

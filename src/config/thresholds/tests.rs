@@ -173,3 +173,24 @@ fn a_warning_later_than_the_critical_threshold_is_refused_where_it_is_served() {
     )
     .is_ok());
 }
+
+#[test]
+fn an_environment_label_may_not_take_the_name_of_a_label_the_exporter_sets() {
+    // A configured `threshold` label would give the threshold family two.
+    fails(
+        "",
+        "    labels: {threshold: high}",
+        "environments[0].labels",
+        "set by the exporter itself",
+        "another label name",
+    );
+    for family in crate::metrics::families::FAMILIES {
+        for label in family.labels {
+            assert!(
+                crate::config::file::RESERVED_LABELS.contains(label),
+                "{label} of {} is not reserved in config/file.rs",
+                family.name
+            );
+        }
+    }
+}
