@@ -11,7 +11,7 @@ use work_api::clock::{Clock, ManualClock, SystemClock};
 use work_api::secret::Secret;
 use work_api::{ApiClient, RequestBudget};
 use work_exporter::config::{Cadences, CredentialKind, Environment, RefreshSettings, StaleAfter};
-use work_exporter::metrics::{ExporterMetrics, Settings};
+use work_exporter::metrics::{ExporterMetrics, RenderContext, Settings};
 use work_exporter::refresh::Refresher;
 use work_exporter::snapshot::Store;
 use work_sim::{SimClock, SimOptions};
@@ -133,13 +133,14 @@ pub async fn record(fault: Option<Fault>, warmup: Duration, total: Duration) -> 
             refresher.refresh_once(&env).await;
         }
         let body = (!gone).then(|| {
-            metrics.render(
-                &store,
-                clock.now_ms(),
-                settings.lease_ttl,
-                settings.stale_after,
-                "http://exporter:9781",
-            )
+            let ctx = RenderContext {
+                now_ms: clock.now_ms(),
+                lease_ttl: settings.lease_ttl,
+                stale_after: settings.stale_after,
+                drilldown_base: "http://exporter:9781".into(),
+                ..Default::default()
+            };
+            String::from_utf8_lossy(&metrics.render(&store, &ctx)).into_owned()
         });
         rec.add_scrape(body.as_deref());
         sim.advance(SCRAPE).expect("manual clock");
