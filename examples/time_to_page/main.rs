@@ -173,6 +173,7 @@ async fn main() {
     let rules_text = std::fs::read_to_string(&a.rules)
         .unwrap_or_else(|e| usage(&format!("{}: {e}", a.rules.display())));
     let alerts = promtool::alert_names(&rules_text);
+    let groups = promtool::group_order(&rules_text);
     let wait = group_wait(&a.alertmanager);
     let dir = tempfile::tempdir().expect("temporary directory");
     let dir = a.keep.clone().unwrap_or_else(|| dir.path().to_path_buf());
@@ -183,7 +184,7 @@ async fn main() {
         let started = std::time::Instant::now();
         let rec = record::record(drill.fault, WARMUP, WARMUP + drill.run).await;
         let file = dir.join(format!("{}.test.yml", drill.name.replace(' ', "-")));
-        std::fs::write(&file, promtool::test_file(&rules, &rec, &alerts))
+        std::fs::write(&file, promtool::test_file(&rules, &groups, &rec, &alerts))
             .expect("write promtool file");
         let firing = promtool::firing(&a.promtool, &file).unwrap_or_else(|e| usage(&e));
         let (line, p) = table::row(&drill, &firing, wait);
