@@ -211,74 +211,17 @@ pub async fn run<R: Refreshes>(
     mut environments: watch::Receiver<Vec<Environment>>,
     shutdown: CancellationToken,
 ) {
-    let max_in_flight = refresher.max_concurrency();
-    let rate = refresher.budget().rate();
-    let configured = refresher.settings().cadences;
-    let mut slots: HashMap<String, Slot> = HashMap::new();
-    let mut tasks: JoinSet<(String, Outcome)> = JoinSet::new();
-    let mut stretched = false;
-    let mut watching = true;
+    let mut scheduler = Scheduler::new(refresher);
     let initial = environments.borrow_and_update().clone();
-    sync(refresher.as_ref(), &mut slots, &initial);
-
+    scheduler.follow(&initial);
+    let mut watching = true;
     loop {
-        // One pass over the slots per wake: what the fleet needs, the due
-        // slots, and when the next one falls due.
-        let now = Instant::now();
-        let plan = plan::plan(demand(slots.values()), rate, configured, slots.len());
-        refresher.plan(&plan);
-        refresher
-            .store()
-            .set_stretch(plan.stats_stretch, plan.list_stretch);
-        log_stretch(&plan, &mut stretched, rate);
-
-        let mut later: Option<Instant> = None;
-        let mut due: Vec<&mut Slot> = Vec::new();
-        for s in slots.values_mut().filter(|s| !s.in_flight) {
-            if s.next_due() <= now {
-                due.push(s);
-            } else {
-                later = Some(later.map_or(s.next_due(), |l: Instant| l.min(s.next_due())));
-            }
-        }
-        let free = max_in_flight.saturating_sub(tasks.len());
-        // Only the `free` most overdue are started: pick them without sorting
-        // every due slot (a thousand, when the fleet runs behind).
-        let left_due = due.len() > free;
-        if left_due && free > 0 {
-            due.select_nth_unstable_by_key(free - 1, |s| s.next_due());
-            due.truncate(free);
-        }
-        due.sort_by_key(|s| s.next_due());
-        for slot in due.into_iter().take(free) {
-            slot.in_flight = true;
-            let parts = take_turn(slot, &plan, now);
-            let r = Arc::clone(&refresher);
-            let env = Arc::clone(&slot.env);
-            tasks.spawn(async move {
-                let outcome = r.refresh_parts(&env, parts).await;
-                (env.id.clone(), outcome)
-            });
-        }
-        let wake = if tasks.len() >= max_in_flight {
-            // Woken by a refresh ending.
-            now + configured.stats.max(configured.list)
-        } else if left_due {
-            now
-        } else {
-            later.unwrap_or(now + configured.stats)
-        };
-
+        let wake = scheduler.dispatch_due(Instant::now());
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+            Some(done) = scheduler.tasks.join_next(), if !scheduler.tasks.is_empty() => {
                 if let Ok((id, outcome)) = done {
-                    if let Some(slot) = slots.get_mut(&id) {
-                        slot.in_flight = false;
-                        if let Some(pages) = outcome.list_pages {
-                            slot.list_pages = pages.max(1);
-                        }
-                    }
+                    scheduler.refresh_ended(&id, &outcome);
                 }
             }
             changed = environments.changed(), if watching => {
@@ -290,18 +233,120 @@ pub async fn run<R: Refreshes>(
                     continue;
                 }
                 let envs = environments.borrow_and_update().clone();
-                sync(refresher.as_ref(), &mut slots, &envs);
+                scheduler.follow(&envs);
             }
             _ = tokio::time::sleep_until(wake) => {}
         }
     }
+    scheduler.stop().await;
+}
 
-    // Stop scheduling; give in-flight refreshes a short grace, then drop them.
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
-    tasks.abort_all();
+/// The loop's state: one slot per watched environment and the refreshes in flight.
+struct Scheduler<R> {
+    refresher: Arc<R>,
+    slots: HashMap<String, Slot>,
+    tasks: JoinSet<(String, Outcome)>,
+    max_in_flight: usize,
+    rate: f64,
+    configured: Cadences,
+    /// Whether the last plan stretched the cadences (logged when it changes).
+    stretched: bool,
+}
+
+impl<R: Refreshes> Scheduler<R> {
+    fn new(refresher: Arc<R>) -> Self {
+        Scheduler {
+            max_in_flight: refresher.max_concurrency(),
+            rate: refresher.budget().rate(),
+            configured: refresher.settings().cadences,
+            refresher,
+            slots: HashMap::new(),
+            tasks: JoinSet::new(),
+            stretched: false,
+        }
+    }
+
+    /// Take in a new watched set.
+    fn follow(&mut self, envs: &[Environment]) {
+        sync(self.refresher.as_ref(), &mut self.slots, envs);
+    }
+
+    /// One pass over the slots per wake: plan for what the fleet needs,
+    /// start the most overdue refreshes there is room for, and return when
+    /// to look again.
+    fn dispatch_due(&mut self, now: Instant) -> Instant {
+        let plan = self.replan();
+        let mut later: Option<Instant> = None;
+        let mut due: Vec<&mut Slot> = Vec::new();
+        for s in self.slots.values_mut().filter(|s| !s.in_flight) {
+            if s.next_due() <= now {
+                due.push(s);
+            } else {
+                later = Some(later.map_or(s.next_due(), |l: Instant| l.min(s.next_due())));
+            }
+        }
+        let free = self.max_in_flight.saturating_sub(self.tasks.len());
+        // Only the `free` most overdue are started: pick them without sorting
+        // every due slot (a thousand, when the fleet runs behind).
+        let left_due = due.len() > free;
+        if left_due && free > 0 {
+            due.select_nth_unstable_by_key(free - 1, |s| s.next_due());
+            due.truncate(free);
+        }
+        due.sort_by_key(|s| s.next_due());
+        for slot in due.into_iter().take(free) {
+            slot.in_flight = true;
+            let parts = take_turn(slot, &plan, now);
+            let r = Arc::clone(&self.refresher);
+            let env = Arc::clone(&slot.env);
+            self.tasks.spawn(async move {
+                let outcome = r.refresh_parts(&env, parts).await;
+                (env.id.clone(), outcome)
+            });
+        }
+        let configured = self.configured;
+        if self.tasks.len() >= self.max_in_flight {
+            // Woken by a refresh ending.
+            now + configured.stats.max(configured.list)
+        } else if left_due {
+            now
+        } else {
+            later.unwrap_or(now + configured.stats)
+        }
+    }
+
+    /// What the fleet's cadences need against the budget, reported and
+    /// logged when the stretch starts or stops.
+    fn replan(&mut self) -> Plan {
+        let demand = demand(self.slots.values());
+        let plan = plan::plan(demand, self.rate, self.configured, self.slots.len());
+        self.refresher.plan(&plan);
+        self.refresher
+            .store()
+            .set_stretch(plan.stats_stretch, plan.list_stretch);
+        log_stretch(&plan, &mut self.stretched, self.rate);
+        plan
+    }
+
+    /// A refresh ended: its slot may be dispatched again, and a list walk
+    /// says how many pages the next will take.
+    fn refresh_ended(&mut self, id: &str, outcome: &Outcome) {
+        if let Some(slot) = self.slots.get_mut(id) {
+            slot.in_flight = false;
+            if let Some(pages) = outcome.list_pages {
+                slot.list_pages = pages.max(1);
+            }
+        }
+    }
+
+    /// Stop scheduling; give in-flight refreshes a short grace, then drop them.
+    async fn stop(mut self) {
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        self.tasks.abort_all();
+    }
 }
 
 /// Multi-target mode (`--probe.only`): refresh nothing, only follow the
