@@ -362,36 +362,3 @@ fn scrub_all(text: &mut String, secrets: &[&Secret]) {
         *text = scrub(text, s);
     }
 }
-
-/// A request that got no HTTP answer: `timeout` or `connect`, with the
-/// transport's message scrubbed of the key. Also returns the `code` label.
-pub(super) fn transport_error(
-    endpoint: &'static str,
-    e: &reqwest::Error,
-    secret: &Secret,
-) -> (ApiError, String) {
-    if e.is_timeout() {
-        return (
-            ApiError::Timeout {
-                endpoint,
-                after: Duration::ZERO,
-            },
-            "timeout".into(),
-        );
-    }
-    // reqwest's message never carries header values, but scrub anyway.
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    (
-        ApiError::Connect {
-            endpoint,
-            message: scrub(&message, secret),
-        },
-        "connect".into(),
-    )
-}

@@ -1,10 +1,11 @@
 //! One request, sent once: the headers the SDK sends, a body capped at
 //! `--api.max-body-bytes`, the rate-limit headers read on the way, and the
-//! typed error of a failed answer with the server's retry advice.
+//! typed error of a failed answer (with the server's retry advice) or of no
+//! answer at all (`timeout`, `connect`).
 
 use super::{ApiClient, Credential, Response, Workspace};
 use crate::clock::{Clock, SystemClock};
-use crate::error::{transport_error, ApiError};
+use crate::error::ApiError;
 use crate::redact::scrub;
 use crate::retry::{header_str, retry_after, should_retry};
 use crate::secret::Secret;
@@ -162,6 +163,39 @@ impl ApiClient {
             self.budget.pause_until(Instant::now() + reset);
         }
     }
+}
+
+/// A request that got no HTTP answer: `timeout` or `connect`, with the
+/// transport's message scrubbed of the key. Also returns the `code` label.
+fn transport_error(
+    endpoint: &'static str,
+    e: &reqwest::Error,
+    secret: &Secret,
+) -> (ApiError, String) {
+    if e.is_timeout() {
+        return (
+            ApiError::Timeout {
+                endpoint,
+                after: Duration::ZERO,
+            },
+            "timeout".into(),
+        );
+    }
+    // reqwest's message never carries header values, but scrub anyway.
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    (
+        ApiError::Connect {
+            endpoint,
+            message: scrub(&message, secret),
+        },
+        "connect".into(),
+    )
 }
 
 /// The `code` label of a successful request.
