@@ -67,6 +67,26 @@ impl LogLevel {
     }
 }
 
+/// `--clock` of `simulate`, `--sim.clock` of `demo`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SimClockKind {
+    /// Wall time: the workload moves on by itself.
+    #[default]
+    Wall,
+    /// Simulated time stands still until `POST /_sim/advance` moves it.
+    Manual,
+}
+
+impl SimClockKind {
+    /// The simulator's clock of this kind (a manual one starts at the wall time).
+    pub fn clock(self) -> work_sim::SimClock {
+        match self {
+            SimClockKind::Wall => work_sim::SimClock::Wall,
+            SimClockKind::Manual => work_sim::SimClock::manual(),
+        }
+    }
+}
+
 /// `--log.format`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -233,6 +253,10 @@ pub struct DemoArgs {
     /// One simulated healthcheck item per environment this often (0s: none).
     #[arg(long = "sim.healthcheck-interval", default_value = "60s", value_parser = humantime::parse_duration)]
     pub sim_healthcheck_interval: std::time::Duration,
+    /// The simulator's time, which the exporter then reads too: the wall, or a
+    /// manual clock moved only by `POST /_sim/advance`.
+    #[arg(long = "sim.clock", value_enum, default_value_t = SimClockKind::Wall)]
+    pub sim_clock: SimClockKind,
     /// Refresh interval of the exporter in the demo.
     #[arg(long = "refresh.interval", default_value = "5s")]
     pub refresh_interval: String,
@@ -284,6 +308,9 @@ pub struct SimArgs {
     /// One healthcheck item per environment this often, as the platform sends them (0s: none).
     #[arg(long = "healthcheck-interval", default_value = "60s", value_parser = humantime::parse_duration)]
     pub healthcheck_interval: std::time::Duration,
+    /// The simulator's time: the wall, or a manual clock moved only by `POST /_sim/advance`.
+    #[arg(long = "clock", value_enum, default_value_t = SimClockKind::Wall)]
+    pub clock: SimClockKind,
 
     #[command(flatten)]
     pub log: LogArgs,

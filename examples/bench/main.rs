@@ -14,6 +14,7 @@
 //! `/proc/PID`. Results go to `--out` as `results.md` and `results.json`.
 
 mod budget_bound;
+mod commit_wait;
 mod floor;
 // The binary's allocator setting, so the benchmark runs the exporter as `main.rs` does.
 mod measure;
@@ -57,6 +58,10 @@ struct Args {
     /// (100 items each): bytes plain and gzip, render CPU; then exit.
     #[arg(long)]
     formats: Option<usize>,
+    /// Only how long refresh commits wait while gzip renders run back to back,
+    /// at this many environments of 1,000 items (20 s); then exit.
+    #[arg(long = "commit-wait")]
+    commit_wait: Option<usize>,
 }
 
 const ENVIRONMENTS: [usize; 4] = [1, 10, 100, 1000];
@@ -105,6 +110,20 @@ fn formats(out: &std::path::Path, environments: usize) {
     std::fs::write(dir.join("formats.json"), json).expect("write formats.json");
 }
 
+/// `--commit-wait N`: commits timed while renders run, at N environments x 1,000 items.
+fn commit_wait(out: &std::path::Path, environments: usize) {
+    let dir = out.join(format!("commit-wait-{environments}"));
+    std::fs::create_dir_all(&dir).expect("create the directory");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let sim = procs::start_sim(&dir, environments, 1000);
+    let sample = rt.block_on(floor::fetch(&sim.creds, 1000));
+    let r = commit_wait::measure(&sim.creds, &sample, 20.0);
+    println!("{}", serde_json::to_string_pretty(&r).expect("json"));
+}
+
 fn main() {
     let raw: Vec<String> = std::env::args().collect();
     if raw.get(1).map(String::as_str) == Some(procs::EXEC) {
@@ -118,6 +137,10 @@ fn main() {
     std::fs::create_dir_all(&args.out).expect("create the output directory");
     if let Some(environments) = args.formats {
         formats(&args.out, environments);
+        return;
+    }
+    if let Some(environments) = args.commit_wait {
+        commit_wait(&args.out, environments);
         return;
     }
     let mut cells: Vec<(usize, usize)> = if !args.cells.is_empty() {

@@ -20,9 +20,41 @@ pub struct RenderCost {
     pub gzip_bytes: usize,
 }
 
+/// One environment's snapshot folded from `pages`, as a refresh leaves it.
+pub fn fold_snapshot(pages: &[bytes::Bytes], now_ms: i64) -> (Snapshot, Lifecycle) {
+    let tracker = Tracker::new(now_ms);
+    let mut fold = Fold::new(&tracker, now_ms);
+    for b in pages {
+        let _ = work_api::decode::work_page_each(b, |row| fold.add(&row));
+    }
+    let (work, delta, _) = fold.finish(false, pages.len() as u32);
+    let queue = QueueSnapshot {
+        depth: 800,
+        pending: 200,
+        workers_polling: Some(0),
+        oldest_queued_at_ms: Some(now_ms - 60_000),
+    };
+    (Snapshot::whole(queue, work, now_ms), delta)
+}
+
+/// A gzip scrape as the server renders it: straight into the compressor.
+pub fn gzip_scrape(metrics: &ExporterMetrics, store: &Store, now_ms: i64) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let _ = metrics.render_to(
+        &mut enc,
+        work_exporter::metrics::Format::Text,
+        store,
+        now_ms,
+        Duration::from_secs(90),
+        work_exporter::config::StaleAfter::fixed(Duration::from_secs(90)),
+        "http://localhost:9781",
+    );
+    enc.finish().unwrap_or_default()
+}
+
 /// A store of one environment per credential, each folded from the sample's
 /// pages (round robin), as a refresh would leave it.
-fn build_store(creds: &Credentials, sample: &Sample, now_ms: i64) -> Store {
+pub fn build_store(creds: &Credentials, sample: &Sample, now_ms: i64) -> Store {
     let envs: Vec<Environment> = creds
         .environments
         .iter()
@@ -38,20 +70,7 @@ fn build_store(creds: &Credentials, sample: &Sample, now_ms: i64) -> Store {
     let store = Store::default();
     store.set_environments(&envs);
     for (i, e) in envs.iter().enumerate() {
-        let pages = &sample.pages[i % sample.pages.len()];
-        let tracker = Tracker::new(now_ms);
-        let mut fold = Fold::new(&tracker, now_ms);
-        for b in pages {
-            let _ = work_api::decode::work_page_each(b, |row| fold.add(&row));
-        }
-        let (work, delta, _) = fold.finish(false, pages.len() as u32);
-        let queue = QueueSnapshot {
-            depth: 800,
-            pending: 200,
-            workers_polling: Some(0),
-            oldest_queued_at_ms: Some(now_ms - 60_000),
-        };
-        let snapshot = Snapshot::whole(queue, work, now_ms);
+        let (snapshot, delta) = fold_snapshot(&sample.pages[i % sample.pages.len()], now_ms);
         store.commit_success(&e.id, snapshot, &delta);
     }
     store
@@ -77,20 +96,7 @@ pub fn measure(creds: &Credentials, sample: &Sample) -> RenderCost {
         )
     };
     let text = render();
-    // As the server does for a gzip scrape: rendered straight into the compressor.
-    let gzip = || {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        let _ = metrics.render_to(
-            &mut enc,
-            work_exporter::metrics::Format::Text,
-            &store,
-            now_ms,
-            Duration::from_secs(90),
-            work_exporter::config::StaleAfter::fixed(Duration::from_secs(90)),
-            "http://localhost:9781",
-        );
-        enc.finish().unwrap_or_default()
-    };
+    let gzip = || gzip_scrape(&metrics, &store, now_ms);
     let gzip_bytes = gzip().len();
     let plain = timed(|| {
         std::hint::black_box(render());

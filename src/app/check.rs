@@ -7,6 +7,17 @@ use crate::config::{self, Config};
 
 pub(super) async fn check_config(args: &CheckConfigArgs) -> Result<(), AppError> {
     let cfg = Config::from_args(&args.serve, &config::process_env)?;
+    describe(&cfg);
+    if !args.probe {
+        return Ok(());
+    }
+    crate::probe::print_probe(&cfg)
+        .await
+        .map_err(AppError::Check)
+}
+
+/// What the configuration amounts to, keys shown only as configured or not.
+fn describe(cfg: &Config) {
     println!(
         "configuration OK: {} environment(s), API {}",
         cfg.environments.len(),
@@ -61,10 +72,4 @@ pub(super) async fn check_config(args: &CheckConfigArgs) -> Result<(), AppError>
             }
         );
     }
-    if !args.probe {
-        return Ok(());
-    }
-    crate::probe::print_probe(&cfg)
-        .await
-        .map_err(AppError::Check)
 }

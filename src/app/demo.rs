@@ -6,9 +6,7 @@ use super::AppError;
 use crate::cli::{DemoArgs, ServeArgs};
 use crate::config::{self, Config, Environment, Sources};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-use work_api::clock::SystemClock;
 use work_api::secret::Secret;
 use work_sim as sim;
 
@@ -42,7 +40,7 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), App
         healthcheck_interval: args.sim_healthcheck_interval,
         credentials_out: Some(credentials_out.clone()),
         paging: sim::Paging::default(),
-        clock: Default::default(),
+        clock: args.sim_clock.clock(),
     };
     let running = sim::start(opts, shutdown.clone()).await?;
     let creds = running.credentials.clone();
@@ -61,12 +59,29 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), App
     } else {
         bound.to_string()
     };
+    print_welcome(args, &creds, &shown, &cfg.telemetry_path, &credentials_out);
+    // The exporter reads the simulator's clock: on a manual one, ages move
+    // with simulated time, as they would against the real API.
+    let result = super::run_exporter(cfg, listener, running.clock(), shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = running.task.await;
+    result
+}
+
+/// Where to look and how to switch scenario, printed at start.
+fn print_welcome(
+    args: &DemoArgs,
+    creds: &sim::Credentials,
+    shown: &str,
+    telemetry_path: &str,
+    credentials_out: &std::path::Path,
+) {
     println!(
         "anthropic-work-exporter demo: {} simulated environments, scenario {:?}",
         creds.environments.len(),
         args.scenario
     );
-    println!("  metrics:        http://{shown}{}", cfg.telemetry_path);
+    println!("  metrics:        http://{shown}{}", telemetry_path);
     println!("  landing page:   http://{shown}/");
     println!("  simulated API:  {}", creds.base_url);
     println!(
@@ -79,11 +94,10 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), App
         credentials_out.display(),
         creds.base_url
     );
+    if args.sim_clock == crate::cli::SimClockKind::Manual {
+        println!("  manual clock:   simulated time stands still; move it with POST {}/_sim/advance {{\"seconds\": N}} (same token)", creds.base_url);
+    }
     println!("  stop with Ctrl-C");
-    let result = super::run_exporter(cfg, listener, Arc::new(SystemClock), shutdown.clone()).await;
-    shutdown.cancel();
-    let _ = running.task.await;
-    result
 }
 
 /// The simulator's environments as the exporter watches them in the demo

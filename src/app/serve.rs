@@ -67,30 +67,8 @@ pub async fn run_exporter(
     if cfg.api.base_url.scheme() != "https" && !is_loopback(&cfg.api.base_url) {
         tracing::warn!(base_url = %cfg.api.base_url, "the API base URL is neither https nor loopback: keys would cross the network unencrypted");
     }
-    let metrics = Arc::new(
-        ExporterMetrics::new(&Settings {
-            budget_rps: cfg.api.max_requests_per_second,
-            cadences: cfg.refresh.cadences,
-            lease_ttl: cfg.refresh.lease_ttl,
-            discovery: cfg.discovery.is_some(),
-        })
-        .map_err(|e| AppError::Client(e.to_string()))?
-        .with_options(cfg.exposition.clone()),
-    );
-    metrics.set_shard(cfg.shard.index, cfg.shard.total);
-    let budget = Arc::new(RequestBudget::new(cfg.api.max_requests_per_second));
-    let client = Arc::new(
-        ApiClient::new(
-            cfg.api.base_url.clone(),
-            cfg.api.workspace_id.clone(),
-            cfg.api.max_concurrency,
-            cfg.api.max_body_bytes,
-            budget,
-            metrics.clone(),
-        )
-        .map_err(|e| AppError::Client(e.to_string()))?
-        .with_api_version(cfg.api.version.clone()),
-    );
+    let metrics = exporter_metrics(&cfg)?;
+    let client = api_client(&cfg, metrics.clone())?;
     // Until the first discovery: the configured environments of this shard.
     let keys_dir = cfg.discovery.as_ref().and_then(|d| d.keys_dir.clone());
     let initial = discovery::watched(&cfg.environments, &[], cfg.shard, keys_dir.as_deref());
@@ -121,18 +99,7 @@ pub async fn run_exporter(
         refresher: refresher.clone(),
         probe_only: cfg.probe_only,
     });
-    tracing::info!(
-        address = %bound,
-        environments = initial.len(),
-        discovery = cfg.discovery.is_some(),
-        shard = cfg.shard.index,
-        total_shards = cfg.shard.total,
-        probe_only = cfg.probe_only,
-        stats_interval = %humantime::format_duration(cfg.refresh.cadences.stats),
-        list_interval = %humantime::format_duration(cfg.refresh.cadences.list),
-        budget_rps = cfg.api.max_requests_per_second,
-        "serving metrics"
-    );
+    log_start(&cfg, bound, initial.len());
     let (env_tx, env_rx) = watch::channel(initial);
     let discovering = spawn_discovery(&cfg, client, metrics, store, env_tx, &shutdown);
     let sched = if cfg.probe_only {
@@ -151,6 +118,50 @@ pub async fn run_exporter(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+fn exporter_metrics(cfg: &Config) -> Result<Arc<ExporterMetrics>, AppError> {
+    let metrics = ExporterMetrics::new(&Settings {
+        budget_rps: cfg.api.max_requests_per_second,
+        cadences: cfg.refresh.cadences,
+        lease_ttl: cfg.refresh.lease_ttl,
+        discovery: cfg.discovery.is_some(),
+    })
+    .map_err(|e| AppError::Client(e.to_string()))?
+    .with_options(cfg.exposition.clone());
+    metrics.set_shard(cfg.shard.index, cfg.shard.total);
+    Ok(Arc::new(metrics))
+}
+
+/// The one client of the process, with the one request budget.
+fn api_client(cfg: &Config, metrics: Arc<ExporterMetrics>) -> Result<Arc<ApiClient>, AppError> {
+    let budget = Arc::new(RequestBudget::new(cfg.api.max_requests_per_second));
+    let client = ApiClient::new(
+        cfg.api.base_url.clone(),
+        cfg.api.workspace_id.clone(),
+        cfg.api.max_concurrency,
+        cfg.api.max_body_bytes,
+        budget,
+        metrics,
+    )
+    .map_err(|e| AppError::Client(e.to_string()))?
+    .with_api_version(cfg.api.version.clone());
+    Ok(Arc::new(client))
+}
+
+fn log_start(cfg: &Config, bound: SocketAddr, environments: usize) {
+    tracing::info!(
+        address = %bound,
+        environments,
+        discovery = cfg.discovery.is_some(),
+        shard = cfg.shard.index,
+        total_shards = cfg.shard.total,
+        probe_only = cfg.probe_only,
+        stats_interval = %humantime::format_duration(cfg.refresh.cadences.stats),
+        list_interval = %humantime::format_duration(cfg.refresh.cadences.list),
+        budget_rps = cfg.api.max_requests_per_second,
+        "serving metrics"
+    );
 }
 
 /// Start discovering environments, when configured; it feeds `env_tx`.

@@ -1,6 +1,6 @@
 //! `simulate`: the simulated API (crate `work-sim`) on its own, from its flags.
 
-use crate::cli::SimArgs;
+use crate::cli::{SimArgs, SimClockKind};
 use tokio_util::sync::CancellationToken;
 use work_sim::{LastCursor, Paging, SimError, SimOptions};
 
@@ -25,7 +25,7 @@ pub fn options(a: &SimArgs) -> SimOptions {
                 },
                 empty_page_every: a.empty_page_every,
             },
-            clock: Default::default(),
+            clock: a.clock.clock(),
         }
     }
 }
@@ -51,6 +51,11 @@ pub async fn run(args: &SimArgs, shutdown: CancellationToken) -> Result<(), SimE
     println!(
         "Switch scenario: curl -X POST -H 'Authorization: Bearer <admin_token>' -d '{{\"scenario\":\"workers-down\"}}' {base_url}/_sim/scenario"
     );
+    if args.clock == SimClockKind::Manual {
+        println!(
+            "Manual clock: simulated time stands still; move it with curl -X POST -H 'Authorization: Bearer <admin_token>' -d '{{\"seconds\":60}}' {base_url}/_sim/advance"
+        );
+    }
     shutdown.cancelled().await;
     let _ = sim.task.await;
     Ok(())

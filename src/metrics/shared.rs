@@ -4,7 +4,9 @@
 //! ten renders (a second at p99) and held ten copies in memory.
 //!
 //! A scrape takes a kept body only while it is under `SHARE_WINDOW_MS` old (so
-//! ages move) and either no status change (`Store::status_changes`: a failure,
+//! ages move), by the exporter's clock and by the monotonic clock alike (a
+//! clock that tests or `demo --sim.clock manual` hold still must not keep a
+//! body forever), and either no status change (`Store::status_changes`: a failure,
 //! a recovery, the watched set) has been stored since it was rendered, or its
 //! render was already running when the scrape arrived (the scrape waited for
 //! it instead of starting its own). So a failure or recovery is never served
@@ -25,6 +27,8 @@ pub const SHARE_WINDOW_MS: i64 = 1000;
 #[derive(Debug)]
 struct Kept {
     rendered_at_ms: i64,
+    /// When it was rendered, by the monotonic clock.
+    rendered_at: tokio::time::Instant,
     /// `Store::status_changes` read before the render started.
     generation: u64,
     /// Which render made it.
@@ -110,6 +114,7 @@ impl Shared {
             if let Some(body) = &body {
                 slots.kept[slot] = Some(Kept {
                     rendered_at_ms: now_ms,
+                    rendered_at: tokio::time::Instant::now(),
                     generation,
                     render: render_id,
                     body: body.clone(),
@@ -134,7 +139,8 @@ fn current(
 ) -> Option<Bytes> {
     let kept = kept.as_ref()?;
     // Either way: a clock set back (tests move theirs) also renders anew.
-    let young = (now_ms - kept.rendered_at_ms).abs() < SHARE_WINDOW_MS;
+    let young = (now_ms - kept.rendered_at_ms).abs() < SHARE_WINDOW_MS
+        && kept.rendered_at.elapsed().as_millis() < SHARE_WINDOW_MS as u128;
     let unchanged = kept.generation >= generation;
     let waited = waited_for == Some(kept.render);
     (young && (unchanged || waited)).then(|| kept.body.clone())
@@ -164,6 +170,16 @@ mod tests {
 
     fn body(text: &'static str) -> impl FnOnce() -> Option<Bytes> + Send + 'static {
         move || Some(Bytes::from(text))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_clock_held_still_does_not_keep_a_body_past_the_window_of_real_time() {
+        let shared = Shared::default();
+        assert_eq!(shared.get(10_000, 7, PLAIN, body("a")).await.unwrap(), "a");
+        tokio::time::advance(std::time::Duration::from_millis(999)).await;
+        assert_eq!(shared.get(10_000, 7, PLAIN, body("b")).await.unwrap(), "a");
+        tokio::time::advance(std::time::Duration::from_millis(2)).await;
+        assert_eq!(shared.get(10_000, 7, PLAIN, body("c")).await.unwrap(), "c");
     }
 
     #[tokio::test]

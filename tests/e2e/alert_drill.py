@@ -2,7 +2,9 @@
 """End-to-end alert drill with the real programs (stdlib only).
 
 Starts, all on 127.0.0.1 with free ports and a temporary directory:
-  - the exporter in demo mode (simulator + exporter in one process), 4 environments;
+  - the exporter in demo mode (simulator + exporter in one process), 4 environments,
+    the simulator on a manual clock (`--sim.clock manual`) that this script moves
+    (see SIM_SPEED and SCENARIO_JUMP_S); the exporter reads the same clock;
   - Prometheus (scrape and rule evaluation every 1 s) loading a temporary copy
     of alerts/*.yml in which `for:` durations and the no-workers windows are
     shortened (see DRILL_REWRITES; the shipped file keeps production values);
@@ -24,6 +26,14 @@ environment whose JSON names what is behind the alert (oldest queued items,
 expired leases, refresh errors). The environment is then switched back to
 `steady` and the resolved notification must arrive. Before the scenarios, the
 Alertmanager's inhibition rules are checked with synthetic alerts.
+
+Time: Prometheus's windows and `for:` run on real time, the workload on
+simulated time. A background thread advances the simulator SIM_SPEED times
+faster than real time, so work keeps flowing through every real-time window;
+right after the switches the drill jumps SCENARIO_JUMP_S simulated seconds at
+once, so leases pass their 90 s TTL, held work finishes and waiting items age
+without anyone waiting for it. What is left of the run is real time: the
+shortened rule windows and `for:`, and Alertmanager's grouping.
 
 Exit status 0 when every check passed, 1 otherwise. Every process started is
 stopped on exit.
@@ -49,38 +59,49 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB = "anthropic-work-exporter"
-REFRESH_INTERVAL = "2s"
+REFRESH_INTERVAL = "1s"
 # The whole drill (start-up included) must end within this many seconds.
-DEADLINE_S = 300
+DEADLINE_S = 150
+# The no-workers rule's pick-up windows, shortened (real time: Prometheus's).
+NO_WORKERS_WINDOW = "8s"
 # Saturated must stay silent for at least this long after work waits with
 # no idle worker (the shortened no-workers window + for: + margin).
-SATURATED_QUIET_S = 60
+SATURATED_QUIET_S = 8 + 5 + 4
 # Steady load before the scenarios: longer than the shortened no-workers window.
-BASELINE_S = 35
+BASELINE_S = 10
+# Simulated seconds per real second, moved in steps of SIM_STEP_S real
+# seconds: at 20 arrivals a simulated minute, a steady environment picks up
+# about 11 items in each 8 s window, so "nothing picked up" means something.
+SIM_SPEED = 4
+SIM_STEP_S = 0.25
+# Simulated seconds jumped at once after the switches: stale leases pass their
+# 90 s TTL, workers-down workers finish what they held and drop out of the
+# API's 30 s polling window, and waiting work ages past the shortened thresholds.
+SCENARIO_JUMP_S = 600
 
 # Rewrites applied to the temporary copy of the rules, so the drill finishes
 # in minutes. (pattern, replacement, expected number of matches; None = at
 # least one). A mismatch fails the drill: update this table with the rules.
 DRILL_REWRITES = [
     (r"(?m)^(\s+for:) \S+$", r"\1 5s", None),
-    # No-workers: "nothing picked up in 5 minutes" -> 30 seconds; "oldest item
+    # No-workers: "nothing picked up in 5 minutes" -> NO_WORKERS_WINDOW; "oldest item
     # older than 180 s" -> 5 s, so that the saturated environment (where work
     # waits ~10-20 s) meets it and only the progress clauses keep it silent.
     # Both forms: the classic _count and the native histogram.
     (r"increase\((anthropic_work_queue_wait_seconds(?:_count)?)\[5m\]\)",
-     r"increase(\1[30s])", 2),
+     rf"increase(\1[{NO_WORKERS_WINDOW}])", 2),
     (r"\(anthropic_work_queue_oldest_age_seconds > 180\)",
      "(anthropic_work_queue_oldest_age_seconds > 5)", 1),
-    # Its healthcheck way: "no pick-up in 2 minutes" -> 30 seconds; "a
+    # Its healthcheck way: "no pick-up in 2 minutes" -> NO_WORKERS_WINDOW; "a
     # healthcheck waiting over 120 s" -> 5 s (the demo sends one every
     # HEALTHCHECK_INTERVAL), so that healthchecks waiting behind the saturated
     # backlog meet it too and only the progress clauses keep it silent.
     (r"increase\((anthropic_work_queue_wait_seconds(?:_count)?)\[2m\]\)",
-     r"increase(\1[30s])", 2),
+     rf"increase(\1[{NO_WORKERS_WINDOW}])", 2),
     (r"\(anthropic_work_healthcheck_waiting_oldest_age_seconds > 120\)",
      "(anthropic_work_healthcheck_waiting_oldest_age_seconds > 5)", 1),
 ]
-# The demo's healthcheck items, one per environment this often.
+# The demo's healthcheck items, one per environment this often (simulated time).
 HEALTHCHECK_INTERVAL = "5s"
 AM_REWRITES = [
     (r"http://alert-receiver\.example\.invalid", None, 2),  # replaced by the webhook URL
@@ -235,6 +256,48 @@ def ok_status(url):
         return False
 
 
+# --- simulated time ---------------------------------------------------------
+
+class SimClock:
+    """The simulator's manual clock, moved over its admin endpoint: SIM_SPEED
+    times real time from a background thread, plus jumps."""
+
+    def __init__(self, base_url, admin_token):
+        self.url = base_url + "/_sim/advance"
+        self.headers = {"Authorization": f"Bearer {admin_token}"}
+        self.error = None
+        self.advanced = 0.0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def advance(self, seconds):
+        status, raw = http("POST", self.url, {"seconds": seconds}, self.headers, timeout=30)
+        if status != 200:
+            raise DrillFailure(f"advancing the simulator's clock: HTTP {status} {raw[:200]!r}")
+        self.advanced += seconds
+
+    def _run(self):
+        while not self.stopping.wait(SIM_STEP_S):
+            try:
+                self.advance(SIM_SPEED * SIM_STEP_S)
+            except Exception as e:  # reported by check(), from the main thread
+                self.error = e
+                return
+
+    def start(self):
+        self.thread.start()
+        log(f"simulator clock: {SIM_SPEED} simulated seconds per real second")
+
+    def check(self):
+        if self.error is not None:
+            raise DrillFailure(f"the simulator's clock stopped: {self.error}")
+
+    def stop(self):
+        self.stopping.set()
+        if self.thread.is_alive():
+            self.thread.join(timeout=5)
+
+
 # --- the drill --------------------------------------------------------------
 
 class Drill:
@@ -244,6 +307,7 @@ class Drill:
         self.procs = Procs(self.workdir)
         self.inbox = Inbox()
         self.results = []  # (check, ok, detail)
+        self.clock = None
 
     def check(self, name, ok, detail=""):
         self.results.append((name, ok, detail))
@@ -281,7 +345,7 @@ scrape_configs:
     static_configs:
       - targets: ['127.0.0.1:{exporter_port}']
 """)
-        log(f"temporary configs in {self.workdir} (rules: for: 5s, no-workers window 30s, age > 5 s)")
+        log(f"temporary configs in {self.workdir} (rules: for: 5s, no-workers window {NO_WORKERS_WINDOW}, age > 5 s)")
 
     def start_all(self):
         webhook = start_webhook(self.inbox)
@@ -297,6 +361,7 @@ scrape_configs:
             "--scenario", "steady",
             "--refresh.interval", REFRESH_INTERVAL,
             "--sim.healthcheck-interval", HEALTHCHECK_INTERVAL,
+            "--sim.clock", "manual",
             "--credentials-out", str(creds_path),
         ])
         self.procs.start("alertmanager", [
@@ -326,6 +391,8 @@ scrape_configs:
         self.envs = [e["id"] for e in creds["environments"]]
         if len(self.envs) < 4:
             raise DrillFailure(f"the demo reported {len(self.envs)} environments, need 4")
+        self.clock = SimClock(self.sim, self.admin_token)
+        self.clock.start()
         wait_until("Alertmanager to be ready", lambda: ok_status(self.am + "/-/ready"), 30, self.procs)
         wait_until("Prometheus to be ready", lambda: ok_status(self.prom + "/-/ready"), 60, self.procs)
 
@@ -434,7 +501,8 @@ scrape_configs:
         started = time.monotonic()
 
         def ready():
-            busy = self.query(f'increase(anthropic_work_queue_wait_seconds_count{{job="{JOB}"}}[30s]) > 0')
+            self.clock.check()
+            busy = self.query(f'increase(anthropic_work_queue_wait_seconds_count{{job="{JOB}"}}[{NO_WORKERS_WINDOW}]) > 0')
             return len(busy) >= 4 and time.monotonic() - started >= BASELINE_S
         wait_until(f"{BASELINE_S}s of steady data with pick-ups in every environment", ready, 90, self.procs, interval=1)
         alerts = self.query('ALERTS{alertname="AnthropicWorkNoWorkers"}')
@@ -464,6 +532,8 @@ scrape_configs:
             ph["switched"] = time.monotonic()
         self.switch(e_sat, "saturated")
         sat_since = time.monotonic()
+        self.clock.advance(SCENARIO_JUMP_S)
+        log(f"simulator: jumped {SCENARIO_JUMP_S} simulated seconds ahead")
         sat_naive_first = None
         sat_checks = sat_naive = sat_hc_waiting = 0
         sat_progress = False
@@ -472,6 +542,7 @@ scrape_configs:
 
         while True:
             self.procs.check_alive()
+            self.clock.check()
             now = time.monotonic()
             if now - T0 > DEADLINE_S:
                 pending = [f"{s}: {'resolve' if 'fired' in ph else 'fire'} {ph['alert']}" for s, ph in phases.items() if "resolved" not in ph]
@@ -527,7 +598,7 @@ scrape_configs:
                     if sat_naive_first is None:
                         sat_naive_first = now
                         log(f"saturated: work waiting and no idle worker in {e_sat}")
-                if self.query(f"increase(anthropic_work_queue_wait_seconds_count{sel}[30s]) > 0"):
+                if self.query(f"increase(anthropic_work_queue_wait_seconds_count{sel}[{NO_WORKERS_WINDOW}]) > 0"):
                     sat_progress = True
                 # Busy workers do not poll: healthchecks wait behind the backlog.
                 if self.query(f"anthropic_work_healthcheck_waiting_oldest_age_seconds{sel} > 5"):
@@ -589,6 +660,8 @@ def main():
     except (KeyboardInterrupt, SystemExit):
         print("\nFAIL: interrupted", flush=True)
     finally:
+        if drill.clock is not None:
+            drill.clock.stop()
         drill.procs.stop_all()
     passed = sum(1 for _, k, _ in drill.results if k)
     print(f"\nalert drill: {'PASS' if ok else 'FAIL'} ({passed} checks passed, "

@@ -2,8 +2,10 @@
 # End-to-end alert drill: the exporter's demo, real Prometheus and real
 # Alertmanager on loopback, a webhook receiver; workers-down, stale-heartbeats
 # and api-down must each deliver their alert (with the drill-down link) and
-# resolve; saturated must not deliver the no-workers alert. Bounded to a few
-# minutes; every process is stopped on exit. Details: tests/e2e/alert_drill.py.
+# resolve; saturated must not deliver the no-workers alert. The simulator runs
+# on a manual clock the drill moves (simulated minutes at once where a scenario
+# needs them), so the drill takes well under a minute; bounded to a few minutes;
+# every process is stopped on exit. Details: tests/e2e/alert_drill.py.
 #
 # Needs: the exporter binary ($WORK_EXPORTER_BIN, else target/release/anthropic-work-exporter),
 # prometheus and prometheus-alertmanager (Debian packages; scripts/test installs them).
@@ -35,8 +37,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # The python drill stops its own processes; `timeout` is the last resort
-# (420 s: the drill's own deadline is 300 s).
-timeout --signal=TERM --kill-after=20 420 \
+# (240 s: the drill's own deadline is 150 s).
+timeout --signal=TERM --kill-after=20 240 \
   "$python" tests/e2e/alert_drill.py --bin "$bin" --alertmanager "$am" \
   --prometheus "$(command -v prometheus)" --workdir "$workdir" &
 drill_pid=$!

@@ -13,21 +13,13 @@
 #      /api/v1/query with the template variables substituted: must parse and
 #      return data unless the panel says "Empty when healthy: <reason>"
 #
-# Needs: $WORK_EXPORTER_BIN (scripts/test sets it; default target/release),
+# Needs: the exporter (tests/e2e/lib/common.bash finds it),
 # prometheus on PATH, python3 (the project venv's, first on PATH under scripts/test).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-root=$(pwd)
-started=$SECONDS
-
-bin=${WORK_EXPORTER_BIN:-$root/target/release/anthropic-work-exporter}
-python=${WORK_EXPORTER_PYTHON:-python3}
+source "$(dirname "$0")/lib/common.bash" dashboards
 check="$python $root/tests/dashboards/check_dashboards.py"
 scrape=2            # seconds: Prometheus scrape interval (and the demo's refresh interval)
 rate_window=30s     # what $__rate_interval becomes: 15 scrapes
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-[ -x "$bin" ] || fail "exporter binary $bin not found (cargo build --release, or set WORK_EXPORTER_BIN)"
 command -v prometheus >/dev/null || fail "prometheus not on PATH (scripts/test installs Debian's package)"
 
 echo "== structure"
@@ -35,36 +27,10 @@ $check structure
 echo "== selftest: the structure check catches broken dashboards"
 $check selftest
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  local rc=$?
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [ $rc -ne 0 ]; then
-    echo "--- demo log (tail)"; tail -n 20 "$tmp/demo.log" 2>/dev/null || true
-    echo "--- prometheus log (tail)"; tail -n 20 "$tmp/prometheus.log" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-  exit $rc
-}
-trap cleanup EXIT INT TERM
-
-free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { # url seconds
-  local i
-  for ((i = 0; i < $2 * 5; i++)); do
-    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-    sleep 0.2
-  done
-  return 1
-}
-
 echo "== demo"
 eport=$(free_port)
-"$bin" demo --web.listen-address "127.0.0.1:$eport" --scenario steady \
-  --refresh.interval "${scrape}s" --credentials-out "$tmp/creds.json" >"$tmp/demo.log" 2>&1 &
-pids+=($!)
+background demo "$bin" demo --web.listen-address "127.0.0.1:$eport" --scenario steady \
+  --refresh.interval "${scrape}s" --credentials-out "$tmp/creds.json"
 wait_http "http://127.0.0.1:$eport/-/ready" 20 || fail "demo not ready on 127.0.0.1:$eport"
 read -r base_url admin_token envs < <("$python" - "$tmp/creds.json" <<'EOF'
 import json, sys
@@ -95,16 +61,13 @@ scrape_configs:
       - targets: ["127.0.0.1:$eport"]
 EOF
 promtool check config "$tmp/prometheus.yml" >/dev/null || fail "promtool rejects the test's prometheus.yml"
-prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/data" \
-  --web.listen-address="127.0.0.1:$pport" --log.level=warn >"$tmp/prometheus.log" 2>&1 &
-pids+=($!)
+background prometheus prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/data" \
+  --web.listen-address="127.0.0.1:$pport" --log.level=warn
 # The same scrape with native histograms: the exporter answers it in protobuf and
 # the lifecycle histograms are stored only in their native form.
 nport=$(free_port)
-prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/data-native" \
-  --web.listen-address="127.0.0.1:$nport" --log.level=warn --enable-feature=native-histograms \
-  >"$tmp/prometheus-native.log" 2>&1 &
-pids+=($!)
+background prometheus-native prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/data-native" \
+  --web.listen-address="127.0.0.1:$nport" --log.level=warn --enable-feature=native-histograms
 wait_http "http://127.0.0.1:$pport/-/ready" 30 || fail "prometheus not ready on 127.0.0.1:$pport"
 wait_http "http://127.0.0.1:$nport/-/ready" 30 || fail "native-histogram prometheus not ready on 127.0.0.1:$nport"
 echo "prometheus on 127.0.0.1:$pport, and with native histograms on 127.0.0.1:$nport, scraping every ${scrape}s"
@@ -116,4 +79,4 @@ echo "== every query again, against native histograms"
 $check live --prometheus "http://127.0.0.1:$nport" --environments "$envs" \
   --rate-interval "$rate_window" --scrape-interval "$scrape" --deadline 60
 
-echo "dashboards: ok in $((SECONDS - started))s"
+passed

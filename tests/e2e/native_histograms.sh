@@ -16,58 +16,23 @@
 # native Prometheus ingesting it. Series per environment of both are printed
 # and the native count checked against the target (at most 35).
 #
-# Needs: $WORK_EXPORTER_BIN (default target/release), prometheus and promtool
+# Needs: the exporter (tests/e2e/lib/common.bash finds it), prometheus and promtool
 # on PATH, and a python with prometheus_client ($WORK_EXPORTER_PYTHON).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-root=$(pwd)
-started=$SECONDS
-
-bin=${WORK_EXPORTER_BIN:-$root/target/release/anthropic-work-exporter}
-python=${WORK_EXPORTER_PYTHON:-python3}
+source "$(dirname "$0")/lib/common.bash" native_histograms
 scrape=1  # seconds: scrape interval and the demo's refresh interval
 max_series_native=35
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-[ -x "$bin" ] || fail "exporter binary $bin not found (cargo build --release, or set WORK_EXPORTER_BIN)"
 command -v prometheus >/dev/null || fail "prometheus not on PATH (Debian's package)"
 command -v promtool >/dev/null || fail "promtool not on PATH (Debian's prometheus package)"
 "$python" -c 'import prometheus_client' 2>/dev/null || fail "$python has no prometheus_client (pip install -r tests/requirements.txt)"
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  local rc=$?
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [ $rc -ne 0 ]; then
-    for log in demo native classic; do
-      echo "--- $log log (tail)"; tail -n 15 "$tmp/$log.log" 2>/dev/null || true
-    done
-  fi
-  rm -rf "$tmp"
-  exit $rc
-}
-trap cleanup EXIT INT TERM
-
-free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_http() { # url seconds
-  local i
-  for ((i = 0; i < $2 * 5; i++)); do
-    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
-    sleep 0.2
-  done
-  return 1
-}
 
 echo "== demo"
 eport=$(free_port)
 # With OpenMetrics' opt-in `_created` samples, so the parser checks them too (that they are
 # off by default is tests/it/formats.rs's job).
-"$bin" demo --web.listen-address "127.0.0.1:$eport" --scenario steady \
+background demo "$bin" demo --web.listen-address "127.0.0.1:$eport" --scenario steady \
   --metrics.openmetrics.created-samples \
-  --refresh.interval "${scrape}s" --credentials-out "$tmp/creds.json" >"$tmp/demo.log" 2>&1 &
-pids+=($!)
+  --refresh.interval "${scrape}s" --credentials-out "$tmp/creds.json"
 wait_http "http://127.0.0.1:$eport/-/ready" 20 || fail "demo not ready on 127.0.0.1:$eport"
 env_id=$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["environments"][0]["id"])' "$tmp/creds.json")
 metrics="http://127.0.0.1:$eport/metrics"
@@ -138,9 +103,8 @@ scrape_configs:
     static_configs:
       - targets: ["127.0.0.1:$eport"]
 EOF
-  prometheus --config.file="$tmp/$name.yml" --storage.tsdb.path="$tmp/$name-data" \
-    --web.listen-address="127.0.0.1:$port" --log.level=warn "$@" >"$tmp/$name.log" 2>&1 &
-  pids+=($!)
+  background "$name" prometheus --config.file="$tmp/$name.yml" --storage.tsdb.path="$tmp/$name-data" \
+    --web.listen-address="127.0.0.1:$port" --log.level=warn "$@"
 }
 nport=$(free_port)
 cport=$(free_port)
@@ -213,4 +177,4 @@ assert n_series <= max_native, f"FAIL: {n_series} series per environment with na
 assert c_series > n_series + 40, "the classic Prometheus should hold the bucket series"
 EOF
 
-echo "native_histograms: ok in $((SECONDS - started))s"
+passed

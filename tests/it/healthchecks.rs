@@ -3,40 +3,43 @@
 //! counts its healthcheck ground truth, and when the workers stop the
 //! platform's probes wait, visibly.
 
-use crate::ground_truth::{options, stack, value, Stack};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use crate::ground_truth::{options, stack, value};
+use std::time::Duration;
 use work_api::decode::timestamp_ms;
 use work_sim::SimOptions;
 
 const STATES: [&str; 5] = ["queued", "starting", "active", "stopping", "stopped"];
 
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// A scrape and the ground truth, taken when the simulator held still from
-/// before the scrape's refresh began until after the scrape; `None` when it
-/// moved (try again).
-async fn still_scrape(s: &Stack, id: &str) -> Option<(String, serde_json::Value)> {
-    let before_ms = now_ms();
-    let before = s.truth().await;
-    // The exporter refreshes every second: wait for a refresh that starts after `before`.
-    tokio::time::sleep(Duration::from_millis(1_600)).await;
-    let m = s.scrape().await;
-    let after = s.truth().await;
-    let refreshed_ms = value(
-        &m,
-        "anthropic_work_exporter_last_success_timestamp_seconds",
-        id,
-        "",
-    )? * 1000.0;
-    // A refresh of this small list takes milliseconds; 300 ms is a wide margin.
-    if before["environments"] != after["environments"] || (refreshed_ms as i64) < before_ms + 300 {
-        return None;
+/// Where the exporter's numbers differ from the simulator's ground truth
+/// for environment `id`: each state of sessions and of healthchecks, and the
+/// expired leases.
+fn differences(m: &str, id: &str, truth: &serde_json::Value) -> Result<(), String> {
+    let mut wrong = Vec::new();
+    for state in STATES {
+        let label = format!("state=\"{state}\"");
+        let sessions = value(m, "anthropic_work_items", id, &label);
+        if sessions != truth["counts"][state].as_f64() {
+            wrong.push(format!("sessions {state}: {sessions:?}"));
+        }
+        // `active` and `stopping` are written only while above 0 (never, for
+        // healthchecks the official way): absent reads as 0 there.
+        let shown = value(m, "anthropic_work_healthcheck_items", id, &label);
+        let shown = match state {
+            "active" | "stopping" => Some(shown.unwrap_or(0.0)),
+            _ => shown,
+        };
+        if shown != truth["healthchecks"][state].as_f64() {
+            wrong.push(format!("healthchecks {state}: {shown:?}"));
+        }
     }
-    Some((m, after["environments"][0].clone()))
+    let expired = value(m, "anthropic_work_leases_expired", id, "");
+    if expired != truth["expired_leases"].as_f64() {
+        wrong.push(format!("expired leases (sessions' only): {expired:?}"));
+    }
+    match wrong.is_empty() {
+        true => Ok(()),
+        false => Err(format!("{} differ from {truth}", wrong.join(", "))),
+    }
 }
 
 #[tokio::test]
@@ -47,8 +50,8 @@ async fn with_healthchecks_flowing_session_and_healthcheck_counts_each_equal_the
     };
     let s = stack(opts, &[]).await;
     let id = s.creds.environments[0].id.clone();
-    // Let healthchecks go through the workers' hands, beside sessions.
-    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    // Let healthchecks go through the workers' hands, beside sessions: five
+    // simulated seconds at a time, for at most two simulated minutes.
     let flowing = |t: &serde_json::Value| {
         let env = &t["environments"][0];
         let sessions: u64 = STATES
@@ -57,48 +60,24 @@ async fn with_healthchecks_flowing_session_and_healthcheck_counts_each_equal_the
             .sum();
         env["healthchecks"]["stopped"].as_u64() >= Some(2) && sessions >= 1
     };
-    while !flowing(&s.truth().await) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no healthcheck was handled: {}",
-            s.truth().await
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-
-    let mut compared = None;
-    for _ in 0..40 {
-        if let Some(c) = still_scrape(&s, &id).await {
-            compared = Some(c);
+    let mut truth = s.truth().await;
+    for _ in 0..24 {
+        if flowing(&truth) {
             break;
         }
+        s.advance(5);
+        truth = s.truth().await;
     }
-    let (m, truth) = compared.expect("the simulator never held still over a refresh");
-    for state in STATES {
-        let label = format!("state=\"{state}\"");
-        assert_eq!(
-            value(&m, "anthropic_work_items", &id, &label),
-            truth["counts"][state].as_f64(),
-            "sessions {state}: {truth}"
-        );
-        // `active` and `stopping` are written only while above 0 (never, for
-        // healthchecks the official way): absent reads as 0 there.
-        let shown = value(&m, "anthropic_work_healthcheck_items", &id, &label);
-        let shown = match state {
-            "active" | "stopping" => Some(shown.unwrap_or(0.0)),
-            _ => shown,
-        };
-        assert_eq!(
-            shown,
-            truth["healthchecks"][state].as_f64(),
-            "healthchecks {state}: {truth}"
-        );
-    }
-    assert_eq!(
-        value(&m, "anthropic_work_leases_expired", &id, ""),
-        truth["expired_leases"].as_f64(),
-        "expired leases are sessions' only: {truth}"
-    );
+    assert!(flowing(&truth), "no healthcheck was handled: {truth}");
+
+    // The simulator holds still now: the exporter must show exactly its numbers.
+    let m = s
+        .settle("the ground truth", |m| {
+            differences(m, &id, &truth["environments"][0])
+        })
+        .await;
+    assert_eq!(truth, s.truth().await, "the simulator held still");
+    let truth = truth["environments"][0].clone();
     assert_eq!(
         value(
             &m,
@@ -136,13 +115,18 @@ async fn when_the_workers_stop_healthchecks_wait_and_the_age_and_drilldown_show_
             "",
         )
     };
-    s.wait_for(Duration::from_secs(30), "a healthcheck handled", |m| {
+    // A healthcheck every 2 s, each taken within an idle worker's 1-3 s poll sleep.
+    s.advance(10);
+    let truth = s.truth().await;
+    let handled = truth["environments"][0]["healthchecks"]["stopped"].as_f64();
+    assert!(handled >= Some(1.0), "{truth}");
+    s.wait_for("the healthchecks handled", |m| {
         value(
             m,
             "anthropic_work_healthcheck_items",
             &id,
             "state=\"stopped\"",
-        ) >= Some(1.0)
+        ) == handled
     })
     .await;
     // Steady: an idle worker takes each one within its 1-3 s poll sleep (a
@@ -150,24 +134,20 @@ async fn when_the_workers_stop_healthchecks_wait_and_the_age_and_drilldown_show_
     assert!(age(&s.scrape().await) < Some(10.0));
 
     s.switch("workers-down").await;
-    let m = s
-        .wait_for(Duration::from_secs(30), "a healthcheck waiting 4 s", |m| {
-            age(m) > Some(4.0)
-        })
-        .await;
+    s.advance(7);
     let truth = s.truth().await;
     let env = &truth["environments"][0];
     let oldest = env["oldest_waiting_healthcheck_at"]
         .as_str()
         .and_then(timestamp_ms)
         .expect("the simulator has a waiting healthcheck");
-    let want = (now_ms() - oldest) as f64 / 1000.0;
-    let got = age(&m).unwrap_or(0.0);
-    // The scrape came before the truth: its age is at most a little younger.
-    assert!(
-        got <= want + 0.5 && got >= want - 3.0,
-        "exporter {got} s, simulator {want} s"
-    );
+    // The exporter reads the simulator's clock: the same age, to the millisecond.
+    let want = (s.sim.now_ms() - oldest) as f64 / 1000.0;
+    assert!(want > 4.0, "a healthcheck waits over 4 s: {env}");
+    s.wait_for("the simulator's oldest healthcheck age", |m| {
+        age(m).is_some_and(|got| (got - want).abs() < 0.0005)
+    })
+    .await;
     assert!(env["healthchecks"]["queued"].as_u64() >= Some(2), "{env}");
 
     let base = s.metrics_url.trim_end_matches("/metrics");

@@ -42,20 +42,30 @@ impl Sim {
 
     /// `start`, with lists paged as `paging` says.
     pub async fn start_with(items: usize, paging: work_sim::Paging) -> Sim {
+        Self::start_opts(|o| {
+            o.items_per_environment = items;
+            o.paging = paging;
+        })
+        .await
+    }
+
+    /// A static simulator of two environments, changed by `tweak`.
+    pub async fn start_opts(tweak: impl FnOnce(&mut SimOptions)) -> Sim {
         let shutdown = CancellationToken::new();
-        let opts = SimOptions {
+        let mut opts = SimOptions {
             listen_address: "127.0.0.1:0".parse().unwrap(),
             environments: 2,
             scenario: "steady".into(),
             seed: 1,
-            items_per_environment: items,
+            items_per_environment: 0,
             workers: 0,
             arrivals_per_minute: 0.0,
             healthcheck_interval: std::time::Duration::ZERO,
             credentials_out: None,
-            paging,
+            paging: work_sim::Paging::default(),
             clock: Default::default(),
         };
+        tweak(&mut opts);
         let running = start(opts, shutdown.clone()).await.unwrap();
         Sim {
             creds: running.credentials,

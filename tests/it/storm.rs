@@ -35,7 +35,11 @@ async fn an_outage_under_the_scheduler_stays_within_four_attempts_per_refresh() 
     let refresher = Arc::new(pair.refresher_every(interval, interval));
     let (_tx, rx) = watch::channel(vec![pair.bad.clone(), pair.good.clone()]);
     let token = CancellationToken::new();
-    let run_for = Duration::from_secs(7);
+    // The refreshes of the first interval and of two more: four attempts fit
+    // in one 2 s deadline (waits of 0.25-0.5, 0.5-1 and 1-2 s), so the cap is
+    // what holds them. Exporter time (backoff, deadlines) over real sockets:
+    // a paused tokio clock would fire the deadlines while requests are on the wire.
+    let run_for = Duration::from_millis(4_500);
     let task = tokio::spawn(scheduler::run(refresher, rx, token.clone()));
     tokio::time::sleep(run_for).await;
     token.cancel();

@@ -10,6 +10,7 @@
 use crate::state::Fault;
 use crate::world::World;
 use hyper::header::{HeaderMap, AUTHORIZATION};
+use std::collections::BTreeMap;
 
 /// Who is calling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,5 +131,38 @@ pub(crate) fn check_beta(headers: &HeaderMap) -> Result<(), Fault> {
                 work_api::wire::BETA_HEADER
             ),
         ))
+    }
+}
+
+/// The headers of a request, with each credential replaced by its name.
+pub(crate) fn headers_shown(world: &World, h: &HeaderMap) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in h {
+        let name = name.as_str();
+        let shown = match name {
+            "authorization" => match bearer(h) {
+                Some(token) => format!("Bearer {}", which(world, token)),
+                None => "<not a bearer token>".to_owned(),
+            },
+            "x-api-key" => which(world, value.to_str().unwrap_or("").trim()).to_owned(),
+            _ => String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        };
+        out.entry(name.to_owned())
+            .and_modify(|v| {
+                v.push_str(", ");
+                v.push_str(&shown);
+            })
+            .or_insert(shown);
+    }
+    out
+}
+
+fn which(world: &World, token: &str) -> &'static str {
+    if token == world.api_key {
+        "<api_key>"
+    } else if world.index_of_key(token).is_some() {
+        "<environment_key>"
+    } else {
+        "<unknown credential>"
     }
 }

@@ -1,7 +1,7 @@
 //! The HTTP server of the simulator (hyper 1): connection handling, the
 //! request id on every response, error envelopes, and fault injection.
 
-use crate::record::{self, Recorded};
+use crate::record::Recorded;
 use crate::scenario::{inject, Injected};
 use crate::state::Fault;
 use crate::world::World;
@@ -60,7 +60,7 @@ pub(crate) async fn serve(world: Arc<World>, listener: TcpListener, shutdown: Ca
     }
 }
 
-async fn handle(world: &World, req: Request<Incoming>) -> Resp {
+async fn handle(world: &Arc<World>, req: Request<Incoming>) -> Resp {
     let n = world.next_request();
     let rid = world.token("req_01", 22);
     let result = if req.uri().path().starts_with("/_sim/") {
@@ -77,10 +77,10 @@ async fn handle(world: &World, req: Request<Incoming>) -> Resp {
 
 async fn api(world: &World, req: Request<Incoming>, n: u64) -> Result<Resp, Fault> {
     world.request_log.push(Recorded {
-        endpoint: routes::endpoint_name(req.method(), req.uri().path()),
+        endpoint: crate::endpoint::sdk_method(req.method(), req.uri().path()),
         method: req.method().to_string(),
         path: req.uri().path().to_owned(),
-        headers: record::headers(world, req.headers()),
+        headers: crate::auth::headers_shown(world, req.headers()),
     });
     let env = routes::env_of_path(world, req.uri().path());
     let scenario = env

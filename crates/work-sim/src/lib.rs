@@ -3,7 +3,8 @@
 //! workers, named scenarios with fault injection, and admin endpoints with
 //! the ground truth. Used by `simulate`, `demo`, tests and benchmarks.
 //!
-//! - `world`: environments, keys, the workload tick.
+//! - `world`: environments, keys, the workload step.
+//! - `clock`: wall time or a manual clock that `advance` moves.
 //! - `state`: one queue's items and leases (pure, time as a parameter).
 //! - `workload`, `seed`: simulated workers and arrivals; the static population.
 //! - `scenario`: scenario names and injected faults.
@@ -11,6 +12,8 @@
 
 mod admin;
 mod auth;
+mod clock;
+mod endpoint;
 mod http;
 mod ids;
 mod json;
@@ -21,9 +24,11 @@ mod scenario;
 mod seed;
 mod setup;
 mod state;
+mod ticking;
 mod workload;
 mod world;
 
+pub use clock::{SimClock, MAX_ADVANCE};
 pub use paging::{LastCursor, Paging};
 pub use scenario::{Scenario, UnknownScenario};
 pub use setup::write_credentials;
@@ -35,7 +40,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-use work_api::clock::{Clock, ManualClock, SharedClock, SystemClock};
+use work_api::clock::SharedClock;
 
 /// What a user or a test needs to point the exporter at the simulator.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,33 +72,9 @@ pub struct SimOptions {
     pub credentials_out: Option<PathBuf>,
     /// How lists page: `""` or `null` endings, and empty pages now and then.
     pub paging: Paging,
-    /// Wall time, or a clock the caller moves (`RunningSim::advance`).
+    /// Wall time, or a clock the caller moves (`RunningSim::advance`,
+    /// `POST /_sim/advance`).
     pub clock: SimClock,
-}
-
-/// Where the simulator's time comes from.
-#[derive(Debug, Clone, Default)]
-pub enum SimClock {
-    /// Wall time: the workload ticks every 250 ms of it.
-    #[default]
-    Wall,
-    /// A clock only `RunningSim::advance` moves, stepping the workload as it
-    /// goes: a test covers simulated minutes in milliseconds.
-    Manual(ManualClock),
-}
-
-impl SimClock {
-    /// A manual clock starting at the current wall time (timestamps look real).
-    pub fn manual() -> SimClock {
-        SimClock::Manual(ManualClock::new(SystemClock.now_ms()))
-    }
-
-    fn shared(&self) -> SharedClock {
-        match self {
-            SimClock::Wall => Arc::new(SystemClock),
-            SimClock::Manual(c) => Arc::new(c.clone()),
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -107,8 +88,17 @@ pub enum SimError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("the simulator runs on wall time; start it with SimClock::Manual (simulate --clock manual) to advance it")]
+    #[error(
+        "the simulator runs on wall time: start it with `--clock manual` (`--sim.clock manual` \
+         in demo; SimClock::Manual in code) to advance its clock"
+    )]
     WallClock,
+    #[error(
+        "cannot advance the simulator's clock by {}s at once: at most {}s per call; advance in steps",
+        by.as_secs_f64(),
+        MAX_ADVANCE.as_secs()
+    )]
+    AdvanceTooFar { by: std::time::Duration },
     #[error(
         "cannot write the credentials file {}: {source}; check that its directory exists and is writable, \
          or change --credentials-out",
@@ -129,6 +119,7 @@ impl SimError {
             SimError::Bind { .. } => "bind",
             SimError::CredentialsWrite { .. } => "credentials_write",
             SimError::WallClock => "wall_clock",
+            SimError::AdvanceTooFar { .. } => "advance_too_far",
         }
     }
 }
@@ -140,30 +131,25 @@ pub struct RunningSim {
     pub credentials: Credentials,
     pub task: tokio::task::JoinHandle<()>,
     world: Arc<world::World>,
-    clock: SimClock,
 }
 
 impl RunningSim {
-    /// Moves a manual clock forward by `by`, stepping the workload every
-    /// 250 ms of simulated time on the way, as the wall-time ticker would.
+    /// Moves a manual clock forward by `by` (at most `MAX_ADVANCE`), stepping
+    /// the workload every 250 ms of simulated time on the way, as the
+    /// wall-time ticker would.
     pub fn advance(&self, by: std::time::Duration) -> Result<(), SimError> {
-        let SimClock::Manual(clock) = &self.clock else {
-            return Err(SimError::WallClock);
-        };
-        let tick = world::TICK.as_millis() as i64;
-        let mut left = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
-        while left > 0 {
-            let step = left.min(tick);
-            clock.advance_ms(step);
-            self.world.step(clock.now_ms());
-            left -= step;
-        }
-        Ok(())
+        ticking::advance(&self.world, by).map(|_| ())
     }
 
     /// The simulator's "now" (Unix milliseconds).
     pub fn now_ms(&self) -> i64 {
         self.world.clock.now_ms()
+    }
+
+    /// The simulator's clock, to give an exporter under test the same "now"
+    /// (ages then read in simulated time).
+    pub fn clock(&self) -> SharedClock {
+        self.world.clock.clone()
     }
 }
 
@@ -183,26 +169,23 @@ pub async fn start(opts: SimOptions, shutdown: CancellationToken) -> Result<Runn
     let world = {
         let opts = opts.clone();
         // Seeding ten million items takes a moment: keep it off the async workers.
-        tokio::task::spawn_blocking(move || {
-            world::World::build(&opts, scenario, opts.clock.shared())
-        })
-        .await
-        .map_err(|e| SimError::InvalidOption {
-            flag: "--items-per-environment",
-            problem: e.to_string(),
-        })?
+        tokio::task::spawn_blocking(move || world::World::build(&opts, scenario, &opts.clock))
+            .await
+            .map_err(|e| SimError::InvalidOption {
+                flag: "--items-per-environment",
+                problem: e.to_string(),
+            })?
     };
     let world = Arc::new(world);
     let credentials = world.credentials(format!("http://{addr}"));
     if let Some(path) = &opts.credentials_out {
         write_credentials(path, &credentials)?;
     }
-    let clock = opts.clock.clone();
     let served = world.clone();
     let task = tokio::spawn(async move {
         // On a manual clock nothing ticks by itself: `advance` steps the workload.
         let ticker = matches!(opts.clock, SimClock::Wall)
-            .then(|| tokio::spawn(world::tick_loop(served.clone(), shutdown.clone())));
+            .then(|| tokio::spawn(ticking::tick_loop(served.clone(), shutdown.clone())));
         http::serve(served, listener, shutdown).await;
         if let Some(t) = ticker {
             let _ = t.await;
@@ -213,6 +196,5 @@ pub async fn start(opts: SimOptions, shutdown: CancellationToken) -> Result<Runn
         credentials,
         task,
         world,
-        clock,
     })
 }

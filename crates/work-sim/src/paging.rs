@@ -4,7 +4,6 @@
 //! SDK's pager follows it: `anthropic/pagination.py`, `SyncPageCursor`).
 
 use crate::ids;
-use crate::json;
 use crate::state::Fault;
 
 /// What the last page's `next_page` holds.
@@ -66,7 +65,7 @@ impl Paging {
                     })
                 }
                 None => Ok(Position {
-                    after: Some(json::parse_cursor(p).ok_or_else(bad)?),
+                    after: Some(parse_cursor(p).ok_or_else(bad)?),
                     resumed: false,
                 }),
             },
@@ -122,6 +121,24 @@ fn parse_key(s: &str) -> Option<u64> {
     Some(ids::parse_base62(s)? ^ MASK)
 }
 
+/// The opaque cursor after item `seq`.
+pub(crate) fn cursor(seq: u64) -> String {
+    let mut s = String::from("pg1_");
+    ids::push_base62(&mut s, seq ^ CURSOR_MASK, 11);
+    s
+}
+
+/// Obscures the sequence a little so clients treat the cursor as opaque.
+const CURSOR_MASK: u64 = 0x5A5A_0000_5A5A;
+
+pub(crate) fn parse_cursor(s: &str) -> Option<u64> {
+    let rest = s.strip_prefix("pg1_")?;
+    if rest.len() != 11 {
+        return None;
+    }
+    Some(ids::parse_base62(rest)? ^ CURSOR_MASK)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,12 +167,12 @@ mod tests {
         let empty: serde_json::Value =
             serde_json::from_str(&p.empty_page(&start).expect("the first page is empty")).unwrap();
         assert_eq!(empty["data"].as_array().map(Vec::len), Some(0));
-        let cursor = empty["next_page"].as_str().unwrap();
-        let resumed = p.position(Some(cursor)).unwrap();
+        let resume_at = empty["next_page"].as_str().unwrap();
+        let resumed = p.position(Some(resume_at)).unwrap();
         assert_eq!(resumed.after, None);
         assert_eq!(p.empty_page(&resumed), None);
 
-        let after_41 = p.position(Some(&json::cursor(41))).unwrap();
+        let after_41 = p.position(Some(&cursor(41))).unwrap();
         assert_eq!(after_41.after, Some(41));
         if let Some(page) = p.empty_page(&after_41) {
             let v: serde_json::Value = serde_json::from_str(&page).unwrap();
@@ -186,5 +203,12 @@ mod tests {
         let p = Paging::SDK_SHAPED;
         assert!(p.position(Some("pg2_!!")).is_err());
         assert!(p.position(Some("nope")).is_err());
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        assert_eq!(parse_cursor(&cursor(12345)), Some(12345));
+        assert_eq!(parse_cursor("nope"), None);
+        assert_eq!(parse_cursor("pg1_!!!!!!!!!!!"), None);
     }
 }

@@ -1,11 +1,8 @@
 //! The request log behind `GET /_sim/requests`: the headers of the latest API
 //! requests, per endpoint, so tests can hold a client's headers to the
 //! official SDK's. Credentials are logged as which credential they are
-//! (`Bearer <api_key>`), never as their value.
+//! (`Bearer <api_key>`, `auth::headers_shown`), never as their value.
 
-use crate::auth::bearer;
-use crate::world::World;
-use hyper::header::HeaderMap;
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -45,38 +42,5 @@ impl RequestLog {
             .filter(|r| endpoint.is_none_or(|e| r.endpoint == e))
             .cloned()
             .collect()
-    }
-}
-
-/// The headers of a request, with each credential replaced by its name.
-pub(crate) fn headers(world: &World, h: &HeaderMap) -> BTreeMap<String, String> {
-    let mut out: BTreeMap<String, String> = BTreeMap::new();
-    for (name, value) in h {
-        let name = name.as_str();
-        let shown = match name {
-            "authorization" => match bearer(h) {
-                Some(token) => format!("Bearer {}", which(world, token)),
-                None => "<not a bearer token>".to_owned(),
-            },
-            "x-api-key" => which(world, value.to_str().unwrap_or("").trim()).to_owned(),
-            _ => String::from_utf8_lossy(value.as_bytes()).into_owned(),
-        };
-        out.entry(name.to_owned())
-            .and_modify(|v| {
-                v.push_str(", ");
-                v.push_str(&shown);
-            })
-            .or_insert(shown);
-    }
-    out
-}
-
-fn which(world: &World, token: &str) -> &'static str {
-    if token == world.api_key {
-        "<api_key>"
-    } else if world.index_of_key(token).is_some() {
-        "<environment_key>"
-    } else {
-        "<unknown credential>"
     }
 }

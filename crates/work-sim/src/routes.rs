@@ -1,13 +1,14 @@
 //! The endpoints of the simulated API: environments and their work.
 
-use crate::auth::{authorize, check_beta, check_version, credential, Need};
+use crate::auth::{authorize, check_beta, check_version, credential};
+use crate::endpoint::Route;
 use crate::http::{ok, ok_value, read_json, Resp};
 use crate::ids::parse_work_id;
 use crate::json;
 use crate::state::{Fault, DEFAULT_RECLAIM_MS};
 use crate::world::{Env, World};
 use hyper::body::Incoming;
-use hyper::{Method, Request};
+use hyper::Request;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use work_api::wire::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
@@ -54,69 +55,19 @@ fn limit(q: &HashMap<String, String>) -> Result<usize, Fault> {
     Ok(limit as usize)
 }
 
-/// The SDK method a request calls (its span name without `anthropic.`), for
-/// the request log of `GET /_sim/requests`.
-pub(crate) fn endpoint_name(method: &Method, path: &str) -> &'static str {
-    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let get = method == Method::GET;
-    match segs.as_slice() {
-        ["v1", "environments"] if get => "environments.list",
-        ["v1", "environments", _] if get => "environments.retrieve",
-        ["v1", "environments", _, "work"] if get => "work.list",
-        ["v1", "environments", _, "work", "stats"] if get => "work.stats",
-        ["v1", "environments", _, "work", "poll"] if get => "work.poll",
-        ["v1", "environments", _, "work", _] if get => "work.retrieve",
-        ["v1", "environments", _, "work", _] => "work.update",
-        ["v1", "environments", _, "work", _, "ack"] => "work.ack",
-        ["v1", "environments", _, "work", _, "heartbeat"] => "work.heartbeat",
-        ["v1", "environments", _, "work", _, "stop"] => "work.stop",
-        _ => "unknown",
-    }
-}
-
 pub(crate) async fn dispatch(world: &World, req: Request<Incoming>) -> Result<Resp, Fault> {
     check_version(req.headers())?;
     check_beta(req.headers())?;
     let cred = credential(world, req.headers())?;
     let path = req.uri().path().trim_end_matches('/').to_owned();
-    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let get = req.method() == Method::GET;
-    let post = req.method() == Method::POST;
-    let (env_id, rest) = match segs.as_slice() {
-        ["v1", "environments"] if get => {
-            authorize(cred, Need::ApiKey, None)?;
-            return list_environments(world, &query(&req));
-        }
-        ["v1", "environments", env, rest @ ..] => (*env, rest),
-        _ => {
-            return Err(not_found(format!(
-                "no such endpoint: {} {path}",
-                req.method()
-            )))
-        }
+    let route = Route::parse(req.method(), &path)
+        .ok_or_else(|| not_found(format!("no such endpoint: {} {path}", req.method())))?;
+    authorize(cred, route.need(), None)?;
+    let Some(env_id) = route.environment() else {
+        return list_environments(world, &query(&req));
     };
-    let need = match (rest, get, post) {
-        ([], true, _) => Need::ApiKey,
-        (["work"], true, _) => Need::EnvKey,
-        (["work", "stats"], true, _) => Need::Either,
-        (["work", "poll"], true, _) => Need::EnvKey,
-        (["work", _], true, _) | (["work", _], _, true) => Need::ApiKey,
-        (["work", _, "ack" | "heartbeat"], _, true) => Need::EnvKey,
-        // The official worker stops with its environment key; the SDK offers
-        // `workspace_id` on stop, which only an API key can use, and the
-        // operations guide says stop takes either key (runbooks stop by hand).
-        (["work", _, "stop"], _, true) => Need::Either,
-        _ => {
-            return Err(Fault::new(
-                404,
-                "not_found",
-                format!("no such endpoint: {} {path}", req.method()),
-            ))
-        }
-    };
-    let lookup = world.index_of(env_id);
-    authorize(cred, need, None)?;
-    let (i, env) = lookup
+    let (i, env) = world
+        .index_of(env_id)
         .and_then(|i| Some((i, world.env(i)?)))
         .ok_or_else(|| {
             Fault::new(
@@ -125,8 +76,7 @@ pub(crate) async fn dispatch(world: &World, req: Request<Incoming>) -> Result<Re
                 format!("environment {env_id} not found"),
             )
         })?;
-    let env = &*env;
-    if rest.is_empty() {
+    if let Route::Environment(_) = route {
         return Ok(ok(env.json()));
     }
     if !env.self_hosted {
@@ -134,11 +84,23 @@ pub(crate) async fn dispatch(world: &World, req: Request<Incoming>) -> Result<Re
             "environment {env_id} is not self_hosted: it has no work queue"
         )));
     }
-    authorize(cred, need, Some(i))?;
+    authorize(cred, route.need(), Some(i))?;
+    work(world, &env, route, req).await
+}
+
+/// The endpoints of one self-hosted environment's work queue.
+async fn work(
+    world: &World,
+    env: &Env,
+    route: Route<'_>,
+    req: Request<Incoming>,
+) -> Result<Resp, Fault> {
     let now = world.clock.now_ms();
-    match rest {
-        ["work"] => {
-            let q = query(&req);
+    let q = query(&req);
+    let item =
+        |cell: &crate::world::EnvCell, i: usize| ok(json::work(&cell.q, &cell.q.items()[i], None));
+    match route {
+        Route::ListWork(_) => {
             let (limit, pos) = (
                 limit(&q)?,
                 world.paging.position(q.get("page").map(String::as_str))?,
@@ -153,42 +115,43 @@ pub(crate) async fn dispatch(world: &World, req: Request<Incoming>) -> Result<Re
                 &world.paging,
             )))
         }
-        ["work", "stats"] if get => ok_value(&env.lock().q.stats(now)),
-        ["work", "poll"] if get => poll(world, env, &req).await,
-        ["work", id] => {
+        Route::Stats(_) => ok_value(&env.lock().q.stats(now)),
+        Route::Poll(_) => poll(world, env, &req).await,
+        Route::Work { id, .. } => {
             let seq = work_seq(env, id)?;
-            if post {
-                let patch = metadata_patch(read_json(req.into_body()).await?)?;
-                let mut cell = env.lock();
-                let i = cell.q.update_metadata(seq, patch)?;
-                Ok(ok(json::work(&cell.q, &cell.q.items()[i], None)))
-            } else {
-                let cell = env.lock();
-                let it = cell.q.get(seq).ok_or_else(|| work_not_found(id))?;
-                Ok(ok(json::work(&cell.q, it, None)))
-            }
+            let cell = env.lock();
+            let it = cell.q.get(seq).ok_or_else(|| work_not_found(id))?;
+            Ok(ok(json::work(&cell.q, it, None)))
         }
-        ["work", id, action] => {
+        Route::UpdateWork { id, .. } => {
             let seq = work_seq(env, id)?;
-            let q = query(&req);
-            match *action {
-                "ack" => {
-                    let mut cell = env.lock();
-                    let i = cell.q.ack(seq, now)?;
-                    Ok(ok(json::work(&cell.q, &cell.q.items()[i], None)))
-                }
-                "heartbeat" => heartbeat(env, seq, q, req.into_body(), now).await,
-                _ => {
-                    let body = read_json(req.into_body()).await?;
-                    let force = body.get("force").and_then(|v| v.as_bool()).unwrap_or(false)
-                        || q.get("force").is_some_and(|v| v == "true");
-                    let mut cell = env.lock();
-                    let i = cell.q.stop(seq, force, now)?;
-                    Ok(ok(json::work(&cell.q, &cell.q.items()[i], None)))
-                }
-            }
+            let patch = metadata_patch(read_json(req.into_body()).await?)?;
+            let mut cell = env.lock();
+            let i = cell.q.update_metadata(seq, patch)?;
+            Ok(item(&cell, i))
         }
-        _ => Err(not_found(format!("no such endpoint: {path}"))),
+        Route::Ack { id, .. } => {
+            let seq = work_seq(env, id)?;
+            let mut cell = env.lock();
+            let i = cell.q.ack(seq, now)?;
+            Ok(item(&cell, i))
+        }
+        Route::Heartbeat { id, .. } => {
+            let seq = work_seq(env, id)?;
+            heartbeat(env, seq, q, req.into_body(), now).await
+        }
+        Route::Stop { id, .. } => {
+            let seq = work_seq(env, id)?;
+            let body = read_json(req.into_body()).await?;
+            let force = body.get("force").and_then(|v| v.as_bool()).unwrap_or(false)
+                || q.get("force").is_some_and(|v| v == "true");
+            let mut cell = env.lock();
+            let i = cell.q.stop(seq, force, now)?;
+            Ok(item(&cell, i))
+        }
+        Route::ListEnvironments | Route::Environment(_) => {
+            Err(not_found(format!("no such endpoint: {}", req.uri().path())))
+        }
     }
 }
 
@@ -228,7 +191,9 @@ fn list_environments(world: &World, q: &HashMap<String, String>) -> Result<Resp,
         last = Some(i);
     }
     out.push(']');
-    let next = last.filter(|_| more).map(|i| json::cursor(i as u64));
+    let next = last
+        .filter(|_| more)
+        .map(|i| crate::paging::cursor(i as u64));
     world.paging.push_next(&mut out, next.as_deref());
     Ok(ok(out))
 }

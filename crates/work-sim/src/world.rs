@@ -1,6 +1,7 @@
 //! The simulator's shared state: environments with their keys, queues and
-//! workloads, the scenario switches, and the tick that advances the workload.
+//! workloads, the scenario switches, and the step that advances the workload.
 
+use crate::clock::{Advancer, SimClock};
 use crate::ids::{self, mix, SplitMix64};
 use crate::paging::Paging;
 use crate::record::RequestLog;
@@ -13,7 +14,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 use work_api::clock::SharedClock;
 
 /// How often the workload advances.
@@ -121,6 +121,8 @@ pub(crate) struct World {
     pub admin_token: String,
     pub fault_seed: u64,
     pub clock: SharedClock,
+    /// Moves `clock` when it is a manual one (`clock::advance`).
+    pub(crate) advancer: Advancer,
     scenario: AtomicU8,
     requests: AtomicU64,
     token_rng: Mutex<SplitMix64>,
@@ -131,7 +133,8 @@ pub(crate) struct World {
 }
 
 impl World {
-    pub(crate) fn build(opts: &SimOptions, scenario: Scenario, clock: SharedClock) -> World {
+    pub(crate) fn build(opts: &SimOptions, scenario: Scenario, time: &SimClock) -> World {
+        let clock = time.shared();
         let now = clock.now_ms();
         // Keys come from the OS, never from --seed: a seed is printed in docs.
         let mut keys = SplitMix64::new(ids::random_seed());
@@ -182,6 +185,7 @@ impl World {
             fault_seed: mix(opts.seed ^ 0xFA17),
             token_rng: Mutex::new(SplitMix64::new(keys.next_u64())),
             clock,
+            advancer: Advancer::new(time),
             scenario: AtomicU8::new(scenario.index()),
             requests: AtomicU64::new(0),
             paging: opts.paging,
@@ -303,18 +307,6 @@ impl World {
             let mut cell = env.lock();
             let EnvCell { q, load } = &mut *cell;
             load.step(q, scenario, now);
-        }
-    }
-}
-
-/// Ticks the workload until shutdown.
-pub(crate) async fn tick_loop(world: std::sync::Arc<World>, shutdown: CancellationToken) {
-    let mut every = tokio::time::interval(TICK);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = every.tick() => world.step(world.clock.now_ms()),
         }
     }
 }

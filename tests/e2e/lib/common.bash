@@ -1,0 +1,78 @@
+# Shared by the end-to-end suites: sourced, never run (scripts/test runs
+# tests/e2e/*.sh only). After `source tests/e2e/lib/common.bash NAME`:
+#   $root    the repository, also the working directory
+#   $bin     the exporter: $WORK_EXPORTER_BIN, else the dev build in cargo's
+#            target directory (wherever CARGO_TARGET_DIR puts it)
+#   $python  $WORK_EXPORTER_PYTHON, else python3
+#   $tmp     a scratch directory, removed on exit
+#   pids     processes started with `background`, stopped on exit; on failure
+#            the tail of each one's log is printed
+# and the functions below.
+
+e2e_name=${1:?"source common.bash with the suite's name"}
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+cd "$root"
+python=${WORK_EXPORTER_PYTHON:-python3}
+e2e_started=$SECONDS
+
+fail() { echo "FAIL ($e2e_name): $*" >&2; exit 1; }
+
+if [ -z "${WORK_EXPORTER_BIN:-}" ]; then
+  WORK_EXPORTER_BIN="$(cargo metadata --format-version 1 --no-deps 2>/dev/null \
+    | "$python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')/debug/anthropic-work-exporter"
+fi
+bin=$WORK_EXPORTER_BIN
+[ -x "$bin" ] || fail "exporter binary $bin not found (run cargo build, or set WORK_EXPORTER_BIN)"
+
+tmp=$(mktemp -d)
+pids=()
+logs=()
+e2e_cleanup() {
+  local rc=$?
+  local pid log
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ $rc -ne 0 ]; then
+    for log in "${logs[@]}"; do
+      echo "--- $(basename "$log" .log) log (tail)" >&2; tail -n 20 "$log" >&2 2>/dev/null || true
+    done
+  fi
+  rm -rf "$tmp"
+  exit $rc
+}
+trap e2e_cleanup EXIT INT TERM
+
+# background LOG COMMAND...: run COMMAND with its output in $tmp/LOG.log, stopped on exit.
+background() {
+  local log="$tmp/$1.log"; shift
+  "$@" >"$log" 2>&1 &
+  pids+=($!)
+  logs+=("$log")
+}
+
+free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# wait_http URL SECONDS: until URL answers 2xx.
+wait_http() {
+  local i
+  for ((i = 0; i < $2 * 5; i++)); do
+    curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
+# wait_sim PORT CREDENTIALS: until a simulator started with `background` has
+# written its credentials and listens on PORT; fails when it exits first.
+wait_sim() {
+  local pid=${pids[-1]} i
+  for ((i = 0; i < 100; i++)); do
+    [ -s "$2" ] && "$python" -c "import socket; socket.create_connection(('127.0.0.1', $1), 1)" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || fail "the simulator exited early"
+    sleep 0.1
+  done
+  fail "the simulator did not start on 127.0.0.1:$1"
+}
+
+# passed: the suite's closing line.
+passed() { echo "$e2e_name: ok in $((SECONDS - e2e_started))s"; }
