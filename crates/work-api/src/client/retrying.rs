@@ -23,8 +23,10 @@ impl ApiClient {
     /// connection errors are retried with jittered exponential backoff inside
     /// `deadline`; the server's `retry-after-ms`, `retry-after` and
     /// `x-should-retry` win over the defaults. A spend limit or an
-    /// organisation on hold (`error.details.error_code`) is never retried.
-    /// Other failures return at once.
+    /// organisation on hold (`error.details.error_code`) is never retried:
+    /// the exporter's own rule, as retrying cannot clear them (the SDK's
+    /// `_should_retry` reads only the header and the status). Other failures
+    /// return at once.
     pub(super) async fn get(
         &self,
         endpoint: &'static str,
