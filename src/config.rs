@@ -8,6 +8,7 @@ pub(crate) mod parse;
 mod scale;
 mod scope;
 mod sources;
+mod thresholds;
 pub mod web;
 
 pub use cadence::{Cadence, CadenceOverrides, Cadences, StaleAfter};
@@ -17,6 +18,7 @@ pub use parse::{parse_api_version, parse_duration, parse_listen_address};
 pub use scale::{is_plain_id, DiscoverySettings, DEFAULT_DISCOVERY_INTERVAL};
 pub use scope::Scope;
 pub use sources::Sources;
+pub use thresholds::{Served, Threshold, ThresholdSet, ThresholdSource, Thresholds};
 
 use crate::cli::ServeArgs;
 use crate::shard::Shard;
@@ -118,7 +120,7 @@ pub struct Config {
     pub probe_only: bool,
     /// `--web.config.file`, loaded and checked (TLS, basic auth).
     pub web: Option<std::sync::Arc<crate::config::web::WebServerConfig>>,
-    /// `--metrics.histograms` and the family allow/deny lists.
+    /// `--metrics.histograms`, the family allow/deny lists, and the alert thresholds of the file.
     pub exposition: crate::metrics::Options,
 }
 
@@ -171,7 +173,7 @@ impl Config {
             discovery,
             shard,
             probe_only: args.probe_only,
-            exposition: parse::exposition_options(&args.metrics)?,
+            exposition: parse::exposition_options(&args.metrics, sources.thresholds)?,
             web: match &args.web_config_file {
                 Some(path) => Some(std::sync::Arc::new(
                     crate::config::web::WebServerConfig::load(path)?,

@@ -139,15 +139,8 @@ impl Site {
         }
         // Scrapes within a second share one body per format and encoding (metrics::shared).
         let body = |gzip| {
-            self.metrics.exposition(
-                &self.store,
-                now_ms,
-                self.lease_ttl,
-                self.stale_after,
-                &self.external_url,
-                format,
-                gzip,
-            )
+            self.metrics
+                .exposition(&self.store, self.render_context(now_ms, format), gzip)
         };
         if takes_gzip(req) {
             if let Some(gz) = body(true).await {
@@ -180,6 +173,18 @@ impl Site {
         }
     }
 
+    /// How a scrape at `now_ms` in `format` is rendered.
+    pub fn render_context(&self, now_ms: i64, format: Format) -> crate::metrics::RenderContext {
+        crate::metrics::RenderContext {
+            now_ms,
+            lease_ttl: self.lease_ttl,
+            stale_after: self.stale_after,
+            drilldown_base: self.external_url.as_str().into(),
+            format,
+            options: self.metrics.options().clone(),
+        }
+    }
+
     /// `/probe?environment=ID`: refresh one environment on demand.
     pub async fn probe(&self, req: &Request<Incoming>) -> Response<Body> {
         if req.method() != Method::GET && req.method() != Method::HEAD {
@@ -206,17 +211,20 @@ impl Site {
             );
         };
         let ttl_ms = self.lease_ttl.as_millis() as i64;
+        let thresholds = &self.metrics.options().thresholds;
         let as_json = wants(req, ACCEPT, "application/json")
             || req.uri().query().is_some_and(|q| q.contains("format=json"));
         if as_json {
-            let body = serde_json::to_vec_pretty(&pages::drilldown::json(state, now_ms, ttl_ms))
-                .unwrap_or_default();
+            let body = serde_json::to_vec_pretty(&pages::drilldown::json(
+                state, now_ms, ttl_ms, thresholds,
+            ))
+            .unwrap_or_default();
             respond(StatusCode::OK, "application/json", body)
         } else {
             respond(
                 StatusCode::OK,
                 "text/html; charset=utf-8",
-                pages::drilldown::html(state, now_ms, ttl_ms),
+                pages::drilldown::html(state, now_ms, ttl_ms, thresholds),
             )
         }
     }

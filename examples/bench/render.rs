@@ -7,7 +7,9 @@ use crate::floor::{timed, Sample};
 use serde::Serialize;
 use std::time::Duration;
 use work_exporter::config::Environment;
-use work_exporter::metrics::{ExporterMetrics, Format, HistogramMode, Options, Settings};
+use work_exporter::metrics::{
+    ExporterMetrics, Format, HistogramMode, Options, RenderContext, Settings,
+};
 use work_exporter::refresh::fold::{Fold, Tracker};
 use work_exporter::snapshot::{Lifecycle, QueueSnapshot, Snapshot, Store};
 use work_sim::Credentials;
@@ -40,15 +42,11 @@ pub fn fold_snapshot(pages: &[bytes::Bytes], now_ms: i64) -> (Snapshot, Lifecycl
 /// A gzip scrape as the server renders it: straight into the compressor.
 pub fn gzip_scrape(metrics: &ExporterMetrics, store: &Store, now_ms: i64) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    let _ = metrics.render_to(
-        &mut enc,
-        work_exporter::metrics::Format::Text,
-        store,
+    let ctx = RenderContext {
         now_ms,
-        Duration::from_secs(90),
-        work_exporter::config::StaleAfter::fixed(Duration::from_secs(90)),
-        "http://localhost:9781",
-    );
+        ..RenderContext::default()
+    };
+    let _ = metrics.render_to(&mut enc, store, &ctx);
     enc.finish().unwrap_or_default()
 }
 
@@ -86,15 +84,11 @@ pub fn measure(creds: &Credentials, sample: &Sample) -> RenderCost {
         discovery: false,
     })
     .expect("the exporter's metrics");
-    let render = || {
-        metrics.render(
-            &store,
-            now_ms,
-            Duration::from_secs(90),
-            work_exporter::config::StaleAfter::fixed(Duration::from_secs(90)),
-            "http://localhost:9781",
-        )
+    let ctx = RenderContext {
+        now_ms,
+        ..RenderContext::default()
     };
+    let render = || metrics.render(&store, &ctx);
     let text = render();
     let gzip = || gzip_scrape(&metrics, &store, now_ms);
     let gzip_bytes = gzip().len();
@@ -162,8 +156,6 @@ pub fn measure_formats(creds: &Credentials, sample: &Sample) -> Vec<FormatCost> 
         lease_ttl: Duration::from_secs(90),
         discovery: false,
     };
-    let d = Duration::from_secs(90);
-    let stale = work_exporter::config::StaleAfter::fixed(d);
     let rows = [
         (Format::Text, HistogramMode::Both),
         (Format::OpenMetrics, HistogramMode::Both),
@@ -173,26 +165,21 @@ pub fn measure_formats(creds: &Credentials, sample: &Sample) -> Vec<FormatCost> 
     ];
     rows.iter()
         .map(|&(format, histograms)| {
-            let metrics = ExporterMetrics::new(&settings)
-                .expect("the exporter's metrics")
-                .with_options(Options {
+            let metrics = ExporterMetrics::new(&settings).expect("the exporter's metrics");
+            let ctx = RenderContext {
+                now_ms,
+                format,
+                options: std::sync::Arc::new(Options {
                     histograms,
                     ..Options::default()
-                });
-            let render =
-                || metrics.render_as(format, &store, now_ms, d, stale, "http://localhost:9781");
+                }),
+                ..RenderContext::default()
+            };
+            let render = || metrics.render(&store, &ctx);
             let gzip = || {
                 let mut enc =
                     flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-                let _ = metrics.render_to(
-                    &mut enc,
-                    format,
-                    &store,
-                    now_ms,
-                    d,
-                    stale,
-                    "http://localhost:9781",
-                );
+                let _ = metrics.render_to(&mut enc, &store, &ctx);
                 enc.finish().unwrap_or_default()
             };
             FormatCost {

@@ -26,6 +26,8 @@ struct FileConfig {
     #[serde(default)]
     environments: Vec<FileEnvironment>,
     discovery: Option<scale::FileDiscovery>,
+    /// Alert thresholds of every environment (`thresholds.rs`).
+    thresholds: Option<BTreeMap<String, serde_yaml_ng::Value>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -46,12 +48,18 @@ struct FileEnvironment {
     /// This environment's own `--refresh.stats-interval` / `--refresh.list-interval`.
     stats_interval: Option<String>,
     list_interval: Option<String>,
+    /// This environment's own alert thresholds, over the top-level ones.
+    thresholds: Option<BTreeMap<String, serde_yaml_ng::Value>>,
 }
 
 /// Labels the exporter sets itself; a configured label must not reuse them.
-const RESERVED_LABELS: &[&str] = &[
+/// (Every label of the per-environment family table is here: a test checks it.)
+pub(super) const RESERVED_LABELS: &[&str] = &[
     "environment_id",
     "state",
+    "kind",
+    "scope",
+    "threshold",
     "le",
     "reason",
     "endpoint",
@@ -168,7 +176,7 @@ fn from_text(
     env: EnvLookup,
 ) -> Result<Sources, ConfigError> {
     let file: FileConfig = serde_yaml_ng::from_str(text).map_err(|e| {
-        ConfigError::new(format!("--config.file {origin}"), e.to_string(), "fix the YAML; known fields: api_key, credentials.stats, workspace_id, environments[].{id,name,labels,key,stats_interval,list_interval}, discovery.{interval,name_regex,ids,include_archived,keys_dir}")
+        ConfigError::new(format!("--config.file {origin}"), e.to_string(), "fix the YAML; known fields: api_key, credentials.stats, workspace_id, environments[].{id,name,labels,key,stats_interval,list_interval,thresholds}, discovery.{interval,name_regex,ids,include_archived,keys_dir}, thresholds.{queue_lag_warning,queue_lag_critical,backlog_depth,pending,stuck_stopping,time_to_drain}")
     })?;
     let api_key = match &file.api_key {
         Some(src) => Some(read_secret("api_key", src, env)?),
@@ -183,6 +191,10 @@ fn from_text(
             "add at least one `- id: env_…` with its key, or a `discovery:` section",
         ));
     }
+    let mut thresholds = super::Thresholds {
+        defaults: super::ThresholdSet::parse("thresholds", &file.thresholds.unwrap_or_default())?,
+        ..Default::default()
+    };
     let keys = KeyRules {
         from_keys_dir: discovering && scale::keys_dir_given(args, file.discovery.as_ref()),
         stats,
@@ -191,12 +203,14 @@ fn from_text(
     let mut seen = BTreeSet::new();
     let mut out = Vec::with_capacity(file.environments.len());
     for (i, e) in file.environments.iter().enumerate() {
-        out.push(environment(
-            &format!("environments[{i}]"),
-            e,
-            &mut seen,
-            &keys,
-        )?);
+        let field = format!("environments[{i}]");
+        let environment = environment(&field, e, &mut seen, &keys)?;
+        if let Some(block) = &e.thresholds {
+            let field = format!("{field}.thresholds");
+            let own = super::ThresholdSet::parse(&field, block)?;
+            thresholds.add_environment(&field, &environment.id, own)?;
+        }
+        out.push(environment);
     }
     Ok(Sources {
         api_key,
@@ -204,6 +218,7 @@ fn from_text(
         workspace_id: file.workspace_id,
         environments: out,
         discovery: file.discovery,
+        thresholds,
     })
 }
 

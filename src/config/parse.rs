@@ -52,6 +52,7 @@ pub fn parse_duration(field: &str, value: &str) -> Result<Duration, ConfigError>
 /// `--metrics.*`: how every exposition is rendered.
 pub(super) fn exposition_options(
     args: &crate::cli::MetricsArgs,
+    thresholds: super::Thresholds,
 ) -> Result<crate::metrics::Options, ConfigError> {
     let families =
         crate::metrics::filter::FamilyFilter::new(&args.families_allow, &args.families_deny)
@@ -71,6 +72,7 @@ pub(super) fn exposition_options(
         histograms: args.histograms,
         families,
         created_samples: args.created_samples,
+        thresholds: std::sync::Arc::new(thresholds),
     })
 }
 

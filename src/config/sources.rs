@@ -13,6 +13,8 @@ pub struct Sources {
     pub workspace_id: Option<String>,
     pub environments: Vec<Environment>,
     pub(crate) discovery: Option<scale::FileDiscovery>,
+    /// Alert thresholds of the file (none without one).
+    pub thresholds: super::Thresholds,
 }
 
 impl Sources {
@@ -36,6 +38,7 @@ impl Sources {
             workspace_id: None,
             environments,
             discovery: None,
+            thresholds: Default::default(),
         }
     }
 
@@ -55,6 +58,7 @@ impl Sources {
                 workspace_id,
                 environments: Vec::new(),
                 discovery: None,
+                thresholds: Default::default(),
             });
         }
         let id = env("ANTHROPIC_ENVIRONMENT_ID").ok_or_else(|| {
@@ -81,6 +85,7 @@ impl Sources {
                 cadence: CadenceOverrides::default(),
             }],
             discovery: None,
+            thresholds: Default::default(),
         })
     }
 }

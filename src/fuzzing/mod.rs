@@ -8,7 +8,6 @@ use crate::config::Environment;
 use crate::refresh::fold::{Fold, Tracker};
 use crate::snapshot::{QueueSnapshot, Snapshot, Store};
 use std::collections::BTreeMap;
-use std::time::Duration;
 use work_api::secret::Secret;
 use work_api::wire::QueueStats;
 use work_api::{decode, ApiError};
@@ -16,13 +15,11 @@ use work_api::{decode, ApiError};
 const NOW_MS: i64 = 1_767_225_600_000;
 
 fn render(store: &Store) -> String {
-    crate::metrics::render_environments(
-        store,
-        NOW_MS,
-        Duration::from_secs(90),
-        crate::config::StaleAfter::fixed(Duration::from_secs(90)),
-        "http://x",
-    )
+    let ctx = crate::metrics::RenderContext {
+        now_ms: NOW_MS,
+        ..Default::default()
+    };
+    crate::metrics::render_environments(store, &ctx)
 }
 
 fn store_with(queue: QueueSnapshot, pages: &[&[u8]]) -> Option<Store> {

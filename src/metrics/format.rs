@@ -130,6 +130,9 @@ pub struct Options {
     /// raise every existing user's series count on upgrade (client_golang makes the
     /// same choice with `EnableOpenMetricsTextCreatedSamples`).
     pub created_samples: bool,
+    /// Alert thresholds from the config file, served as
+    /// `anthropic_work_alert_threshold` and shown on the drill-down pages.
+    pub thresholds: std::sync::Arc<crate::config::Thresholds>,
 }
 
 #[cfg(test)]

@@ -34,11 +34,11 @@ pub fn write(out: &mut Exposition<'_>, families: &[MetricFamily], created: f64) 
                 Kind::Counter => out.counter(
                     name,
                     &labels,
-                    None,
+                    &[],
                     m.get_counter().get_value(),
                     Some(created),
                 ),
-                Kind::Gauge => out.sample(name, &labels, None, m.get_gauge().get_value()),
+                Kind::Gauge => out.sample(name, &labels, &[], m.get_gauge().get_value()),
                 Kind::Histogram => {
                     let h = m.get_histogram();
                     let bounds: Vec<f64> =

@@ -96,9 +96,9 @@ impl FamilyBuf {
         out.extend_from_slice(&self.metrics);
     }
 
-    fn labels(&mut self, labels: &[(&str, &str)], extra: Option<(&str, &str)>) {
+    fn labels(&mut self, labels: &[(&str, &str)], extra: &[(&str, &str)]) {
         self.scratch.clear();
-        for (k, v) in labels.iter().copied().chain(extra) {
+        for &(k, v) in labels.iter().chain(extra) {
             self.inner.clear();
             bytes(&mut self.inner, 1, k.as_bytes());
             bytes(&mut self.inner, 2, v.as_bytes());
@@ -115,7 +115,7 @@ impl FamilyBuf {
         &mut self,
         kind: Kind,
         labels: &[(&str, &str)],
-        extra: Option<(&str, &str)>,
+        extra: &[(&str, &str)],
         value: f64,
     ) {
         self.labels(labels, extra);
@@ -135,7 +135,7 @@ impl FamilyBuf {
         sum: f64,
         count: u64,
     ) {
-        self.labels(labels, None);
+        self.labels(labels, &[]);
         let h = &mut self.inner;
         h.clear();
         uint(h, 1, count);
@@ -196,7 +196,7 @@ mod tests {
     fn a_gauge_family_is_framed_by_its_length() {
         let mut f = FamilyBuf::default();
         f.open("g", "h", Kind::Gauge);
-        f.sample(Kind::Gauge, &[("a", "b")], None, 1.0);
+        f.sample(Kind::Gauge, &[("a", "b")], &[], 1.0);
         let mut out = Vec::new();
         f.close(&mut out);
         let expected: Vec<u8> = [

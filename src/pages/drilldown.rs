@@ -1,8 +1,9 @@
 //! `/environments/{id}`: the current snapshot and the items behind each alert
 //! condition (expired leases, oldest queued, stuck stopping, waiting
-//! healthchecks), with the last refresh errors. HTML for a person, JSON for `Accept: application/json`.
+//! healthchecks), the alert thresholds, with the last refresh errors. HTML for a person, JSON for `Accept: application/json`.
 
 use super::{age_secs, esc, when, STYLE};
+use crate::config::{Threshold, Thresholds};
 use crate::snapshot::{EnvironmentState, ItemSample};
 use serde_json::{json, Value};
 use std::fmt::Write;
@@ -28,8 +29,32 @@ fn heartbeat_of(i: &ItemSample) -> Option<i64> {
         .or(i.created_at_ms)
 }
 
+/// What the alert rules compare this environment against: every threshold,
+/// with its value and source where the config file sets it, else the rules'
+/// own default (served as no series, so the rules fall back to theirs).
+fn thresholds_json(thresholds: &Thresholds, id: &str) -> Vec<Value> {
+    let served: Vec<_> = thresholds.served(id).collect();
+    Threshold::ALL
+        .iter()
+        .map(|t| match served.iter().find(|s| s.threshold == *t) {
+            Some(s) => {
+                json!({"threshold": t.label(), "value": s.value, "source": s.source.as_str()})
+            }
+            None => json!({"threshold": t.label(), "value": null, "source": RULES_DEFAULT}),
+        })
+        .collect()
+}
+
+/// The source of a threshold the config file does not set.
+const RULES_DEFAULT: &str = "rules' default";
+
 /// The drill-down as JSON.
-pub fn json(st: &EnvironmentState, now_ms: i64, lease_ttl_ms: i64) -> Value {
+pub fn json(
+    st: &EnvironmentState,
+    now_ms: i64,
+    lease_ttl_ms: i64,
+    thresholds: &Thresholds,
+) -> Value {
     let snap = st.snapshot.as_deref();
     let expired: Vec<Value> = snap
         .map(|s| {
@@ -73,6 +98,7 @@ pub fn json(st: &EnvironmentState, now_ms: i64, lease_ttl_ms: i64) -> Value {
         "oldest_queued": snap.map(|s| s.work.oldest_queued.iter().map(|i| item_json(i, now_ms, i.created_at_ms)).collect::<Vec<_>>()).unwrap_or_default(),
         "waiting_healthchecks": snap.map(|s| s.work.healthchecks.oldest_waiting.iter().map(|i| item_json(i, now_ms, i.created_at_ms)).collect::<Vec<_>>()).unwrap_or_default(),
         "stuck_stopping": snap.map(|s| s.work.oldest_stopping.iter().map(|i| item_json(i, now_ms, i.stop_requested_at_ms)).collect::<Vec<_>>()).unwrap_or_default(),
+        "alert_thresholds": thresholds_json(thresholds, &st.environment.id),
         "recent_errors": st.recent_errors.iter().map(|e| json!({"at": when(Some(e.at_ms)), "reason": e.reason, "message": e.message})).collect::<Vec<_>>(),
     })
 }
@@ -99,18 +125,28 @@ fn table(html: &mut String, title: &str, items: &[Value]) {
     html.push_str("</table>");
 }
 
-/// The drill-down as HTML.
-pub fn html(st: &EnvironmentState, now_ms: i64, lease_ttl_ms: i64) -> String {
-    let j = json(st, now_ms, lease_ttl_ms);
-    let mut html = String::with_capacity(8192);
-    let id = esc(&st.environment.id);
-    let _ = write!(
-        html,
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{id}</title>{STYLE}</head><body><p><a href=\"/\">all environments</a> · <a href=\"/environments/{id}?format=json\">JSON</a></p><h1>{} <small><code>{id}</code></small></h1><p>{} · last success {}</p>",
-        esc(&st.environment.name),
-        if st.up { "<span class=\"up\">up</span>" } else { "<span class=\"down\">down</span>" },
-        when(st.last_success_ms)
+/// The alert thresholds as a table: value and where it comes from.
+fn thresholds_table(html: &mut String, j: &Value) {
+    html.push_str(
+        "<h2>Alert thresholds</h2><table><tr><th>threshold</th><th>value</th><th>source</th></tr>",
     );
+    for t in j["alert_thresholds"].as_array().into_iter().flatten() {
+        let value = t["value"]
+            .as_f64()
+            .map_or("-".to_string(), |v| v.to_string());
+        let _ = write!(
+            html,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            esc(t["threshold"].as_str().unwrap_or("")),
+            esc(&value),
+            esc(t["source"].as_str().unwrap_or("")),
+        );
+    }
+    html.push_str("</table>");
+}
+
+/// The current snapshot's figures, or why there is none.
+fn snapshot_summary(html: &mut String, j: &Value) {
     if let Some(s) = j.get("snapshot").filter(|s| !s.is_null()) {
         let q = &s["queue"];
         let _ = write!(
@@ -132,6 +168,46 @@ pub fn html(st: &EnvironmentState, now_ms: i64, lease_ttl_ms: i64) -> String {
     } else {
         html.push_str("<p>No current snapshot (never refreshed, or the last success is older than --refresh.stale-after).</p>");
     }
+}
+
+/// The last refresh errors, newest first.
+fn errors_table(html: &mut String, st: &EnvironmentState) {
+    html.push_str("<h2>Recent refresh errors</h2>");
+    if st.recent_errors.is_empty() {
+        html.push_str("<p>None.</p>");
+    } else {
+        html.push_str("<table><tr><th>at</th><th>reason</th><th>message</th></tr>");
+        for e in &st.recent_errors {
+            let _ = write!(
+                html,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                when(Some(e.at_ms)),
+                esc(e.reason),
+                esc(&e.message)
+            );
+        }
+        html.push_str("</table>");
+    }
+}
+
+/// The drill-down as HTML.
+pub fn html(
+    st: &EnvironmentState,
+    now_ms: i64,
+    lease_ttl_ms: i64,
+    thresholds: &Thresholds,
+) -> String {
+    let j = json(st, now_ms, lease_ttl_ms, thresholds);
+    let mut html = String::with_capacity(8192);
+    let id = esc(&st.environment.id);
+    let _ = write!(
+        html,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{id}</title>{STYLE}</head><body><p><a href=\"/\">all environments</a> · <a href=\"/environments/{id}?format=json\">JSON</a></p><h1>{} <small><code>{id}</code></small></h1><p>{} · last success {}</p>",
+        esc(&st.environment.name),
+        if st.up { "<span class=\"up\">up</span>" } else { "<span class=\"down\">down</span>" },
+        when(st.last_success_ms)
+    );
+    snapshot_summary(&mut html, &j);
     let list = |k: &str| {
         j.get(k)
             .and_then(Value::as_array)
@@ -162,22 +238,8 @@ pub fn html(st: &EnvironmentState, now_ms: i64, lease_ttl_ms: i64) -> String {
         "Oldest heartbeats (starting and active)",
         &list("oldest_heartbeats"),
     );
-    html.push_str("<h2>Recent refresh errors</h2>");
-    if st.recent_errors.is_empty() {
-        html.push_str("<p>None.</p>");
-    } else {
-        html.push_str("<table><tr><th>at</th><th>reason</th><th>message</th></tr>");
-        for e in &st.recent_errors {
-            let _ = write!(
-                html,
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                when(Some(e.at_ms)),
-                esc(e.reason),
-                esc(&e.message)
-            );
-        }
-        html.push_str("</table>");
-    }
+    thresholds_table(&mut html, &j);
+    errors_table(&mut html, st);
     html.push_str("</body></html>");
     html
 }

@@ -12,7 +12,7 @@
 //! scraping `/probe` harder cannot make the exporter call the API harder.
 
 use super::Site;
-use crate::metrics::{render_probe_as, Format};
+use crate::metrics::{render_probe, Format};
 use hyper::StatusCode;
 use tokio::time::{Duration, Instant};
 
@@ -78,14 +78,12 @@ pub async fn probe(
     site.refresher
         .refresh_unless_fresh(&env, fresh_since, started + allowed)
         .await;
-    Ok(render_probe_as(
-        (format, site.metrics.options()),
+    let ctx = site.render_context(site.clock.now_ms(), format);
+    Ok(render_probe(
         &site.store,
         &id,
         started.elapsed().as_secs_f64(),
-        site.clock.now_ms(),
-        (site.lease_ttl, site.stale_after),
-        &site.external_url,
+        &ctx,
     ))
 }
 

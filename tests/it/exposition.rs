@@ -6,49 +6,33 @@ use std::sync::Arc;
 use std::time::Duration;
 use work_api::ApiError;
 use work_exporter::config::{Cadence, Cadences, Environment, StaleAfter};
-use work_exporter::metrics::{render_environments, render_probe, ExporterMetrics, Settings};
+use work_exporter::metrics::families::FAMILIES;
+use work_exporter::metrics::{
+    render_environments, render_probe, ExporterMetrics, RenderContext, Settings,
+};
 use work_exporter::snapshot::{
     Healthchecks, ItemSample, Lifecycle, QueueSnapshot, Snapshot, Store, WorkSnapshot,
 };
 
 pub(crate) const NOW: i64 = 1_767_225_600_000;
 
-pub(crate) fn store() -> Store {
-    let store = Store::default();
-    let envs = vec![
-        Environment {
-            id: "env_a".into(),
-            name: "prod \"eu\"".into(),
-            labels: BTreeMap::from([("team".into(), "core".into())]),
-            key: None,
-            scope: Default::default(),
-            cadence: Default::default(),
-        },
-        Environment {
-            id: "env_b".into(),
-            name: "staging".into(),
-            labels: BTreeMap::new(),
-            key: None,
-            scope: Default::default(),
-            cadence: Default::default(),
-        },
-        Environment {
-            id: "env_c".into(),
-            name: "never-refreshed".into(),
-            labels: BTreeMap::new(),
-            key: None,
-            scope: Default::default(),
-            cadence: Default::default(),
-        },
-    ];
-    store.set_environments(&envs);
-    let mut life = Lifecycle::default();
-    life.queue_wait.observe(0.7);
-    life.queue_wait.observe(42.0);
-    life.run.observe(600.0);
-    life.created = 5;
-    life.stopped = 2;
-    let snap = Snapshot {
+fn environment(id: &str, name: &str, labels: &[(&str, &str)]) -> Environment {
+    Environment {
+        id: id.into(),
+        name: name.into(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        key: None,
+        scope: Default::default(),
+        cadence: Default::default(),
+    }
+}
+
+/// Every data gauge of `env_a` set: waiting work, expired leases, a stop request.
+fn snapshot_a() -> Snapshot {
+    Snapshot {
         queue: QueueSnapshot {
             depth: 4,
             pending: 1,
@@ -83,8 +67,24 @@ pub(crate) fn store() -> Store {
         },
         queue_finished_at_ms: Some(NOW - 3_000),
         work_finished_at_ms: Some(NOW - 3_000),
-    };
-    store.commit_success("env_a", snap, &life);
+    }
+}
+
+pub(crate) fn store() -> Store {
+    let store = Store::default();
+    let envs = [
+        environment("env_a", "prod \"eu\"", &[("team", "core")]),
+        environment("env_b", "staging", &[]),
+        environment("env_c", "never-refreshed", &[]),
+    ];
+    store.set_environments(&envs);
+    let mut life = Lifecycle::default();
+    life.queue_wait.observe(0.7);
+    life.queue_wait.observe(42.0);
+    life.run.observe(600.0);
+    life.created = 5;
+    life.stopped = 2;
+    store.commit_success("env_a", snapshot_a(), &life);
     let b = Snapshot {
         queue: QueueSnapshot {
             depth: 0,
@@ -110,14 +110,19 @@ pub(crate) fn store() -> Store {
     store
 }
 
+/// A text render at `NOW` with a 90 s lease and staleness.
+pub(crate) fn context(drilldown_base: &str) -> RenderContext {
+    RenderContext {
+        now_ms: NOW,
+        lease_ttl: Duration::from_secs(90),
+        stale_after: StaleAfter::fixed(Duration::from_secs(90)),
+        drilldown_base: drilldown_base.into(),
+        ..Default::default()
+    }
+}
+
 fn render() -> String {
-    render_environments(
-        &store(),
-        NOW,
-        Duration::from_secs(90),
-        StaleAfter::fixed(Duration::from_secs(90)),
-        "http://exporter.test:9781",
-    )
+    render_environments(&store(), &context("http://exporter.test:9781"))
 }
 
 #[test]
@@ -148,13 +153,9 @@ fn full_render() -> String {
     use work_api::RequestObserver;
     m.request_done("stats", "200", 0.01);
     m.ratelimit_remaining(100.0);
-    m.render(
-        &store(),
-        NOW,
-        Duration::from_secs(90),
-        StaleAfter::fixed(Duration::from_secs(90)),
-        "http://x",
-    )
+    let ctx =
+        super::thresholds::with_thresholds(context("http://x"), super::thresholds::thresholds());
+    String::from_utf8(m.render(&store(), &ctx)).unwrap()
 }
 
 pub(crate) fn promtool_check(text: &str) {
@@ -185,15 +186,8 @@ fn promtool_finds_nothing_to_report() {
 
 #[test]
 fn promtool_finds_nothing_to_report_in_a_probe() {
-    let text = render_probe(
-        &store(),
-        "env_a",
-        0.25,
-        NOW,
-        Duration::from_secs(90),
-        StaleAfter::fixed(Duration::from_secs(90)),
-        "http://x",
-    );
+    let text =
+        String::from_utf8(render_probe(&store(), "env_a", 0.25, &context("http://x"))).unwrap();
     assert!(
         text.lines()
             .filter(|l| !l.starts_with('#'))
@@ -206,15 +200,8 @@ fn promtool_finds_nothing_to_report_in_a_probe() {
 #[test]
 fn docs_list_exactly_the_metrics_served() {
     // /metrics (with discovery on) and what /probe adds.
-    let probe = render_probe(
-        &store(),
-        "env_a",
-        0.25,
-        NOW,
-        Duration::from_secs(90),
-        StaleAfter::fixed(Duration::from_secs(90)),
-        "http://x",
-    );
+    let probe =
+        String::from_utf8(render_probe(&store(), "env_a", 0.25, &context("http://x"))).unwrap();
     let served: BTreeSet<String> = (full_render() + &probe)
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
@@ -233,6 +220,62 @@ fn docs_list_exactly_the_metrics_served() {
     assert_eq!(
         served, documented,
         "docs/metrics.md and the live output disagree"
+    );
+}
+
+/// docs/metrics.md's rows: name → (type, labels, meaning).
+fn documented() -> BTreeMap<String, (String, String, String)> {
+    let docs =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md")).unwrap();
+    docs.lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split(" | ").collect();
+            let name = cells.first()?.strip_suffix('`')?;
+            let cell = |i: usize| {
+                cells
+                    .get(i)
+                    .map_or(String::new(), |c| c.trim_end_matches(" |").to_string())
+            };
+            Some((name.to_string(), (cell(1), cell(2), cell(3))))
+        })
+        .collect()
+}
+
+#[test]
+fn docs_list_exactly_the_families_of_the_table_with_their_type_and_labels() {
+    let docs = documented();
+    let mut per_environment = BTreeSet::new();
+    for f in FAMILIES {
+        let labels = std::iter::once("environment_id").chain(f.labels.iter().copied());
+        let want = (
+            f.kind.as_str().to_string(),
+            labels.collect::<Vec<_>>().join(", "),
+        );
+        let row = docs
+            .get(f.name)
+            .map(|(kind, labels, _)| (kind.clone(), labels.clone()));
+        assert_eq!(
+            row,
+            Some(want),
+            "docs/metrics.md row of {} (type, labels)",
+            f.name
+        );
+        per_environment.insert(f.name.to_string());
+    }
+    // Every documented per-environment family is in the table, but for what
+    // only `/probe` adds to its answer (not a family of the environment's state).
+    let documented: BTreeSet<String> = docs
+        .iter()
+        .filter(|(_, (_, labels, meaning))| {
+            labels.starts_with("environment_id")
+                && !meaning.starts_with("only in a `/probe` answer")
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    assert_eq!(
+        documented, per_environment,
+        "docs/metrics.md and metrics/families.rs disagree"
     );
 }
 

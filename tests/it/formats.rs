@@ -4,10 +4,12 @@
 //! `tests/e2e/native_histograms.sh`); `--metrics.histograms` and the family
 //! filter applied to every format alike.
 
-use super::exposition::{promtool_check, store, NOW};
+use super::exposition::{context, promtool_check, store};
 use std::time::Duration;
 use work_exporter::metrics::filter::FamilyFilter;
-use work_exporter::metrics::{ExporterMetrics, Format, HistogramMode, Options, Settings};
+use work_exporter::metrics::{
+    ExporterMetrics, Format, HistogramMode, Options, RenderContext, Settings,
+};
 use work_exporter::snapshot::native::{SCHEMA, ZERO_THRESHOLD};
 
 fn render(format: Format, options: Options) -> Vec<u8> {
@@ -21,15 +23,12 @@ fn render(format: Format, options: Options) -> Vec<u8> {
     .with_options(options);
     use work_api::RequestObserver;
     m.request_done("stats", "200", 0.01);
-    let d = Duration::from_secs(90);
-    m.render_as(
+    let ctx = RenderContext {
         format,
-        &store(),
-        NOW,
-        d,
-        work_exporter::config::StaleAfter::fixed(d),
-        "http://x",
-    )
+        options: m.options().clone(),
+        ..context("http://x")
+    };
+    m.render(&store(), &ctx)
 }
 
 fn text(format: Format, options: Options) -> String {

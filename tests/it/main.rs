@@ -21,6 +21,7 @@ mod server;
 mod sharding;
 mod sim;
 mod storm;
+mod thresholds;
 mod upstream;
 mod web;
 mod wire;

@@ -587,8 +587,8 @@ async fn credentials_and_item_secrets_never_reach_metrics_pages_or_errors() {
     let outputs = [
         r.scrape(),
         work_exporter::pages::landing::render(&r.store, "/metrics", NOW_MS),
-        work_exporter::pages::drilldown::html(st, NOW_MS, 90_000),
-        work_exporter::pages::drilldown::json(st, NOW_MS, 90_000).to_string(),
+        work_exporter::pages::drilldown::html(st, NOW_MS, 90_000, &Default::default()),
+        work_exporter::pages::drilldown::json(st, NOW_MS, 90_000, &Default::default()).to_string(),
         format!("{:?}", st.recent_errors),
         format!("{:?}", r.env),
     ];

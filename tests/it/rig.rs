@@ -109,13 +109,14 @@ impl Rig {
     }
 
     pub fn scrape(&self) -> String {
-        self.metrics.render(
-            &self.store,
-            self.clock.now_ms(),
-            self.settings.lease_ttl,
-            self.settings.stale_after,
-            "http://exporter.test:9781",
-        )
+        let ctx = work_exporter::metrics::RenderContext {
+            now_ms: self.clock.now_ms(),
+            lease_ttl: self.settings.lease_ttl,
+            stale_after: self.settings.stale_after,
+            drilldown_base: "http://exporter.test:9781".into(),
+            ..Default::default()
+        };
+        String::from_utf8_lossy(&self.metrics.render(&self.store, &ctx)).into_owned()
     }
 }
 

@@ -5,8 +5,8 @@ use super::*;
 fn labels_are_escaped_and_values_formatted() {
     let mut e = Exposition::default();
     e.header("x", Kind::Gauge, "help");
-    e.sample("x", &[("a", "q\"\\\n")], None, 1.5);
-    e.sample("x", &[], None, 3.0);
+    e.sample("x", &[("a", "q\"\\\n")], &[], 1.5);
+    e.sample("x", &[], &[], 3.0);
     assert_eq!(
         e.out,
         "# HELP x help\n# TYPE x gauge\nx{a=\"q\\\"\\\\\\n\"} 1.5\nx 3\n"
@@ -18,7 +18,7 @@ fn a_streaming_exposition_writes_the_same_text_in_pieces() {
     let write = |e: &mut Exposition<'_>| {
         e.header("x", Kind::Gauge, "help");
         for i in 0..20_000 {
-            e.sample("x", &[("i", &i.to_string())], None, f64::from(i));
+            e.sample("x", &[("i", &i.to_string())], &[], f64::from(i));
         }
     };
     let mut whole = Exposition::default();
