@@ -215,7 +215,7 @@ pub struct MetricsArgs {
     /// Buckets of the lifecycle histograms: classic (fixed `le` buckets), native (sparse
     /// exponential, protobuf only) or both (fixed in the text formats, both in protobuf).
     #[arg(long = "metrics.histograms", value_enum, default_value_t)]
-    pub histograms: crate::metrics::HistogramMode,
+    pub histograms: HistogramMode,
     /// Serve only the metric families matching one of these comma-separated globs
     /// (`*`, `?`; e.g. `anthropic_work_queue_*`); all when not given.
     #[arg(long = "metrics.families.allow", value_name = "GLOBS")]
@@ -333,4 +333,18 @@ pub struct HealthcheckArgs {
     /// The exporter's web configuration: with TLS in it, ask over https.
     #[arg(long = "web.config.file")]
     pub web_config_file: Option<PathBuf>,
+}
+
+/// `--metrics.histograms`: which buckets the lifecycle histograms carry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum HistogramMode {
+    /// Fixed `le` buckets only, in every format.
+    Classic,
+    /// Native buckets only: protobuf carries them; the text formats, which
+    /// cannot, carry `_sum`, `_count` and the `+Inf` bucket alone.
+    Native,
+    /// Fixed buckets in the text formats, both kinds in protobuf (a Prometheus
+    /// with native histograms enabled keeps the native ones).
+    #[default]
+    Both,
 }

@@ -3,8 +3,10 @@
 //! here, before any socket opens, and reported with the field and the fix.
 
 mod cadence;
+mod family_filter;
 mod file;
 pub(crate) mod parse;
+mod render_options;
 mod scale;
 mod scope;
 mod sources;
@@ -12,6 +14,8 @@ mod thresholds;
 pub mod web;
 
 pub use cadence::{Cadence, CadenceOverrides, Cadences, StaleAfter};
+pub use family_filter::{BadGlob, FamilyFilter};
+pub use render_options::RenderOptions;
 
 pub use file::{check_file_text, read_secret_file, SecretSource};
 pub use parse::{parse_api_version, parse_duration, parse_listen_address};
@@ -121,7 +125,7 @@ pub struct Config {
     /// `--web.config.file`, loaded and checked (TLS, basic auth).
     pub web: Option<std::sync::Arc<crate::config::web::WebServerConfig>>,
     /// `--metrics.histograms`, the family allow/deny lists, and the alert thresholds of the file.
-    pub exposition: crate::metrics::Options,
+    pub exposition: RenderOptions,
 }
 
 /// Reads variables through a function so tests need not touch the process environment.
@@ -173,7 +177,7 @@ impl Config {
             discovery,
             shard,
             probe_only: args.probe_only,
-            exposition: parse::exposition_options(&args.metrics, sources.thresholds)?,
+            exposition: render_options::from_args(&args.metrics, sources.thresholds)?,
             web: match &args.web_config_file {
                 Some(path) => Some(std::sync::Arc::new(
                     crate::config::web::WebServerConfig::load(path)?,

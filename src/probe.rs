@@ -1,11 +1,11 @@
 //! `check-config --probe`: call each endpoint once per environment and print
 //! a table of what works and why not.
 
-use crate::config::{Config, CredentialKind};
+use crate::config::{Config, CredentialKind, Environment};
 use std::sync::Arc;
 use tokio::time::{Duration, Instant};
 use work_api::client::NoObserver;
-use work_api::{ApiClient, Credential, RequestBudget};
+use work_api::{ApiClient, ApiError, Credential, RequestBudget};
 
 /// Print the probe table; `Err` when any call failed.
 pub async fn print_probe(cfg: &Config) -> Result<(), String> {
@@ -26,52 +26,8 @@ pub async fn print_probe(cfg: &Config) -> Result<(), String> {
     );
     for env in &cfg.environments {
         let deadline = Instant::now() + Duration::from_secs(15);
-        let cred = match (cfg.api.stats_credential, &cfg.api.api_key, &env.key) {
-            (CredentialKind::ApiKey, Some(k), _) => Some(Credential::ApiKey(k)),
-            (_, _, Some(k)) => Some(Credential::EnvironmentKey(k)),
-            (_, Some(k), None) => Some(Credential::ApiKey(k)),
-            _ => None,
-        };
-        let stats = match cred {
-            Some(c) => client.stats(&env.id, c, deadline).await.map(|s| {
-                format!(
-                    "depth={} pending={} workers_polling={:?}",
-                    s.depth, s.pending, s.workers_polling
-                )
-            }),
-            None => Err(work_api::ApiError::Auth {
-                endpoint: "stats",
-                status: 0,
-                request_id: "none".into(),
-                message: "no credential configured".into(),
-            }),
-        };
-        let list = match &env.key {
-            Some(k) => client
-                .list_work_page(&env.id, k, 1, None, deadline)
-                .await
-                .and_then(|r| {
-                    work_api::decode::work_page(&r.body)
-                        .map(|p| {
-                            format!(
-                                "first page decoded ({} item(s), more: {})",
-                                p.data.len(),
-                                p.next_page.is_some()
-                            )
-                        })
-                        .map_err(|e| work_api::ApiError::Decode {
-                            endpoint: "list_work",
-                            request_id: r.request_id.clone(),
-                            message: e.to_string(),
-                        })
-                }),
-            None => Err(work_api::ApiError::Auth {
-                endpoint: "list_work",
-                status: 0,
-                request_id: "none".into(),
-                message: "no environment key configured".into(),
-            }),
-        };
+        let stats = probe_stats(&client, cfg, env, deadline).await;
+        let list = probe_list(&client, env, deadline).await;
         let keys: Vec<&work_api::secret::Secret> =
             cfg.api.api_key.iter().chain(env.key.as_ref()).collect();
         for (endpoint, result) in [("stats", stats), ("list_work", list)] {
@@ -89,4 +45,56 @@ pub async fn print_probe(cfg: &Config) -> Result<(), String> {
     }
     println!("\nall probes succeeded");
     Ok(())
+}
+
+/// The environment's queue stats, with the credential a refresh would use.
+async fn probe_stats(
+    client: &ApiClient,
+    cfg: &Config,
+    env: &Environment,
+    deadline: Instant,
+) -> Result<String, ApiError> {
+    let cred = match (cfg.api.stats_credential, &cfg.api.api_key, &env.key) {
+        (CredentialKind::ApiKey, Some(k), _) => Credential::ApiKey(k),
+        (_, _, Some(k)) => Credential::EnvironmentKey(k),
+        (_, Some(k), None) => Credential::ApiKey(k),
+        _ => return Err(no_credential("stats", "no credential configured")),
+    };
+    let s = client.stats(&env.id, cred, deadline).await?;
+    Ok(format!(
+        "depth={} pending={} workers_polling={:?}",
+        s.depth, s.pending, s.workers_polling
+    ))
+}
+
+/// The first page of the environment's work list (one item), decoded.
+async fn probe_list(
+    client: &ApiClient,
+    env: &Environment,
+    deadline: Instant,
+) -> Result<String, ApiError> {
+    let Some(k) = &env.key else {
+        return Err(no_credential("list_work", "no environment key configured"));
+    };
+    let r = client.list_work_page(&env.id, k, 1, None, deadline).await?;
+    let p = work_api::decode::work_page(&r.body).map_err(|e| ApiError::Decode {
+        endpoint: "list_work",
+        request_id: r.request_id.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(format!(
+        "first page decoded ({} item(s), more: {})",
+        p.data.len(),
+        p.next_page.is_some()
+    ))
+}
+
+/// The call was not made: nothing to send it with.
+fn no_credential(endpoint: &'static str, message: &str) -> ApiError {
+    ApiError::Auth {
+        endpoint,
+        status: 0,
+        request_id: "none".into(),
+        message: message.into(),
+    }
 }

@@ -69,6 +69,15 @@ fn respond(
     r
 }
 
+/// Every route answers only GET and HEAD.
+fn method_not_allowed() -> Response<Body> {
+    respond(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "text/plain; charset=utf-8",
+        "only GET and HEAD\n",
+    )
+}
+
 fn wants(req: &Request<Incoming>, header: hyper::header::HeaderName, needle: &str) -> bool {
     req.headers()
         .get(header)
@@ -95,34 +104,12 @@ impl Site {
     /// Route one request.
     pub async fn handle(&self, req: &Request<Incoming>) -> Response<Body> {
         if req.method() != Method::GET && req.method() != Method::HEAD {
-            return respond(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "text/plain; charset=utf-8",
-                "only GET and HEAD\n",
-            );
+            return method_not_allowed();
         }
         let now_ms = self.clock.now_ms();
         let path = req.uri().path();
         if path == self.telemetry_path {
-            let format = format_of(req);
-            if self.probe_only {
-                return self.maybe_gzip(req, format, self.metrics.render_own_as(format));
-            }
-            // Scrapes within a second share one body per format and encoding (metrics::shared).
-            let body = |gzip| {
-                self.metrics
-                    .exposition(&self.store, self.render_context(now_ms, format), gzip)
-            };
-            if takes_gzip(req) {
-                if let Some(gz) = body(true).await {
-                    return gzipped(format.content_type(), gz);
-                }
-            }
-            return respond(
-                StatusCode::OK,
-                format.content_type(),
-                body(false).await.unwrap_or_default(),
-            );
+            return self.metrics(req, now_ms).await;
         }
         match path {
             "/" => respond(
@@ -131,23 +118,7 @@ impl Site {
                 pages::landing::render(&self.store, &self.telemetry_path, now_ms),
             ),
             "/-/healthy" => respond(StatusCode::OK, "text/plain; charset=utf-8", "Healthy\n"),
-            "/-/ready" => {
-                // With --probe.only nothing refreshes until asked: ready once the set is known.
-                let ready = if self.probe_only {
-                    self.store.environments_known()
-                } else {
-                    self.store.all_attempted()
-                };
-                if ready {
-                    respond(StatusCode::OK, "text/plain; charset=utf-8", "Ready\n")
-                } else {
-                    respond(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "text/plain; charset=utf-8",
-                        "Not ready: waiting for the first refresh of every environment\n",
-                    )
-                }
-            }
+            "/-/ready" => self.ready(),
             _ => match path.strip_prefix("/environments/") {
                 Some(id) => self.drilldown(req, id, now_ms),
                 None => respond(
@@ -156,6 +127,49 @@ impl Site {
                     "not found\n",
                 ),
             },
+        }
+    }
+
+    /// The telemetry path (`/metrics`): the exposition of the latest
+    /// snapshots in the format asked for, gzipped when the scraper takes it.
+    async fn metrics(&self, req: &Request<Incoming>, now_ms: i64) -> Response<Body> {
+        let format = format_of(req);
+        if self.probe_only {
+            return self.maybe_gzip(req, format, self.metrics.render_own_as(format));
+        }
+        // Scrapes within a second share one body per format and encoding (metrics::shared).
+        let body = |gzip| {
+            self.metrics
+                .exposition(&self.store, self.render_context(now_ms, format), gzip)
+        };
+        if takes_gzip(req) {
+            if let Some(gz) = body(true).await {
+                return gzipped(format.content_type(), gz);
+            }
+        }
+        respond(
+            StatusCode::OK,
+            format.content_type(),
+            body(false).await.unwrap_or_default(),
+        )
+    }
+
+    /// `/-/ready`: every environment refreshed once (with --probe.only,
+    /// where nothing refreshes until asked, once the watched set is known).
+    fn ready(&self) -> Response<Body> {
+        let ready = if self.probe_only {
+            self.store.environments_known()
+        } else {
+            self.store.all_attempted()
+        };
+        if ready {
+            respond(StatusCode::OK, "text/plain; charset=utf-8", "Ready\n")
+        } else {
+            respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain; charset=utf-8",
+                "Not ready: waiting for the first refresh of every environment\n",
+            )
         }
     }
 
@@ -174,11 +188,7 @@ impl Site {
     /// `/probe?environment=ID`: refresh one environment on demand.
     pub async fn probe(&self, req: &Request<Incoming>) -> Response<Body> {
         if req.method() != Method::GET && req.method() != Method::HEAD {
-            return respond(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "text/plain; charset=utf-8",
-                "only GET and HEAD\n",
-            );
+            return method_not_allowed();
         }
         let timeout = req
             .headers()

@@ -6,10 +6,10 @@
 use crate::floor::{timed, Sample};
 use serde::Serialize;
 use std::time::Duration;
+use work_exporter::cli::HistogramMode;
 use work_exporter::config::Environment;
-use work_exporter::metrics::{
-    ExporterMetrics, Format, HistogramMode, Options, RenderContext, Settings,
-};
+use work_exporter::config::RenderOptions;
+use work_exporter::metrics::{ExporterMetrics, Format, RenderContext, Settings};
 use work_exporter::refresh::fold::{Fold, Tracker};
 use work_exporter::snapshot::{Lifecycle, QueueSnapshot, Snapshot, Store};
 use work_sim::Credentials;
@@ -169,9 +169,9 @@ pub fn measure_formats(creds: &Credentials, sample: &Sample) -> Vec<FormatCost> 
             let ctx = RenderContext {
                 now_ms,
                 format,
-                options: std::sync::Arc::new(Options {
+                options: std::sync::Arc::new(RenderOptions {
                     histograms,
-                    ..Options::default()
+                    ..RenderOptions::default()
                 }),
                 ..RenderContext::default()
             };

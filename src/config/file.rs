@@ -182,18 +182,7 @@ fn from_text(
         Some(src) => Some(read_secret("api_key", src, env)?),
         None => None,
     };
-    let stats = match file.credentials.stats {
-        Some(CredentialKind::ApiKey) if api_key.is_none() => {
-            return Err(ConfigError::new(
-                "credentials.stats",
-                "is api_key but no api_key is configured",
-                "add `api_key: {env: ANTHROPIC_API_KEY}` or set credentials.stats: environment_key",
-            ));
-        }
-        Some(kind) => kind,
-        None if api_key.is_some() => CredentialKind::ApiKey,
-        None => CredentialKind::EnvironmentKey,
-    };
+    let stats = stats_credential(file.credentials.stats, api_key.is_some())?;
     let discovering = scale::discovery_wanted(args, file.discovery.as_ref());
     if file.environments.is_empty() && !discovering {
         return Err(ConfigError::new(
@@ -206,66 +195,22 @@ fn from_text(
         defaults: super::ThresholdSet::parse("thresholds", &file.thresholds.unwrap_or_default())?,
         ..Default::default()
     };
-    let keys_dir_given = discovering && scale::keys_dir_given(args, file.discovery.as_ref());
+    let keys = KeyRules {
+        from_keys_dir: discovering && scale::keys_dir_given(args, file.discovery.as_ref()),
+        stats,
+        env,
+    };
     let mut seen = BTreeSet::new();
     let mut out = Vec::with_capacity(file.environments.len());
     for (i, e) in file.environments.iter().enumerate() {
         let field = format!("environments[{i}]");
-        let id = e.id.trim().to_string();
-        if id.is_empty() || id.contains('/') || id.contains(char::is_whitespace) {
-            return Err(ConfigError::new(
-                format!("{field}.id"),
-                format!("{:?} is not an environment id", e.id),
-                "copy the id (env_…) from the Console",
-            ));
-        }
-        if !seen.insert(id.clone()) {
-            return Err(ConfigError::new(
-                format!("{field}.id"),
-                format!("environment {id} is listed twice"),
-                "remove the duplicate entry",
-            ));
-        }
-        for name in e.labels.keys() {
-            check_label_name(&format!("{field}.labels"), name)?;
-        }
-        let key = match &e.key {
-            Some(src) => Some(read_secret(&format!("{field}.key"), src, env)?),
-            // The key is read from the keys directory, again on every discovery.
-            None if keys_dir_given => None,
-            None => {
-                return Err(ConfigError::new(
-                    format!("{field}.key"),
-                    "missing: listing work needs the environment key",
-                    "add `key: {file: /path}` or `key: {env: VARIABLE}`, or set discovery.keys_dir",
-                ));
-            }
-        };
-        if stats == CredentialKind::EnvironmentKey && key.is_none() {
-            return Err(ConfigError::new(
-                format!("{field}.key"),
-                "missing",
-                "add the environment key",
-            ));
-        }
-        let cadence = super::CadenceOverrides::parse(
-            &field,
-            e.stats_interval.as_deref(),
-            e.list_interval.as_deref(),
-        )?;
+        let environment = environment(&field, e, &mut seen, &keys)?;
         if let Some(block) = &e.thresholds {
             let field = format!("{field}.thresholds");
             let own = super::ThresholdSet::parse(&field, block)?;
-            thresholds.add_environment(&field, &id, own)?;
+            thresholds.add_environment(&field, &environment.id, own)?;
         }
-        out.push(Environment {
-            name: e.name.clone().unwrap_or_else(|| id.clone()),
-            id,
-            labels: e.labels.clone(),
-            key,
-            scope: Default::default(),
-            cadence,
-        });
+        out.push(environment);
     }
     Ok(Sources {
         api_key,
@@ -275,6 +220,103 @@ fn from_text(
         discovery: file.discovery,
         thresholds,
     })
+}
+
+/// The credential stats requests carry: as `credentials.stats` says, else
+/// the API key when one is configured.
+fn stats_credential(
+    configured: Option<CredentialKind>,
+    has_api_key: bool,
+) -> Result<CredentialKind, ConfigError> {
+    match configured {
+        Some(CredentialKind::ApiKey) if !has_api_key => Err(ConfigError::new(
+            "credentials.stats",
+            "is api_key but no api_key is configured",
+            "add `api_key: {env: ANTHROPIC_API_KEY}` or set credentials.stats: environment_key",
+        )),
+        Some(kind) => Ok(kind),
+        None if has_api_key => Ok(CredentialKind::ApiKey),
+        None => Ok(CredentialKind::EnvironmentKey),
+    }
+}
+
+/// What an environment entry's key must satisfy.
+struct KeyRules<'a> {
+    /// The key may come from the discovery keys directory instead.
+    from_keys_dir: bool,
+    /// The credential of stats requests.
+    stats: CredentialKind,
+    env: EnvLookup<'a>,
+}
+
+/// One entry of `environments:`, checked (`field` names it in errors).
+fn environment(
+    field: &str,
+    e: &FileEnvironment,
+    seen: &mut BTreeSet<String>,
+    keys: &KeyRules<'_>,
+) -> Result<Environment, ConfigError> {
+    let id = e.id.trim().to_string();
+    if id.is_empty() || id.contains('/') || id.contains(char::is_whitespace) {
+        return Err(ConfigError::new(
+            format!("{field}.id"),
+            format!("{:?} is not an environment id", e.id),
+            "copy the id (env_…) from the Console",
+        ));
+    }
+    if !seen.insert(id.clone()) {
+        return Err(ConfigError::new(
+            format!("{field}.id"),
+            format!("environment {id} is listed twice"),
+            "remove the duplicate entry",
+        ));
+    }
+    for name in e.labels.keys() {
+        check_label_name(&format!("{field}.labels"), name)?;
+    }
+    let key = environment_key(field, e, keys)?;
+    let cadence = super::CadenceOverrides::parse(
+        field,
+        e.stats_interval.as_deref(),
+        e.list_interval.as_deref(),
+    )?;
+    Ok(Environment {
+        name: e.name.clone().unwrap_or_else(|| id.clone()),
+        id,
+        labels: e.labels.clone(),
+        key,
+        scope: Default::default(),
+        cadence,
+    })
+}
+
+/// An entry's environment key: its `key:`, or none when the keys directory
+/// gives it (and stats do not need it).
+fn environment_key(
+    field: &str,
+    e: &FileEnvironment,
+    keys: &KeyRules<'_>,
+) -> Result<Option<Secret>, ConfigError> {
+    let key = match &e.key {
+        Some(src) => Some(read_secret(&format!("{field}.key"), src, keys.env)?),
+        // The key is read from the keys directory, again on every discovery.
+        None if keys.from_keys_dir => None,
+        None => {
+            return Err(ConfigError::new(
+                format!("{field}.key"),
+                "missing: listing work needs the environment key",
+                "add `key: {file: /path}` or `key: {env: VARIABLE}`, or set discovery.keys_dir",
+            ));
+        }
+    };
+    if keys.stats == CredentialKind::EnvironmentKey && key.is_none() {
+        return Err(ConfigError::new(
+            format!("{field}.key"),
+            "missing",
+            "add the environment key",
+        ));
+    }
+    Ok(key)
 }
 
 /// Check the text of a `--config.file` without a file of its own (fuzzing,

@@ -49,33 +49,6 @@ pub fn parse_duration(field: &str, value: &str) -> Result<Duration, ConfigError>
     Ok(d)
 }
 
-/// `--metrics.*`: how every exposition is rendered.
-pub(super) fn exposition_options(
-    args: &crate::cli::MetricsArgs,
-    thresholds: super::Thresholds,
-) -> Result<crate::metrics::Options, ConfigError> {
-    let families =
-        crate::metrics::filter::FamilyFilter::new(&args.families_allow, &args.families_deny)
-            .map_err(|e| {
-                let flag = if args.families_allow.iter().any(|a| a.contains(&e.pattern)) {
-                    "--metrics.families.allow"
-                } else {
-                    "--metrics.families.deny"
-                };
-                ConfigError::new(
-            flag,
-            e.to_string(),
-            "name families by their full names, e.g. anthropic_work_stop_seconds or process_*",
-        )
-            })?;
-    Ok(crate::metrics::Options {
-        histograms: args.histograms,
-        families,
-        created_samples: args.created_samples,
-        thresholds: std::sync::Arc::new(thresholds),
-    })
-}
-
 pub fn parse_listen_address(field: &str, value: &str) -> Result<SocketAddr, ConfigError> {
     let full = if value.starts_with(':') {
         format!("0.0.0.0{value}")

@@ -76,27 +76,7 @@ pub(crate) fn discovery(
     has_api_key: bool,
 ) -> Result<Option<DiscoverySettings>, ConfigError> {
     if !discovery_wanted(args, file) {
-        let stray = [
-            ("--discovery.interval", args.discovery_interval.is_some()),
-            (
-                "--discovery.name-regex",
-                args.discovery_name_regex.is_some(),
-            ),
-            ("--discovery.ids", args.discovery_ids.is_some()),
-            (
-                "--discovery.include-archived",
-                args.discovery_include_archived,
-            ),
-            ("--discovery.keys-dir", args.discovery_keys_dir.is_some()),
-        ];
-        if let Some((flag, _)) = stray.iter().find(|(_, given)| *given) {
-            return Err(ConfigError::new(
-                *flag,
-                "has no effect while discovery is off",
-                "add --discovery.enabled (or a `discovery:` section to --config.file)",
-            ));
-        }
-        return Ok(None);
+        return refuse_stray_flags(args).map(|()| None);
     }
     if !has_api_key {
         return Err(ConfigError::new(
@@ -106,7 +86,36 @@ pub(crate) fn discovery(
         ));
     }
     let empty = FileDiscovery::default();
-    let f = file.unwrap_or(&empty);
+    settings(args, file.unwrap_or(&empty)).map(Some)
+}
+
+/// A discovery flag given while discovery is off would do nothing: refuse it.
+fn refuse_stray_flags(args: &ServeArgs) -> Result<(), ConfigError> {
+    let stray = [
+        ("--discovery.interval", args.discovery_interval.is_some()),
+        (
+            "--discovery.name-regex",
+            args.discovery_name_regex.is_some(),
+        ),
+        ("--discovery.ids", args.discovery_ids.is_some()),
+        (
+            "--discovery.include-archived",
+            args.discovery_include_archived,
+        ),
+        ("--discovery.keys-dir", args.discovery_keys_dir.is_some()),
+    ];
+    match stray.iter().find(|(_, given)| *given) {
+        Some((flag, _)) => Err(ConfigError::new(
+            *flag,
+            "has no effect while discovery is off",
+            "add --discovery.enabled (or a `discovery:` section to --config.file)",
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Each setting from its flag, else from the file's `discovery:` section `f`.
+fn settings(args: &ServeArgs, f: &FileDiscovery) -> Result<DiscoverySettings, ConfigError> {
     let interval = match (&args.discovery_interval, &f.interval) {
         (Some(v), _) => parse_duration("--discovery.interval", v)?,
         (None, Some(v)) => parse_duration("discovery.interval", v)?,
@@ -127,13 +136,13 @@ pub(crate) fn discovery(
         (None, Some(d)) => Some(check_dir("discovery.keys_dir", d)?),
         (None, None) => None,
     };
-    Ok(Some(DiscoverySettings {
+    Ok(DiscoverySettings {
         interval,
         name_regex,
         ids,
         include_archived: args.discovery_include_archived || f.include_archived.unwrap_or(false),
         keys_dir,
-    }))
+    })
 }
 
 fn compile(field: &str, pattern: &str) -> Result<regex::Regex, ConfigError> {

@@ -2,7 +2,8 @@
 //! the settings that turn stored timestamps into ages and staleness, where
 //! drill-down links point, and how the exposition is written.
 
-use super::{Format, Options};
+use super::Format;
+use crate::config::RenderOptions;
 use crate::config::StaleAfter;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +23,7 @@ pub struct RenderContext {
     pub drilldown_base: Arc<str>,
     pub format: Format,
     /// Histogram mode, family filter, `_created` samples, alert thresholds.
-    pub options: Arc<Options>,
+    pub options: Arc<RenderOptions>,
 }
 
 impl Default for RenderContext {

@@ -93,19 +93,7 @@ fn read_entry(entry: &str) -> Option<(Format, f64)> {
     Some((format, q))
 }
 
-/// `--metrics.histograms`: which buckets the lifecycle histograms carry.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum HistogramMode {
-    /// Fixed `le` buckets only, in every format.
-    Classic,
-    /// Native buckets only: protobuf carries them; the text formats, which
-    /// cannot, carry `_sum`, `_count` and the `+Inf` bucket alone.
-    Native,
-    /// Fixed buckets in the text formats, both kinds in protobuf (a Prometheus
-    /// with native histograms enabled keeps the native ones).
-    #[default]
-    Both,
-}
+use crate::cli::HistogramMode;
 
 impl HistogramMode {
     /// Whether the fixed buckets are written in `format`.
@@ -117,22 +105,6 @@ impl HistogramMode {
     pub fn native_in(self, format: Format) -> bool {
         format == Format::Protobuf && self != HistogramMode::Classic
     }
-}
-
-/// How every exposition is rendered.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    pub histograms: HistogramMode,
-    pub families: super::filter::FamilyFilter,
-    /// OpenMetrics `_created` samples (`--metrics.openmetrics.created-samples`). Off by
-    /// default: Prometheus 2.x prefers OpenMetrics and stores each `_created` sample as a
-    /// series of its own (10 more per environment), so serving them by default would
-    /// raise every existing user's series count on upgrade (client_golang makes the
-    /// same choice with `EnableOpenMetricsTextCreatedSamples`).
-    pub created_samples: bool,
-    /// Alert thresholds from the config file, served as
-    /// `anthropic_work_alert_threshold` and shown on the drill-down pages.
-    pub thresholds: std::sync::Arc<crate::config::Thresholds>,
 }
 
 #[cfg(test)]

@@ -9,7 +9,6 @@ mod budget;
 mod context;
 mod environments;
 pub mod families;
-pub mod filter;
 pub mod format;
 mod instruments;
 mod own;
@@ -19,9 +18,10 @@ pub mod text;
 
 pub use context::RenderContext;
 pub use environments::{render_environments, render_probe};
-pub use format::{Format, HistogramMode, Options};
+pub use format::Format;
 
 use crate::config::Cadences;
+use crate::config::RenderOptions;
 use crate::discovery::DiscoveryObserver;
 use crate::refresh::plan::Plan;
 use crate::refresh::RefreshObserver;
@@ -38,7 +38,7 @@ pub struct ExporterMetrics {
     /// The latest `/metrics` render, served again to scrapes within a second.
     shared: shared::Shared,
     /// How every exposition is rendered (`--metrics.*`, the alert thresholds).
-    options: Arc<Options>,
+    options: Arc<RenderOptions>,
     /// When the exporter's counters and histograms started (Unix seconds).
     started: f64,
 }
@@ -76,12 +76,12 @@ impl ExporterMetrics {
 
     /// Render the own metrics with `options` (the default: both kinds of
     /// histogram, every family, no thresholds); a server's render contexts take them from here.
-    pub fn with_options(mut self, options: Options) -> Self {
+    pub fn with_options(mut self, options: RenderOptions) -> Self {
         self.options = Arc::new(options);
         self
     }
 
-    pub fn options(&self) -> &Arc<Options> {
+    pub fn options(&self) -> &Arc<RenderOptions> {
         &self.options
     }
 

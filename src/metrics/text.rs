@@ -1,11 +1,12 @@
 //! The one exposition writer: Prometheus text 0.0.4, OpenMetrics 1.0 text or
 //! delimited protobuf (`format`), with the family filter and histogram mode
-//! of `format::Options` applied to every family written through it. Every
+//! of `config::RenderOptions` applied to every family written through it. Every
 //! family, the exporter's own included, is written through these verbs, so a
 //! family added anywhere is served in every format.
 
-use super::format::{Format, Options};
+use super::format::Format;
 use super::protobuf::FamilyBuf;
+use crate::config::RenderOptions;
 use crate::snapshot::Histogram;
 use std::fmt::Write;
 pub use values::Buckets;
@@ -40,7 +41,7 @@ pub struct Exposition<'s> {
     sink: Option<&'s mut dyn std::io::Write>,
     failed: Option<std::io::Error>,
     format: Format,
-    options: Options,
+    options: RenderOptions,
     /// The kind of the family being written, and whether the filter drops it.
     kind: Kind,
     dropped: bool,
@@ -79,7 +80,7 @@ impl<'s> Exposition<'s> {
     }
 
     /// An exposition in `format`, rendered with `options`, kept in memory.
-    pub fn new(format: Format, options: &Options, capacity: usize) -> Self {
+    pub fn new(format: Format, options: &RenderOptions, capacity: usize) -> Self {
         let mut e = Exposition {
             format,
             options: options.clone(),
@@ -94,14 +95,14 @@ impl<'s> Exposition<'s> {
 
     /// A text 0.0.4 exposition written to `sink` in pieces of about 64 KiB.
     pub fn streaming(sink: &'s mut dyn std::io::Write) -> Self {
-        Self::streaming_as(sink, Format::Text, &Options::default())
+        Self::streaming_as(sink, Format::Text, &RenderOptions::default())
     }
 
     /// An exposition in `format` written to `sink` in pieces of about 64 KiB.
     pub fn streaming_as(
         sink: &'s mut dyn std::io::Write,
         format: Format,
-        options: &Options,
+        options: &RenderOptions,
     ) -> Self {
         Exposition {
             out: String::with_capacity(PIECE + 4096),
@@ -184,7 +185,7 @@ impl<'s> Exposition<'s> {
                     _ => name,
                 };
                 // Prometheus 2.x stores `_created` samples as series of their own: only
-                // on request (`Options::created_samples`), and the filter can still drop
+                // on request (`RenderOptions::created_samples`), and the filter can still drop
                 // one family's alone (`<family>_created`).
                 self.created = self.options.created_samples
                     && self.options.families.keeps(&format!("{family}_created"));

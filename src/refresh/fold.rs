@@ -127,31 +127,33 @@ impl<'t> Fold<'t> {
         if self.next.contains_key(&key) || (stopped && !self.stopped_seen.insert(key)) {
             return;
         }
-        let created = row.created_at_ms;
-        let acked = row.acknowledged_at_ms;
-        let started = row.started_at_ms;
-        let heartbeat = row.latest_heartbeat_at_ms;
-        let stop_requested = row.stop_requested_at_ms;
-        let stopped_at = row.stopped_at_ms;
+        self.count_state(row);
+        self.observe_lifecycle(key, row, stopped);
+    }
 
+    /// The session counted in its state, and offered as a sample of the
+    /// condition its state may alert on.
+    #[inline]
+    fn count_state(&mut self, row: &WorkRow<'_>) {
         match row.state.index() {
             Some(i) => self.work.states[i] += 1,
             None => self.work.unknown_state += 1,
         }
         match row.state {
             WorkState::Queued => {
-                if let Some(ts) = created {
+                if let Some(ts) = row.created_at_ms {
                     self.queued.offer(ts, || sample(row));
                 }
             }
             WorkState::Starting | WorkState::Active => {
-                if let Some(ts) = heartbeat.or(acked).or(created) {
+                let last_sign_of_life = row.latest_heartbeat_at_ms.or(row.acknowledged_at_ms);
+                if let Some(ts) = last_sign_of_life.or(row.created_at_ms) {
                     self.work.heartbeats_ms.push(ts);
                     self.heartbeats.offer(ts, || sample(row));
                 }
             }
             WorkState::Stopping => {
-                if let Some(ts) = stop_requested {
+                if let Some(ts) = row.stop_requested_at_ms {
                     self.work.oldest_stop_requested_ms =
                         Some(self.work.oldest_stop_requested_ms.map_or(ts, |o| o.min(ts)));
                     self.stopping.offer(ts, || sample(row));
@@ -159,36 +161,70 @@ impl<'t> Fold<'t> {
             }
             _ => {}
         }
+    }
 
-        // Lifecycle observations.
+    /// The lifecycle durations this row shows for the first time, and the
+    /// session remembered for the next walk unless it stopped.
+    #[inline]
+    fn observe_lifecycle(&mut self, key: u64, row: &WorkRow<'_>, stopped: bool) {
         let known = self.old.get(key);
         let mut t = match known {
             Some(t) => Tracked {
                 observed: t.observed,
                 missed: 0,
             },
-            None => {
-                if stopped && stopped_at.is_none_or(|s| s <= self.old.stopped_watermark_ms) {
-                    // Counted in an earlier walk, or stopped before the exporter started.
-                    if let Some(s) = stopped_at {
-                        self.max_stopped_ms = self.max_stopped_ms.max(s);
-                    }
-                    return;
-                }
-                if created.is_some_and(|c| c >= self.started_ms) {
-                    self.delta.created += 1;
-                }
-                Tracked {
-                    observed: 0,
-                    missed: 0,
-                }
-            }
+            None => match self.first_sighting(row, stopped) {
+                Some(t) => t,
+                None => return,
+            },
         };
-        // An event before the exporter started is history for an item seen the first time.
-        let fresh = |end: Option<i64>| known.is_some() || end.is_some_and(|e| e >= self.started_ms);
+        let known = known.is_some();
+        self.observe_waits(&mut t, row, known);
+        if stopped {
+            // Stopped and observed: forget it.
+            return self.observe_stop(t, row, known);
+        }
+        self.next.insert(key, t);
+    }
+
+    /// A session no earlier walk tracked: counted as created when it was
+    /// created since the exporter started; `None` when it is a stopped one
+    /// already counted in an earlier walk, or stopped before the exporter started.
+    #[inline]
+    fn first_sighting(&mut self, row: &WorkRow<'_>, stopped: bool) -> Option<Tracked> {
+        let stopped_at = row.stopped_at_ms;
+        if stopped && stopped_at.is_none_or(|s| s <= self.old.stopped_watermark_ms) {
+            if let Some(s) = stopped_at {
+                self.max_stopped_ms = self.max_stopped_ms.max(s);
+            }
+            return None;
+        }
+        if row.created_at_ms.is_some_and(|c| c >= self.started_ms) {
+            self.delta.created += 1;
+        }
+        Some(Tracked {
+            observed: 0,
+            missed: 0,
+        })
+    }
+
+    /// Whether an event ending at `end` is news: always for a tracked
+    /// session; for one seen the first time, an event before the exporter
+    /// started is history.
+    #[inline]
+    fn fresh(&self, known: bool, end: Option<i64>) -> bool {
+        known || end.is_some_and(|e| e >= self.started_ms)
+    }
+
+    /// The queue wait (created to acknowledged) and the startup
+    /// (acknowledged to started), each once per session.
+    #[inline]
+    fn observe_waits(&mut self, t: &mut Tracked, row: &WorkRow<'_>, known: bool) {
+        let (created, acked, started) =
+            (row.created_at_ms, row.acknowledged_at_ms, row.started_at_ms);
         if t.observed & ACKED == 0 && acked.is_some() {
             t.observed |= ACKED;
-            if fresh(acked) {
+            if self.fresh(known, acked) {
                 self.delta
                     .queue_wait
                     .observe(secs(created, acked).unwrap_or(0.0));
@@ -196,33 +232,36 @@ impl<'t> Fold<'t> {
         }
         if t.observed & STARTED == 0 && started.is_some() {
             t.observed |= STARTED;
-            if fresh(started) {
+            if self.fresh(known, started) {
                 self.delta
                     .startup
                     .observe(secs(acked.or(created), started).unwrap_or(0.0));
             }
         }
-        if stopped {
-            if let Some(s) = stopped_at {
-                self.max_stopped_ms = self.max_stopped_ms.max(s);
-            }
-            if fresh(stopped_at) {
-                self.delta.stopped += 1;
-                if t.observed & RAN == 0 {
-                    if let Some(run) = secs(started, stopped_at) {
-                        self.delta.run.observe(run);
-                    }
-                }
-                if t.observed & STOP_DONE == 0 {
-                    if let Some(stop) = secs(stop_requested, stopped_at) {
-                        self.delta.stop.observe(stop);
-                    }
-                }
-            }
-            // Stopped and observed: forget it.
+    }
+
+    /// A stopped session: counted once, with its run (started to stopped) and
+    /// its stop (requested to stopped) durations.
+    #[inline]
+    fn observe_stop(&mut self, t: Tracked, row: &WorkRow<'_>, known: bool) {
+        let stopped_at = row.stopped_at_ms;
+        if let Some(s) = stopped_at {
+            self.max_stopped_ms = self.max_stopped_ms.max(s);
+        }
+        if !self.fresh(known, stopped_at) {
             return;
         }
-        self.next.insert(key, t);
+        self.delta.stopped += 1;
+        if t.observed & RAN == 0 {
+            if let Some(run) = secs(row.started_at_ms, stopped_at) {
+                self.delta.run.observe(run);
+            }
+        }
+        if t.observed & STOP_DONE == 0 {
+            if let Some(stop) = secs(row.stop_requested_at_ms, stopped_at) {
+                self.delta.stop.observe(stop);
+            }
+        }
     }
 
     /// A healthcheck item: counted per state, and its age while it waits.

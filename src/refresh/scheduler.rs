@@ -5,9 +5,9 @@
 //! the budget allows, it stretches the cadences (lists first, see `plan`)
 //! instead of bursting, from the very first cycle, and says so.
 
-use super::plan::{self, Demand, Plan, HEADROOM};
+use super::plan::{self, Plan, HEADROOM};
 use super::{Outcome, Parts, Refresher};
-use crate::config::{Cadence, Cadences, Environment, RefreshSettings};
+use crate::config::{Cadences, Environment, RefreshSettings};
 use crate::snapshot::Store;
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -17,6 +17,10 @@ use tokio::task::JoinSet;
 use tokio::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use work_api::RequestBudget;
+
+mod slots;
+
+use slots::{demand, sync, take_turn, Slot};
 
 /// How long in-flight refreshes may finish after shutdown is asked for.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -86,105 +90,6 @@ pub fn start_window(new: usize, shortest: Duration, rate: f64) -> Duration {
     ))
 }
 
-struct Slot {
-    /// Shared with the refresh task: dispatching clones a pointer, not the environment.
-    env: Arc<Environment>,
-    /// The flags' cadences with this environment's overrides.
-    cadences: Cadences,
-    stats_due: Instant,
-    list_due: Instant,
-    in_flight: bool,
-    /// Pages the last list walk took; 1 until known.
-    list_pages: u32,
-}
-
-impl Slot {
-    fn next_due(&self) -> Instant {
-        self.stats_due.min(self.list_due)
-    }
-}
-
-/// When a part is next due, as its refresh is dispatched: one effective
-/// interval after it was due, so each environment keeps its place; half an
-/// interval from now at the earliest, when it ran late.
-fn next_due(due: Instant, effective: Duration, now: Instant) -> Instant {
-    (due + effective).max(now + effective.mul_f64(0.5))
-}
-
-/// What the configured cadences of `slots` need, in requests per second.
-fn demand<'a>(slots: impl Iterator<Item = &'a Slot>) -> Demand {
-    slots.fold(Demand::default(), |d, s| Demand {
-        stats: d.stats + 1.0 / s.cadences.stats.as_secs_f64(),
-        list: d.list + f64::from(s.list_pages) / s.cadences.list.as_secs_f64(),
-    })
-}
-
-/// The parts of `slot` to refresh now (the overdue ones, and the other when it
-/// falls due within a quarter interval: one refresh instead of two), and their
-/// next turns.
-fn take_turn(slot: &mut Slot, plan: &Plan, now: Instant) -> Parts {
-    let stats_every = plan.effective(&slot.cadences, Cadence::Stats);
-    let list_every = plan.effective(&slot.cadences, Cadence::List);
-    let soon = now + stats_every.min(list_every).mul_f64(0.25);
-    let parts = Parts {
-        stats: slot.stats_due <= soon,
-        list: slot.list_due <= soon,
-    };
-    if parts.stats {
-        slot.stats_due = next_due(slot.stats_due, stats_every, now);
-    }
-    if parts.list {
-        slot.list_due = next_due(slot.list_due, list_every, now);
-    }
-    parts
-}
-
-/// Keeps the slots in step with the watched set: new environments get their
-/// first turn spread evenly (by rank of their offset) over the start window.
-fn sync(refresher: &impl Refreshes, slots: &mut HashMap<String, Slot>, envs: &[Environment]) {
-    refresher.store().set_environments(envs);
-    let ids: HashSet<&str> = envs.iter().map(|e| e.id.as_str()).collect();
-    slots.retain(|id, _| ids.contains(id.as_str()));
-    refresher.retain(&ids);
-    let settings = refresher.settings().cadences;
-    let mut new: Vec<(f64, &Environment)> = Vec::new();
-    for e in envs {
-        match slots.get_mut(&e.id) {
-            Some(slot) => {
-                slot.env = Arc::new(e.clone());
-                slot.cadences = settings.with(&e.cadence);
-            }
-            None => new.push((offset_fraction(&e.id), e)),
-        }
-    }
-    new.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let shortest = new
-        .iter()
-        .map(|(_, e)| {
-            let c = settings.with(&e.cadence);
-            c.stats.min(c.list)
-        })
-        .min()
-        .unwrap_or(settings.stats);
-    let window = start_window(new.len(), shortest, refresher.budget().rate());
-    let now = Instant::now();
-    let n = new.len().max(1) as f64;
-    for (rank, (_, e)) in new.into_iter().enumerate() {
-        let due = now + window.mul_f64(rank as f64 / n);
-        slots.insert(
-            e.id.clone(),
-            Slot {
-                env: Arc::new(e.clone()),
-                cadences: settings.with(&e.cadence),
-                stats_due: due,
-                list_due: due,
-                in_flight: false,
-                list_pages: 1,
-            },
-        );
-    }
-}
-
 /// Say so when the budget starts or stops stretching the cadences.
 fn log_stretch(plan: &Plan, was_stretched: &mut bool, rate: f64) {
     if plan.stretched() == *was_stretched {
@@ -211,74 +116,17 @@ pub async fn run<R: Refreshes>(
     mut environments: watch::Receiver<Vec<Environment>>,
     shutdown: CancellationToken,
 ) {
-    let max_in_flight = refresher.max_concurrency();
-    let rate = refresher.budget().rate();
-    let configured = refresher.settings().cadences;
-    let mut slots: HashMap<String, Slot> = HashMap::new();
-    let mut tasks: JoinSet<(String, Outcome)> = JoinSet::new();
-    let mut stretched = false;
-    let mut watching = true;
+    let mut scheduler = Scheduler::new(refresher);
     let initial = environments.borrow_and_update().clone();
-    sync(refresher.as_ref(), &mut slots, &initial);
-
+    scheduler.follow(&initial);
+    let mut watching = true;
     loop {
-        // One pass over the slots per wake: what the fleet needs, the due
-        // slots, and when the next one falls due.
-        let now = Instant::now();
-        let plan = plan::plan(demand(slots.values()), rate, configured, slots.len());
-        refresher.plan(&plan);
-        refresher
-            .store()
-            .set_stretch(plan.stats_stretch, plan.list_stretch);
-        log_stretch(&plan, &mut stretched, rate);
-
-        let mut later: Option<Instant> = None;
-        let mut due: Vec<&mut Slot> = Vec::new();
-        for s in slots.values_mut().filter(|s| !s.in_flight) {
-            if s.next_due() <= now {
-                due.push(s);
-            } else {
-                later = Some(later.map_or(s.next_due(), |l: Instant| l.min(s.next_due())));
-            }
-        }
-        let free = max_in_flight.saturating_sub(tasks.len());
-        // Only the `free` most overdue are started: pick them without sorting
-        // every due slot (a thousand, when the fleet runs behind).
-        let left_due = due.len() > free;
-        if left_due && free > 0 {
-            due.select_nth_unstable_by_key(free - 1, |s| s.next_due());
-            due.truncate(free);
-        }
-        due.sort_by_key(|s| s.next_due());
-        for slot in due.into_iter().take(free) {
-            slot.in_flight = true;
-            let parts = take_turn(slot, &plan, now);
-            let r = Arc::clone(&refresher);
-            let env = Arc::clone(&slot.env);
-            tasks.spawn(async move {
-                let outcome = r.refresh_parts(&env, parts).await;
-                (env.id.clone(), outcome)
-            });
-        }
-        let wake = if tasks.len() >= max_in_flight {
-            // Woken by a refresh ending.
-            now + configured.stats.max(configured.list)
-        } else if left_due {
-            now
-        } else {
-            later.unwrap_or(now + configured.stats)
-        };
-
+        let wake = scheduler.dispatch_due(Instant::now());
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+            Some(done) = scheduler.tasks.join_next(), if !scheduler.tasks.is_empty() => {
                 if let Ok((id, outcome)) = done {
-                    if let Some(slot) = slots.get_mut(&id) {
-                        slot.in_flight = false;
-                        if let Some(pages) = outcome.list_pages {
-                            slot.list_pages = pages.max(1);
-                        }
-                    }
+                    scheduler.refresh_ended(&id, &outcome);
                 }
             }
             changed = environments.changed(), if watching => {
@@ -290,18 +138,120 @@ pub async fn run<R: Refreshes>(
                     continue;
                 }
                 let envs = environments.borrow_and_update().clone();
-                sync(refresher.as_ref(), &mut slots, &envs);
+                scheduler.follow(&envs);
             }
             _ = tokio::time::sleep_until(wake) => {}
         }
     }
+    scheduler.stop().await;
+}
 
-    // Stop scheduling; give in-flight refreshes a short grace, then drop them.
-    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
-        while tasks.join_next().await.is_some() {}
-    })
-    .await;
-    tasks.abort_all();
+/// The loop's state: one slot per watched environment and the refreshes in flight.
+struct Scheduler<R> {
+    refresher: Arc<R>,
+    slots: HashMap<String, Slot>,
+    tasks: JoinSet<(String, Outcome)>,
+    max_in_flight: usize,
+    rate: f64,
+    configured: Cadences,
+    /// Whether the last plan stretched the cadences (logged when it changes).
+    stretched: bool,
+}
+
+impl<R: Refreshes> Scheduler<R> {
+    fn new(refresher: Arc<R>) -> Self {
+        Scheduler {
+            max_in_flight: refresher.max_concurrency(),
+            rate: refresher.budget().rate(),
+            configured: refresher.settings().cadences,
+            refresher,
+            slots: HashMap::new(),
+            tasks: JoinSet::new(),
+            stretched: false,
+        }
+    }
+
+    /// Take in a new watched set.
+    fn follow(&mut self, envs: &[Environment]) {
+        sync(self.refresher.as_ref(), &mut self.slots, envs);
+    }
+
+    /// One pass over the slots per wake: plan for what the fleet needs,
+    /// start the most overdue refreshes there is room for, and return when
+    /// to look again.
+    fn dispatch_due(&mut self, now: Instant) -> Instant {
+        let plan = self.replan();
+        let mut later: Option<Instant> = None;
+        let mut due: Vec<&mut Slot> = Vec::new();
+        for s in self.slots.values_mut().filter(|s| !s.in_flight) {
+            if s.next_due() <= now {
+                due.push(s);
+            } else {
+                later = Some(later.map_or(s.next_due(), |l: Instant| l.min(s.next_due())));
+            }
+        }
+        let free = self.max_in_flight.saturating_sub(self.tasks.len());
+        // Only the `free` most overdue are started: pick them without sorting
+        // every due slot (a thousand, when the fleet runs behind).
+        let left_due = due.len() > free;
+        if left_due && free > 0 {
+            due.select_nth_unstable_by_key(free - 1, |s| s.next_due());
+            due.truncate(free);
+        }
+        due.sort_by_key(|s| s.next_due());
+        for slot in due.into_iter().take(free) {
+            slot.in_flight = true;
+            let parts = take_turn(slot, &plan, now);
+            let r = Arc::clone(&self.refresher);
+            let env = Arc::clone(&slot.env);
+            self.tasks.spawn(async move {
+                let outcome = r.refresh_parts(&env, parts).await;
+                (env.id.clone(), outcome)
+            });
+        }
+        let configured = self.configured;
+        if self.tasks.len() >= self.max_in_flight {
+            // Woken by a refresh ending.
+            now + configured.stats.max(configured.list)
+        } else if left_due {
+            now
+        } else {
+            later.unwrap_or(now + configured.stats)
+        }
+    }
+
+    /// What the fleet's cadences need against the budget, reported and
+    /// logged when the stretch starts or stops.
+    fn replan(&mut self) -> Plan {
+        let demand = demand(self.slots.values());
+        let plan = plan::plan(demand, self.rate, self.configured, self.slots.len());
+        self.refresher.plan(&plan);
+        self.refresher
+            .store()
+            .set_stretch(plan.stats_stretch, plan.list_stretch);
+        log_stretch(&plan, &mut self.stretched, self.rate);
+        plan
+    }
+
+    /// A refresh ended: its slot may be dispatched again, and a list walk
+    /// says how many pages the next will take.
+    fn refresh_ended(&mut self, id: &str, outcome: &Outcome) {
+        if let Some(slot) = self.slots.get_mut(id) {
+            slot.in_flight = false;
+            if let Some(pages) = outcome.list_pages {
+                slot.list_pages = pages.max(1);
+            }
+        }
+    }
+
+    /// Stop scheduling; give in-flight refreshes a short grace, then drop them.
+    async fn stop(mut self) {
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while self.tasks.join_next().await.is_some() {}
+        })
+        .await;
+        self.tasks.abort_all();
+    }
 }
 
 /// Multi-target mode (`--probe.only`): refresh nothing, only follow the

@@ -6,13 +6,13 @@
 
 use super::exposition::{context, promtool_check, store};
 use std::time::Duration;
-use work_exporter::metrics::filter::FamilyFilter;
-use work_exporter::metrics::{
-    ExporterMetrics, Format, HistogramMode, Options, RenderContext, Settings,
-};
+use work_exporter::cli::HistogramMode;
+use work_exporter::config::FamilyFilter;
+use work_exporter::config::RenderOptions;
+use work_exporter::metrics::{ExporterMetrics, Format, RenderContext, Settings};
 use work_exporter::snapshot::native::{SCHEMA, ZERO_THRESHOLD};
 
-fn render(format: Format, options: Options) -> Vec<u8> {
+fn render(format: Format, options: RenderOptions) -> Vec<u8> {
     let m = ExporterMetrics::new(&Settings {
         budget_rps: 5.0,
         cadences: work_exporter::config::Cadences::every(Duration::from_secs(30)),
@@ -31,28 +31,28 @@ fn render(format: Format, options: Options) -> Vec<u8> {
     m.render(&store(), &ctx)
 }
 
-fn text(format: Format, options: Options) -> String {
+fn text(format: Format, options: RenderOptions) -> String {
     String::from_utf8(render(format, options)).unwrap()
 }
 
-fn mode(histograms: HistogramMode) -> Options {
-    Options {
+fn mode(histograms: HistogramMode) -> RenderOptions {
+    RenderOptions {
         histograms,
-        ..Options::default()
+        ..RenderOptions::default()
     }
 }
 
-fn filter(allow: &[&str], deny: &[&str]) -> Options {
+fn filter(allow: &[&str], deny: &[&str]) -> RenderOptions {
     let owned = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    Options {
+    RenderOptions {
         families: FamilyFilter::new(&owned(allow), &owned(deny)).unwrap(),
-        ..Options::default()
+        ..RenderOptions::default()
     }
 }
 
 /// `--metrics.openmetrics.created-samples` on top of `options`.
-fn with_created(options: Options) -> Options {
-    Options {
+fn with_created(options: RenderOptions) -> RenderOptions {
+    RenderOptions {
         created_samples: true,
         ..options
     }
@@ -66,7 +66,7 @@ fn python() -> String {
 
 #[test]
 fn the_openmetrics_parser_accepts_the_openmetrics_body() {
-    let body = text(Format::OpenMetrics, Options::default());
+    let body = text(Format::OpenMetrics, RenderOptions::default());
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.om");
     std::fs::write(&path, &body).unwrap();
@@ -89,7 +89,7 @@ fn the_openmetrics_parser_accepts_the_openmetrics_body() {
 
 #[test]
 fn openmetrics_names_counter_families_without_total_and_adds_created_and_units() {
-    let body = text(Format::OpenMetrics, with_created(Options::default()));
+    let body = text(Format::OpenMetrics, with_created(RenderOptions::default()));
     assert!(body.ends_with("# EOF\n") && body.matches("# EOF").count() == 1);
     assert!(body.contains("# TYPE anthropic_work_items_created counter\n"));
     assert!(!body.contains("# TYPE anthropic_work_items_created_total"));
@@ -110,7 +110,7 @@ fn openmetrics_names_counter_families_without_total_and_adds_created_and_units()
 #[test]
 fn openmetrics_has_no_created_samples_unless_asked() {
     // Prometheus 2.x would store each as a series of its own.
-    let body = text(Format::OpenMetrics, Options::default());
+    let body = text(Format::OpenMetrics, RenderOptions::default());
     assert!(body.contains("# TYPE anthropic_work_items_created counter\n"));
     assert!(
         !body
@@ -141,7 +141,7 @@ fn created_samples_can_be_denied_alone() {
 #[test]
 fn the_text_formats_carry_classic_buckets_by_default_and_only_inf_in_native_mode() {
     for format in [Format::Text, Format::OpenMetrics] {
-        let both = text(format, Options::default());
+        let both = text(format, RenderOptions::default());
         assert!(both.contains("anthropic_work_queue_wait_seconds_bucket{environment_id=\"env_a\",team=\"core\",le=\"60\"} 2\n"));
         let native = text(format, mode(HistogramMode::Native));
         let buckets: Vec<&str> = native
@@ -191,7 +191,7 @@ fn the_family_filter_drops_the_same_families_in_every_format() {
 
 #[test]
 fn protobuf_carries_native_buckets_beside_the_classic_ones() {
-    let families = decode(&render(Format::Protobuf, Options::default()));
+    let families = decode(&render(Format::Protobuf, RenderOptions::default()));
     let wait = families
         .iter()
         .find(|f| f.name == "anthropic_work_queue_wait_seconds")

@@ -5,6 +5,7 @@ mod capture;
 mod config;
 mod discovery;
 mod exposition;
+mod failures;
 mod faults;
 mod formats;
 

@@ -8,8 +8,9 @@ use super::exposition::{context, store, NOW};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::sync::Arc;
+use work_exporter::config::RenderOptions;
 use work_exporter::config::{ThresholdSet, Thresholds};
-use work_exporter::metrics::{render_environments, Options, RenderContext};
+use work_exporter::metrics::{render_environments, RenderContext};
 
 fn block(yaml: &str) -> BTreeMap<String, serde_yaml_ng::Value> {
     serde_yaml_ng::from_str(yaml).unwrap()
@@ -37,9 +38,9 @@ pub(crate) fn thresholds() -> Thresholds {
 
 pub(crate) fn with_thresholds(ctx: RenderContext, thresholds: Thresholds) -> RenderContext {
     RenderContext {
-        options: Arc::new(Options {
+        options: Arc::new(RenderOptions {
             thresholds: Arc::new(thresholds),
-            ..Options::default()
+            ..RenderOptions::default()
         }),
         ..ctx
     }

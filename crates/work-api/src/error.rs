@@ -194,11 +194,6 @@ impl ApiError {
     /// The same error with every `secret` scrubbed from the text it carries
     /// (messages and request ids come from the server, which may echo a key).
     pub fn redact(mut self, secrets: &[&crate::secret::Secret]) -> ApiError {
-        let clean = |text: &mut String| {
-            for s in secrets {
-                *text = scrub(text, s);
-            }
-        };
         match &mut self {
             ApiError::Auth {
                 request_id,
@@ -245,12 +240,12 @@ impl ApiError {
                 message,
                 ..
             } => {
-                clean(request_id);
-                clean(message);
+                scrub_all(request_id, secrets);
+                scrub_all(message, secrets);
             }
-            ApiError::TooLarge { request_id, .. } => clean(request_id),
+            ApiError::TooLarge { request_id, .. } => scrub_all(request_id, secrets),
             ApiError::Connect { message, .. } | ApiError::Pagination { message, .. } => {
-                clean(message)
+                scrub_all(message, secrets)
             }
             ApiError::Timeout { .. } => {}
         }
@@ -284,30 +279,29 @@ impl ApiError {
         message: String,
     ) -> ApiError {
         match error_code {
-            // 429 for the organisation's own limits, 402 for a linked
-            // organisation's (`_error_classes.py` ERROR_CLASSES).
-            Some(
-                "enforced_spend_limit_reached"
-                | "contract_spend_limit_reached"
-                | "linked_organization_spend_limit_reached",
-            ) => {
-                return ApiError::SpendLimit {
-                    endpoint,
-                    status,
-                    request_id,
-                    message,
-                }
-            }
-            Some("organization_on_hold") => {
-                return ApiError::OrganizationOnHold {
-                    endpoint,
-                    status,
-                    request_id,
-                    message,
-                }
-            }
-            _ => {}
+            Some(code) if SPEND_LIMIT_CODES.contains(&code) => ApiError::SpendLimit {
+                endpoint,
+                status,
+                request_id,
+                message,
+            },
+            Some("organization_on_hold") => ApiError::OrganizationOnHold {
+                endpoint,
+                status,
+                request_id,
+                message,
+            },
+            _ => ApiError::by_status(endpoint, status, request_id, message),
         }
+    }
+
+    /// The error a status stands for, when no `error_code` says more.
+    fn by_status(
+        endpoint: &'static str,
+        status: u16,
+        request_id: String,
+        message: String,
+    ) -> ApiError {
         match status {
             401 | 403 => ApiError::Auth {
                 endpoint,
@@ -354,35 +348,17 @@ impl ApiError {
     }
 }
 
-/// A request that got no HTTP answer: `timeout` or `connect`, with the
-/// transport's message scrubbed of the key. Also returns the `code` label.
-pub(super) fn transport_error(
-    endpoint: &'static str,
-    e: &reqwest::Error,
-    secret: &Secret,
-) -> (ApiError, String) {
-    if e.is_timeout() {
-        return (
-            ApiError::Timeout {
-                endpoint,
-                after: Duration::ZERO,
-            },
-            "timeout".into(),
-        );
+/// The `error_code`s of a spend limit: 429 for the organisation's own limits,
+/// 402 for a linked organisation's (`_error_classes.py` ERROR_CLASSES).
+const SPEND_LIMIT_CODES: [&str; 3] = [
+    "enforced_spend_limit_reached",
+    "contract_spend_limit_reached",
+    "linked_organization_spend_limit_reached",
+];
+
+/// `text` with every one of `secrets` scrubbed from it.
+fn scrub_all(text: &mut String, secrets: &[&Secret]) {
+    for s in secrets {
+        *text = scrub(text, s);
     }
-    // reqwest's message never carries header values, but scrub anyway.
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    (
-        ApiError::Connect {
-            endpoint,
-            message: scrub(&message, secret),
-        },
-        "connect".into(),
-    )
 }

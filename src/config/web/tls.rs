@@ -164,21 +164,7 @@ pub(super) fn build(
             "name the PEM certificate chain and its private key",
         ));
     };
-    let min = version("min_version", t.min_version.as_deref().unwrap_or("TLS12"))?;
-    let max = version("max_version", t.max_version.as_deref().unwrap_or("TLS13"))?;
-    if min > max {
-        return Err(error(
-            "tls_server_config: min_version is above max_version",
-            "swap them or remove one",
-        ));
-    }
-    let versions: Vec<&'static rustls::SupportedProtocolVersion> =
-        [(12, &rustls::version::TLS12), (13, &rustls::version::TLS13)]
-            .into_iter()
-            .filter(|(v, _)| (min..=max).contains(v))
-            .map(|(_, p)| p)
-            .collect();
-
+    let versions = protocol_versions(t)?;
     let client_auth = client_auth(t)?;
 
     let cert_path = resolve(dir, cert_file);
@@ -205,32 +191,8 @@ pub(super) fn build(
         (ClientAuth::None, _) => (builder.with_no_client_auth(), false),
         (mode, ca) => {
             let ca_path = resolve(dir, ca.as_deref().unwrap_or_default());
-            let mut roots = rustls::RootCertStore::empty();
-            for c in read_certs("client_ca_file", &ca_path)? {
-                roots.add(c).map_err(|e| {
-                    error(
-                        format!("tls_server_config.client_ca_file: {e}"),
-                        "give CA certificates",
-                    )
-                })?;
-            }
-            files.push(ca_path);
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots),
-                provider,
-            );
+            let verifier = client_verifier(mode, ca_path, provider, files)?;
             let required = mode == ClientAuth::Required;
-            let verifier = if required {
-                verifier
-            } else {
-                verifier.allow_unauthenticated()
-            };
-            let verifier = verifier.build().map_err(|e| {
-                error(
-                    format!("tls_server_config.client_ca_file: {e}"),
-                    "give CA certificates",
-                )
-            })?;
             (builder.with_client_cert_verifier(verifier), required)
         }
     };
@@ -245,4 +207,54 @@ pub(super) fn build(
         config: Arc::new(config),
         client_cert_required,
     })
+}
+
+/// The TLS versions from `min_version` to `max_version` (1.2 and 1.3 by default).
+fn protocol_versions(
+    t: &TlsFile,
+) -> Result<Vec<&'static rustls::SupportedProtocolVersion>, ConfigError> {
+    let min = version("min_version", t.min_version.as_deref().unwrap_or("TLS12"))?;
+    let max = version("max_version", t.max_version.as_deref().unwrap_or("TLS13"))?;
+    if min > max {
+        return Err(error(
+            "tls_server_config: min_version is above max_version",
+            "swap them or remove one",
+        ));
+    }
+    Ok(
+        [(12, &rustls::version::TLS12), (13, &rustls::version::TLS13)]
+            .into_iter()
+            .filter(|(v, _)| (min..=max).contains(v))
+            .map(|(_, p)| p)
+            .collect(),
+    )
+}
+
+/// The verifier of client certificates signed by the CAs of `ca_path`:
+/// required, or checked only when a client offers one.
+fn client_verifier(
+    mode: ClientAuth,
+    ca_path: PathBuf,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    files: &mut Vec<PathBuf>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, ConfigError> {
+    let not_ca = |e: &dyn std::fmt::Display| {
+        error(
+            format!("tls_server_config.client_ca_file: {e}"),
+            "give CA certificates",
+        )
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for c in read_certs("client_ca_file", &ca_path)? {
+        roots.add(c).map_err(|e| not_ca(&e))?;
+    }
+    files.push(ca_path);
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+    let verifier = if mode == ClientAuth::Required {
+        verifier
+    } else {
+        verifier.allow_unauthenticated()
+    };
+    verifier.build().map_err(|e| not_ca(&e))
 }

@@ -1,6 +1,8 @@
 //! Tests of `scheduler`.
 
+use super::slots::next_due;
 use super::*;
+use crate::refresh::plan::Demand;
 
 #[test]
 fn offsets_are_stable_and_spread() {
