@@ -6,12 +6,8 @@
 
 use crate::ground_truth::{options, value};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use work_api::clock::SystemClock;
-use work_exporter::app::run_exporter;
-use work_exporter::config::Config;
 use work_sim::{self as sim, Credentials, SimOptions};
 
 pub struct Discovering {
@@ -52,7 +48,6 @@ pub async fn start_with(
     let dir = keys.path().to_str().unwrap().to_string();
     let extra = extra_flags(&creds);
     let mut flags = vec![
-        "x",
         "--web.listen-address",
         "127.0.0.1:0",
         "--refresh.interval",
@@ -68,20 +63,8 @@ pub async fn start_with(
         &dir,
     ];
     flags.extend(extra.iter().map(String::as_str));
-    let cli: work_exporter::cli::Cli = clap::Parser::parse_from(flags);
-    let api_key = creds.api_key.clone();
-    let cfg = Config::from_args(&cli.serve, &|name| {
-        (name == "ANTHROPIC_API_KEY").then(|| api_key.clone())
-    })
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(run_exporter(
-        cfg,
-        listener,
-        Arc::new(SystemClock),
-        shutdown.clone(),
-    ));
+    let cfg = crate::exporter::from_vars(&flags, &[("ANTHROPIC_API_KEY", creds.api_key.clone())]);
+    let url = crate::exporter::start(cfg, None, &shutdown).await;
     Discovering {
         url,
         creds,

@@ -9,9 +9,6 @@
 
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use work_api::secret::Secret;
-use work_exporter::app::run_exporter;
-use work_exporter::config::Config;
 use work_sim::{self as sim, Credentials, RunningSim, SimOptions};
 
 /// The longest a test waits for the exporter to refresh and show a change.
@@ -36,7 +33,7 @@ pub async fn stack(opts: SimOptions, extra_flags: &[&str]) -> Stack {
     let shutdown = CancellationToken::new();
     let running = sim::start(opts, shutdown.clone()).await.unwrap();
     let creds = running.credentials.clone();
-    let mut flags = vec!["x", "--api.base-url", &creds.base_url];
+    let mut flags = vec!["--api.base-url", &creds.base_url];
     // Defaults a test may override with its own `extra_flags`.
     for (flag, value) in [
         ("--web.listen-address", "127.0.0.1:0"),
@@ -50,21 +47,10 @@ pub async fn stack(opts: SimOptions, extra_flags: &[&str]) -> Stack {
         }
     }
     flags.extend_from_slice(extra_flags);
-    let cli: work_exporter::cli::Cli = clap::Parser::parse_from(flags);
     let envs = work_exporter::app::demo::environments(&creds);
-    let cfg = Config::new(
-        &cli.serve,
-        work_exporter::config::Sources::given(Some(Secret::new(creds.api_key.clone())), envs),
-    )
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let metrics_url = format!("http://{}/metrics", listener.local_addr().unwrap());
-    tokio::spawn(run_exporter(
-        cfg,
-        listener,
-        running.clock(),
-        shutdown.clone(),
-    ));
+    let cfg = crate::exporter::given(&flags, &creds.api_key, envs);
+    let metrics_url =
+        crate::exporter::start(cfg, Some(running.clock()), &shutdown).await + "/metrics";
     Stack {
         metrics_url,
         creds,

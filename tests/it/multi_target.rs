@@ -6,13 +6,8 @@
 use crate::ground_truth::{options, stack};
 use crate::rig::{environment, API_KEY};
 use crate::upstream::{page, work, Reply, Upstream, STATS};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-use work_api::clock::SystemClock;
-use work_api::secret::Secret;
-use work_exporter::app::run_exporter;
-use work_exporter::config::Config;
 
 async fn probe(base: &str, query: &str, timeout: Option<&str>) -> (u16, String) {
     let mut req = reqwest::Client::new().get(format!("{base}/probe{query}"));
@@ -37,31 +32,13 @@ fn api_requests(m: &str) -> f64 {
 
 /// An exporter with `--probe.only` watching `env_mock` on a scripted upstream.
 async fn probe_only_exporter(upstream: &Upstream) -> (String, CancellationToken) {
-    let cli: work_exporter::cli::Cli = clap::Parser::parse_from([
-        "x",
-        "--web.listen-address",
-        "127.0.0.1:0",
-        "--api.base-url",
-        &upstream.base_url,
-        "--probe.only",
-    ]);
-    let cfg = Config::new(
-        &cli.serve,
-        work_exporter::config::Sources::given(
-            Some(Secret::new(API_KEY)),
-            vec![environment("env_mock")],
-        ),
-    )
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let cfg = crate::exporter::given(
+        &["--api.base-url", &upstream.base_url, "--probe.only"],
+        API_KEY,
+        vec![environment("env_mock")],
+    );
     let token = CancellationToken::new();
-    tokio::spawn(run_exporter(
-        cfg,
-        listener,
-        Arc::new(SystemClock),
-        token.clone(),
-    ));
+    let url = crate::exporter::start(cfg, None, &token).await;
     (url, token)
 }
 

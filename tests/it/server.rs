@@ -7,28 +7,19 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use work_api::clock::SystemClock;
-use work_api::secret::Secret;
 use work_exporter::app::run_exporter;
-use work_exporter::config::Config;
 
 async fn start(upstream: &Upstream) -> (String, CancellationToken, tokio::task::JoinHandle<()>) {
-    let cli: work_exporter::cli::Cli = clap::Parser::parse_from([
-        "x",
-        "--web.listen-address",
-        "127.0.0.1:0",
-        "--refresh.interval",
-        "1s",
-        "--api.base-url",
-        &upstream.base_url,
-    ]);
-    let cfg = Config::new(
-        &cli.serve,
-        work_exporter::config::Sources::given(
-            Some(Secret::new(API_KEY)),
-            vec![environment("env_mock")],
-        ),
-    )
-    .unwrap();
+    let cfg = crate::exporter::given(
+        &[
+            "--refresh.interval",
+            "1s",
+            "--api.base-url",
+            &upstream.base_url,
+        ],
+        API_KEY,
+        vec![environment("env_mock")],
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let token = CancellationToken::new();

@@ -7,12 +7,8 @@ use crate::ground_truth::{options, value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use work_api::clock::SystemClock;
-use work_exporter::app::run_exporter;
-use work_exporter::config::Config;
 use work_exporter::shard::shard_of;
 use work_sim as sim;
 
@@ -223,36 +219,25 @@ async fn sharding_applies_to_configured_environments_too() {
 
     let mut union = Vec::new();
     for i in 0..3 {
-        let cli: work_exporter::cli::Cli = clap::Parser::parse_from([
-            "x",
-            "--config.file",
-            file.to_str().unwrap(),
-            "--web.listen-address",
-            "127.0.0.1:0",
-            "--refresh.interval",
-            "1s",
-            "--api.max-requests-per-second",
-            "200",
-            "--api.base-url",
-            &creds.base_url,
-            "--shard",
-            &i.to_string(),
-            "--total-shards",
-            "3",
-        ]);
-        let api_key = creds.api_key.clone();
-        let cfg = Config::from_args(&cli.serve, &|n| {
-            (n == "SIM_API_KEY").then(|| api_key.clone())
-        })
-        .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(run_exporter(
-            cfg,
-            listener,
-            Arc::new(SystemClock),
-            shutdown.clone(),
-        ));
+        let shard = i.to_string();
+        let cfg = crate::exporter::from_vars(
+            &[
+                "--config.file",
+                file.to_str().unwrap(),
+                "--refresh.interval",
+                "1s",
+                "--api.max-requests-per-second",
+                "200",
+                "--api.base-url",
+                &creds.base_url,
+                "--shard",
+                &shard,
+                "--total-shards",
+                "3",
+            ],
+            &[("SIM_API_KEY", creds.api_key.clone())],
+        );
+        let url = crate::exporter::start(cfg, None, &shutdown).await;
         // Configured environments are known at once: the first scrape shows the share.
         let m = scrape(&url).await;
         let set = watched(&m);

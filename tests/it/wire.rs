@@ -6,11 +6,8 @@
 
 use crate::ground_truth::options;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
-use work_api::clock::SystemClock;
-use work_exporter::app::run_exporter;
 use work_exporter::config::Config;
 use work_sim::{self as sim, Credentials};
 
@@ -30,7 +27,6 @@ async fn exporter_on_sim(flags: &[&str]) -> (Credentials, CancellationToken) {
     }
     let dir = keys.path().to_str().unwrap().to_string();
     let mut args = vec![
-        "x",
         "--web.listen-address",
         "127.0.0.1:0",
         "--refresh.interval",
@@ -42,21 +38,14 @@ async fn exporter_on_sim(flags: &[&str]) -> (Credentials, CancellationToken) {
         &dir,
     ];
     args.extend_from_slice(flags);
-    let cli: work_exporter::cli::Cli = clap::Parser::parse_from(args);
-    let api_key = creds.api_key.clone();
-    let cfg = Config::from_args(&cli.serve, &|name| match name {
-        "ANTHROPIC_API_KEY" => Some(api_key.clone()),
-        "ANTHROPIC_WORKSPACE_ID" => Some(WORKSPACE.into()),
-        _ => None,
-    })
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    tokio::spawn(run_exporter(
-        cfg,
-        listener,
-        Arc::new(SystemClock),
-        shutdown.clone(),
-    ));
+    let cfg = crate::exporter::from_vars(
+        &args,
+        &[
+            ("ANTHROPIC_API_KEY", creds.api_key.clone()),
+            ("ANTHROPIC_WORKSPACE_ID", WORKSPACE.into()),
+        ],
+    );
+    crate::exporter::start(cfg, None, &shutdown).await;
     for _ in 0..100 {
         let all = recorded(&creds, "").await;
         if ["work.list", "work.stats", "environments.list"]

@@ -1,0 +1,51 @@
+//! The exporter in process on a free loopback port, configured from `serve`'s
+//! flags by the one path the binary takes (`Config::new` with its sources):
+//! what the stack tests start.
+
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+use work_api::clock::{SharedClock, SystemClock};
+use work_api::secret::Secret;
+use work_exporter::app::run_exporter;
+use work_exporter::config::{Config, Environment, Sources};
+
+/// `serve`'s flags parsed as the binary parses them (no program name needed).
+fn flags_of(flags: &[&str]) -> work_exporter::cli::Cli {
+    clap::Parser::parse_from(std::iter::once("x").chain(flags.iter().copied()))
+}
+
+/// A config from `flags`, with an API key and environments given directly.
+pub fn given(flags: &[&str], api_key: &str, environments: Vec<Environment>) -> Config {
+    let cli = flags_of(flags);
+    Config::new(
+        &cli.serve,
+        Sources::given(Some(Secret::new(api_key)), environments),
+    )
+    .unwrap()
+}
+
+/// A config from `flags`, reading its sources (the file or the `ANTHROPIC_*`
+/// variables) with `vars` standing in for the process environment.
+pub fn from_vars(flags: &[&str], vars: &[(&str, String)]) -> Config {
+    let cli = flags_of(flags);
+    Config::from_args(&cli.serve, &|name| {
+        vars.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    })
+    .unwrap()
+}
+
+/// Serves `cfg` on a free port until `shutdown`, on `clock` (the wall clock
+/// when `None`); answers its base URL.
+pub async fn start(
+    cfg: Config,
+    clock: Option<SharedClock>,
+    shutdown: &CancellationToken,
+) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
+    tokio::spawn(run_exporter(cfg, listener, clock, shutdown.clone()));
+    url
+}
