@@ -11,7 +11,6 @@ use crate::floor::Sample;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use work_exporter::metrics::{ExporterMetrics, Settings};
 use work_exporter::snapshot::Lifecycle;
 use work_sim::Credentials;
 
@@ -32,13 +31,7 @@ pub fn measure(creds: &Credentials, sample: &Sample, seconds: f64) -> CommitWait
     let now_ms = work_api::clock::Clock::now_ms(&work_api::clock::SystemClock);
     let store = crate::render::build_store(creds, sample, now_ms);
     let (snapshot, _) = crate::render::fold_snapshot(&sample.pages[0], now_ms);
-    let metrics = ExporterMetrics::new(&Settings {
-        budget_rps: 5.0,
-        cadences: work_exporter::config::Cadences::every(Duration::from_secs(30)),
-        lease_ttl: Duration::from_secs(90),
-        discovery: false,
-    })
-    .expect("the exporter's metrics");
+    let metrics = crate::render::exporter_metrics();
     let ids: Vec<String> = creds.environments.iter().map(|e| e.id.clone()).collect();
     let stop = AtomicBool::new(false);
     let renders = AtomicUsize::new(0);

@@ -74,16 +74,21 @@ pub fn build_store(creds: &Credentials, sample: &Sample, now_ms: i64) -> Store {
     store
 }
 
-pub fn measure(creds: &Credentials, sample: &Sample) -> RenderCost {
-    let now_ms = work_api::clock::Clock::now_ms(&work_api::clock::SystemClock);
-    let store = build_store(creds, sample, now_ms);
-    let metrics = ExporterMetrics::new(&Settings {
+/// The exporter's own instruments, as a 30 s deployment sets them up.
+pub fn exporter_metrics() -> ExporterMetrics {
+    ExporterMetrics::new(&Settings {
         budget_rps: 5.0,
         cadences: work_exporter::config::Cadences::every(Duration::from_secs(30)),
         lease_ttl: Duration::from_secs(90),
         discovery: false,
     })
-    .expect("the exporter's metrics");
+    .expect("the exporter's metrics")
+}
+
+pub fn measure(creds: &Credentials, sample: &Sample) -> RenderCost {
+    let now_ms = work_api::clock::Clock::now_ms(&work_api::clock::SystemClock);
+    let store = build_store(creds, sample, now_ms);
+    let metrics = exporter_metrics();
     let ctx = RenderContext {
         now_ms,
         ..RenderContext::default()

@@ -7,21 +7,13 @@
 # needs them), so the drill takes well under a minute; bounded to a few minutes;
 # every process is stopped on exit. Details: tests/e2e/alert_drill.py.
 #
-# Needs: the exporter binary ($WORK_EXPORTER_BIN, else target/release/anthropic-work-exporter),
-# prometheus and prometheus-alertmanager (Debian packages; scripts/test installs them).
+# Needs: the exporter (tests/e2e/lib/common.bash finds it), prometheus and prometheus-alertmanager (Debian packages; scripts/test installs them).
 # KEEP_DRILL_DIR=1 keeps the temporary directory (configs, process logs).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-
-fail() { echo "alert drill: FAIL: $*" >&2; exit 1; }
-
-bin=${WORK_EXPORTER_BIN:-target/release/anthropic-work-exporter}
-[ -x "$bin" ] || fail "exporter binary not found at $bin (cargo build --release, or set WORK_EXPORTER_BIN)"
+source "$(dirname "$0")/lib/common.bash" alert_drill
 command -v prometheus >/dev/null || fail "prometheus not installed (apt-get install prometheus)"
 am=$(command -v prometheus-alertmanager || command -v alertmanager || true)
 [ -n "$am" ] || fail "Alertmanager not installed (apt-get install prometheus-alertmanager)"
-python=${WORK_EXPORTER_PYTHON:-$(command -v python3 || true)}
-[ -n "$python" ] || fail "python3 not found"
 
 workdir=$(mktemp -d "${TMPDIR:-/tmp}/alert-drill.XXXXXX")
 drill_pid=

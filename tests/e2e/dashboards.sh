@@ -17,6 +17,7 @@
 # prometheus on PATH, python3 (the project venv's, first on PATH under scripts/test).
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash" dashboards
+e2e_scratch
 check="$python $root/tests/dashboards/check_dashboards.py"
 scrape=2            # seconds: Prometheus scrape interval (and the demo's refresh interval)
 rate_window=30s     # what $__rate_interval becomes: 15 scrapes

@@ -20,6 +20,7 @@
 # on PATH, and a python with prometheus_client ($WORK_EXPORTER_PYTHON).
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash" native_histograms
+e2e_scratch
 scrape=1  # seconds: scrape interval and the demo's refresh interval
 max_series_native=35
 command -v prometheus >/dev/null || fail "prometheus not on PATH (Debian's package)"

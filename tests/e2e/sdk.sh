@@ -8,6 +8,7 @@
 # .venv with `anthropic` that scripts/test puts first), and stops both.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash" sdk
+e2e_scratch
 "$python" -c 'import anthropic' || fail "$python has no anthropic SDK (scripts/test makes the .venv)"
 
 port=$(free_port)

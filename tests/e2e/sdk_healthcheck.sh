@@ -7,6 +7,7 @@
 # SDK worker handles, and that it leaves them as the simulator's workers do.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash" sdk_healthcheck
+e2e_scratch
 "$python" -c 'import anthropic' || fail "$python has no anthropic SDK (scripts/test makes the .venv)"
 
 port=$(free_port)

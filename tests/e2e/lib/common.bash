@@ -4,10 +4,11 @@
 #   $bin     the exporter: $WORK_EXPORTER_BIN, else the dev build in cargo's
 #            target directory (wherever CARGO_TARGET_DIR puts it)
 #   $python  $WORK_EXPORTER_PYTHON, else python3
+# and the functions below. After `e2e_scratch` (suites that start their own
+# processes from bash):
 #   $tmp     a scratch directory, removed on exit
 #   pids     processes started with `background`, stopped on exit; on failure
 #            the tail of each one's log is printed
-# and the functions below.
 
 e2e_name=${1:?"source common.bash with the suite's name"}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
@@ -24,9 +25,14 @@ fi
 bin=$WORK_EXPORTER_BIN
 [ -x "$bin" ] || fail "exporter binary $bin not found (run cargo build, or set WORK_EXPORTER_BIN)"
 
-tmp=$(mktemp -d)
-pids=()
-logs=()
+# e2e_scratch: a scratch directory and the processes of `background`, both
+# cleaned up on exit.
+e2e_scratch() {
+  tmp=$(mktemp -d)
+  pids=()
+  logs=()
+  trap e2e_cleanup EXIT INT TERM
+}
 e2e_cleanup() {
   local rc=$?
   local pid log
@@ -40,7 +46,6 @@ e2e_cleanup() {
   rm -rf "$tmp"
   exit $rc
 }
-trap e2e_cleanup EXIT INT TERM
 
 # background LOG COMMAND...: run COMMAND with its output in $tmp/LOG.log, stopped on exit.
 background() {
