@@ -6,7 +6,7 @@ mod healthcheck;
 mod serve;
 pub mod simulate;
 
-pub use serve::{bind, run_exporter};
+pub use serve::{assemble, bind, run_exporter, Parts};
 
 use crate::cli::{Cli, Command};
 use crate::config::ConfigError;

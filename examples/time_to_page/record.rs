@@ -9,11 +9,10 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use work_api::clock::{Clock, ManualClock, SystemClock};
 use work_api::secret::Secret;
-use work_api::{ApiClient, RequestBudget};
-use work_exporter::config::{Cadences, CredentialKind, Environment, RefreshSettings, StaleAfter};
-use work_exporter::metrics::{ExporterMetrics, RenderContext, Settings};
-use work_exporter::refresh::Refresher;
-use work_exporter::snapshot::Store;
+use work_exporter::app::{assemble, Parts};
+use work_exporter::cli::ServeArgs;
+use work_exporter::config::{Config, Environment, Sources};
+use work_exporter::metrics::RenderContext;
 use work_sim::{SimClock, SimOptions};
 
 pub const SCRAPE: Duration = Duration::from_secs(15);
@@ -113,7 +112,8 @@ pub async fn record(fault: Option<Fault>, warmup: Duration, total: Duration) -> 
     .await
     .expect("simulator starts");
     let creds = sim.credentials.clone();
-    let (refresher, metrics, store, env, settings) = exporter(&creds, &clock);
+    let (parts, cfg) = exporter(&creds, &clock);
+    let (env, settings) = (&cfg.environments[0], &cfg.refresh);
     let http = reqwest::Client::new();
 
     let mut rec = Recording::default();
@@ -130,7 +130,7 @@ pub async fn record(fault: Option<Fault>, warmup: Duration, total: Duration) -> 
             }
         }
         if step % per_refresh == 0 {
-            refresher.refresh_once(&env).await;
+            parts.refresher.refresh_once(env).await;
         }
         let body = (!gone).then(|| {
             let ctx = RenderContext {
@@ -140,7 +140,7 @@ pub async fn record(fault: Option<Fault>, warmup: Duration, total: Duration) -> 
                 drilldown_base: "http://exporter:9781".into(),
                 ..Default::default()
             };
-            String::from_utf8_lossy(&metrics.render(&store, &ctx)).into_owned()
+            String::from_utf8_lossy(&parts.metrics.render(&parts.store, &ctx)).into_owned()
         });
         rec.add_scrape(body.as_deref());
         sim.advance(SCRAPE).expect("manual clock");
@@ -164,47 +164,10 @@ async fn switch(http: &reqwest::Client, creds: &work_sim::Credentials, scenario:
     );
 }
 
-type Exporter = (
-    Arc<Refresher>,
-    Arc<ExporterMetrics>,
-    Store,
-    Environment,
-    RefreshSettings,
-);
-
-/// The exporter's refresher and metrics as `serve` wires them, with the default
-/// settings (30 s refresh, 90 s lease TTL), on the simulator's clock.
-fn exporter(creds: &work_sim::Credentials, clock: &ManualClock) -> Exporter {
-    let settings = RefreshSettings {
-        cadences: Cadences::every(REFRESH),
-        timeout: Duration::from_secs(10),
-        // The default: three refresh intervals.
-        stale_after: StaleAfter {
-            explicit: None,
-            cadences: Cadences::every(REFRESH),
-        },
-        lease_ttl: Duration::from_secs(90),
-        page_size: 1000,
-        max_pages: 100,
-    };
-    let metrics = Arc::new(
-        ExporterMetrics::new(&Settings {
-            budget_rps: 5.0,
-            cadences: settings.cadences,
-            lease_ttl: settings.lease_ttl,
-            discovery: false,
-        })
-        .expect("metrics registry"),
-    );
-    let client = ApiClient::new(
-        url::Url::parse(&creds.base_url).expect("simulator URL"),
-        None,
-        4,
-        64 << 20,
-        Arc::new(RequestBudget::new(1000.0)),
-        metrics.clone(),
-    )
-    .expect("API client");
+/// The exporter as `serve` assembles it from its default flags (30 s refresh,
+/// 90 s lease TTL), but for a 10 s refresh deadline and a budget that never
+/// binds (the refresh is driven here, not scheduled), on the simulator's clock.
+fn exporter(creds: &work_sim::Credentials, clock: &ManualClock) -> (Parts, Config) {
     let key = &creds.environments[0];
     let env = Environment {
         id: key.id.clone(),
@@ -214,16 +177,18 @@ fn exporter(creds: &work_sim::Credentials, clock: &ManualClock) -> Exporter {
         scope: Default::default(),
         cadence: Default::default(),
     };
-    let store = Store::default();
-    store.set_environments(std::slice::from_ref(&env));
-    let refresher = Arc::new(Refresher::new(
-        Arc::new(client),
-        store.clone(),
-        settings.clone(),
-        Some(Secret::new(&creds.api_key)),
-        CredentialKind::ApiKey,
-        Arc::new(clock.clone()),
-        metrics.clone(),
-    ));
-    (refresher, metrics, store, env, settings)
+    let args = ServeArgs {
+        base_url: creds.base_url.clone(),
+        refresh_interval: "30s".into(),
+        refresh_timeout: Some("10s".into()),
+        max_requests_per_second: 1000.0,
+        ..ServeArgs::defaults()
+    };
+    let cfg = Config::new(
+        &args,
+        Sources::given(Some(Secret::new(&creds.api_key)), vec![env]),
+    )
+    .expect("the recorder's settings");
+    let parts = assemble(&cfg, Arc::new(clock.clone())).expect("the exporter's parts");
+    (parts, cfg)
 }

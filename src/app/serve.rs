@@ -56,6 +56,46 @@ fn external_url(cfg: &Config, bound: SocketAddr) -> String {
     format!("{scheme}://{host}:{}", bound.port())
 }
 
+/// What `serve` runs, built from a checked config: the exporter's own
+/// instruments, the one API client, the store of this shard's environments
+/// and the refresher. The time-to-page recorder drives the same parts
+/// without a server (`examples/time_to_page`).
+pub struct Parts {
+    pub metrics: Arc<ExporterMetrics>,
+    pub client: Arc<ApiClient>,
+    pub store: Store,
+    pub refresher: Arc<Refresher>,
+    /// The environments watched until the first discovery.
+    pub watched: Vec<Environment>,
+}
+
+pub fn assemble(cfg: &Config, clock: SharedClock) -> Result<Parts, AppError> {
+    let metrics = exporter_metrics(cfg)?;
+    let client = api_client(cfg, metrics.clone())?;
+    // Until the first discovery: the configured environments of this shard.
+    let keys_dir = cfg.discovery.as_ref().and_then(|d| d.keys_dir.clone());
+    let watched = discovery::watched(&cfg.environments, &[], cfg.shard, keys_dir.as_deref());
+    let store = Store::default();
+    store.set_environments(&watched);
+    store.set_discovery_pending(cfg.discovery.is_some());
+    let refresher = Arc::new(Refresher::new(
+        client.clone(),
+        store.clone(),
+        cfg.refresh.clone(),
+        cfg.api.api_key.clone(),
+        cfg.api.stats_credential,
+        clock,
+        metrics.clone(),
+    ));
+    Ok(Parts {
+        metrics,
+        client,
+        store,
+        refresher,
+        watched,
+    })
+}
+
 /// Build the client, refresher, scheduler and server from a checked config,
 /// and run them on `listener` until `shutdown`.
 pub async fn run_exporter(
@@ -67,23 +107,13 @@ pub async fn run_exporter(
     if cfg.api.base_url.scheme() != "https" && !is_loopback(&cfg.api.base_url) {
         tracing::warn!(base_url = %cfg.api.base_url, "the API base URL is neither https nor loopback: keys would cross the network unencrypted");
     }
-    let metrics = exporter_metrics(&cfg)?;
-    let client = api_client(&cfg, metrics.clone())?;
-    // Until the first discovery: the configured environments of this shard.
-    let keys_dir = cfg.discovery.as_ref().and_then(|d| d.keys_dir.clone());
-    let initial = discovery::watched(&cfg.environments, &[], cfg.shard, keys_dir.as_deref());
-    let store = Store::default();
-    store.set_environments(&initial);
-    store.set_discovery_pending(cfg.discovery.is_some());
-    let refresher = Arc::new(Refresher::new(
-        client.clone(),
-        store.clone(),
-        cfg.refresh.clone(),
-        cfg.api.api_key.clone(),
-        cfg.api.stats_credential,
-        clock.clone(),
-        metrics.clone(),
-    ));
+    let Parts {
+        metrics,
+        client,
+        store,
+        refresher,
+        watched: initial,
+    } = assemble(&cfg, clock.clone())?;
     let bound = listener.local_addr().map_err(|source| AppError::Bind {
         addr: cfg.listen_address,
         source,
