@@ -25,7 +25,7 @@ scrape=1  # seconds: scrape interval and the demo's refresh interval
 max_series_native=35
 command -v prometheus >/dev/null || fail "prometheus not on PATH (Debian's package)"
 command -v promtool >/dev/null || fail "promtool not on PATH (Debian's prometheus package)"
-"$python" -c 'import prometheus_client' 2>/dev/null || fail "$python has no prometheus_client (pip install -r tests/requirements.txt)"
+need_python_module prometheus_client
 
 echo "== demo"
 eport=$(free_port)

@@ -9,15 +9,12 @@
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash" sdk
 e2e_scratch
-"$python" -c 'import anthropic' || fail "$python has no anthropic SDK (scripts/test makes the .venv)"
+need_python_module anthropic
 
-port=$(free_port)
 # No healthcheck items: SDK 2.14 types `data` as a session only (Literal["session"]), so its
 # strict response validation, which this suite turns on, would refuse them.
-background sim "$bin" simulate --listen-address "127.0.0.1:$port" --credentials-out "$tmp/credentials.json" \
-  --environments 2 --items-per-environment 40 --workers 0 --arrivals-per-minute 0 --healthcheck-interval 0s \
-  --empty-page-every 3
-wait_sim "$port" "$tmp/credentials.json"
+simulate --environments 2 --items-per-environment 40 --workers 0 --arrivals-per-minute 0 \
+  --healthcheck-interval 0s --empty-page-every 3
 
 # The exporter reads the same simulator: every environment by discovery, keys
 # from a directory, pages of 7 items (so several pages and empty ones).
@@ -31,7 +28,7 @@ PY
 exporter_port=$(free_port)
 ANTHROPIC_API_KEY=$("$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["api_key"])' "$tmp/credentials.json") \
 ANTHROPIC_WORKSPACE_ID=wrkspc_sdk_suite \
-  background exporter "$bin" --web.listen-address "127.0.0.1:$exporter_port" --api.base-url "http://127.0.0.1:$port" \
+  background exporter "$bin" --web.listen-address "127.0.0.1:$exporter_port" --api.base-url "http://127.0.0.1:$sim_port" \
   --discovery.enabled --discovery.keys-dir "$tmp/keys" --refresh.interval 2s \
   --list.page-size 7 --api.max-requests-per-second 100
 

@@ -8,12 +8,9 @@
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash" sdk_healthcheck
 e2e_scratch
-"$python" -c 'import anthropic' || fail "$python has no anthropic SDK (scripts/test makes the .venv)"
+need_python_module anthropic
 
-port=$(free_port)
-background sim "$bin" simulate --listen-address "127.0.0.1:$port" --credentials-out "$tmp/credentials.json" \
-  --environments 1 --workers 0 --arrivals-per-minute 0 --healthcheck-interval 1s
-wait_sim "$port" "$tmp/credentials.json"
+simulate --environments 1 --workers 0 --arrivals-per-minute 0 --healthcheck-interval 1s
 
 "$python" tests/sdk/test_worker_healthcheck.py "$tmp/credentials.json"
 passed

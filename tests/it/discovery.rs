@@ -39,12 +39,7 @@ pub async fn start_with(
     let shutdown = CancellationToken::new();
     let running = sim::start(opts, shutdown.clone()).await.unwrap();
     let creds = running.credentials.clone();
-    let keys = tempfile::tempdir().unwrap();
-    for (i, e) in creds.environments.iter().enumerate() {
-        if !keyless.contains(&i) {
-            std::fs::write(keys.path().join(&e.id), format!("{}\n", e.key)).unwrap();
-        }
-    }
+    let keys = crate::exporter::keys_dir(&creds, keyless);
     let dir = keys.path().to_str().unwrap().to_string();
     let extra = extra_flags(&creds);
     let mut flags = vec![

@@ -49,3 +49,16 @@ pub async fn start(
     tokio::spawn(run_exporter(cfg, listener, clock, shutdown.clone()));
     url
 }
+
+/// A `--discovery.keys-dir` with the key of every simulated environment but
+/// those at the indices in `keyless`, each file ending in a newline as `echo`
+/// writes it.
+pub fn keys_dir(creds: &work_sim::Credentials, keyless: &[usize]) -> tempfile::TempDir {
+    let keys = tempfile::tempdir().unwrap();
+    for (i, e) in creds.environments.iter().enumerate() {
+        if !keyless.contains(&i) {
+            std::fs::write(keys.path().join(&e.id), format!("{}\n", e.key)).unwrap();
+        }
+    }
+    keys
+}

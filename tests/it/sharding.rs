@@ -100,10 +100,7 @@ async fn three_shards_cover_every_environment_exactly_once() {
         .await
         .unwrap();
     let creds = running.credentials.clone();
-    let keys = tempfile::tempdir().unwrap();
-    for e in &creds.environments {
-        std::fs::write(keys.path().join(&e.id), &e.key).unwrap();
-    }
+    let keys = crate::exporter::keys_dir(&creds, &[]);
     let all: BTreeSet<String> = creds.environments.iter().map(|e| e.id.clone()).collect();
     let base = |extra: &[&str]| -> Vec<String> {
         let mut a: Vec<String> = [

@@ -21,10 +21,7 @@ async fn exporter_on_sim(flags: &[&str]) -> (Credentials, CancellationToken) {
         .await
         .unwrap();
     let creds = running.credentials.clone();
-    let keys = tempfile::tempdir().unwrap();
-    for e in &creds.environments {
-        std::fs::write(keys.path().join(&e.id), &e.key).unwrap();
-    }
+    let keys = crate::exporter::keys_dir(&creds, &[]);
     let dir = keys.path().to_str().unwrap().to_string();
     let mut args = vec![
         "--web.listen-address",

@@ -67,16 +67,25 @@ wait_http() {
   return 1
 }
 
-# wait_sim PORT CREDENTIALS: until a simulator started with `background` has
-# written its credentials and listens on PORT; fails when it exits first.
-wait_sim() {
+# simulate FLAGS...: the simulator on a free loopback port with FLAGS, its
+# credentials in $tmp/credentials.json; returns once it listens (fails when it
+# exits first) with its port in $sim_port.
+simulate() {
+  sim_port=$(free_port)
+  background sim "$bin" simulate --listen-address "127.0.0.1:$sim_port" \
+    --credentials-out "$tmp/credentials.json" "$@"
   local pid=${pids[-1]} i
   for ((i = 0; i < 100; i++)); do
-    [ -s "$2" ] && "$python" -c "import socket; socket.create_connection(('127.0.0.1', $1), 1)" 2>/dev/null && return 0
+    [ -s "$tmp/credentials.json" ] && "$python" -c "import socket; socket.create_connection(('127.0.0.1', $sim_port), 1)" 2>/dev/null && return 0
     kill -0 "$pid" 2>/dev/null || fail "the simulator exited early"
     sleep 0.1
   done
-  fail "the simulator did not start on 127.0.0.1:$1"
+  fail "the simulator did not start on 127.0.0.1:$sim_port"
+}
+
+# need_python_module NAME: the suite's python has it (scripts/test's virtualenv does).
+need_python_module() {
+  "$python" -c "import $1" 2>/dev/null || fail "$python has no $1 (scripts/test installs tests/requirements.txt)"
 }
 
 # passed: the suite's closing line.
