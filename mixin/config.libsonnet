@@ -11,7 +11,13 @@
 
     // Where the alerts link to. The runbook anchors are the lowercase alert
     // names (docs/runbooks.md); the dashboards are this mixin's own.
-    runbookURLBase: 'https://github.com/anthropic-work-exporter/anthropic-work-exporter/blob/main/docs/runbooks.md',
+    // `version` is Cargo.toml's (tests/e2e/deploy.py checks it), so the
+    // runbooks linked are those of the release that renders them, not of a
+    // branch that moves on. The organisation is a placeholder: point the base
+    // at your copy of the repository, here or at deploy time with the
+    // Kubernetes `links` component (deploy/README.md).
+    version: '0.1.0',
+    runbookURLBase: 'https://github.com/anthropic-work-exporter/anthropic-work-exporter/blob/v%s/docs/runbooks.md' % self.version,
     grafanaURL: 'http://localhost:3000',
     dashboardUIDs: {
       overview: 'awe-overview',

@@ -6,6 +6,9 @@
 // between them). The selectors are not substituted: the dashboards pick the
 // job with their own variables.
 local defaults = (import '../config.libsonnet')._config;
+// The runbook base the JSON files were exported with (a fixed string: the
+// default in config.libsonnet carries the version, which moves on).
+local exportedRunbookBase = 'https://github.com/anthropic-work-exporter/anthropic-work-exporter/blob/main/docs/runbooks.md';
 
 local replaceAll(x, pairs) =
   if std.isString(x) then std.foldl(function(s, p) std.strReplace(s, p[0], p[1]), pairs, x)
@@ -16,7 +19,7 @@ local replaceAll(x, pairs) =
 {
   grafanaDashboards+:: {
     local c = $._config,
-    local pairs = [[defaults.runbookURLBase, c.runbookURLBase]] + [
+    local pairs = [[exportedRunbookBase, c.runbookURLBase]] + [
       ['/d/' + defaults.dashboardUIDs[d] + '/', '/d/' + c.dashboardUIDs[d] + '/']
       for d in std.objectFields(defaults.dashboardUIDs)
     ],

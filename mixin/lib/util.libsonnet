@@ -37,21 +37,25 @@
     '%d %s%s' % [n, unit, if n == 1 then '' else 's'],
 
   runbook(c, alert):: c.runbookURLBase + '#' + std.asciiLower(alert),
-  environmentDashboard(c):: c.grafanaURL + '/d/' + c.dashboardUIDs.environment + '?var-environment={{ $labels.environment_id }}',
-  exporterDashboard(c):: c.grafanaURL + '/d/' + c.dashboardUIDs.exporter,
+  environmentDashboard(c, base=c.grafanaURL):: base + '/d/' + c.dashboardUIDs.environment + '?var-environment={{ $labels.environment_id }}',
+  exporterDashboard(c, base=c.grafanaURL):: base + '/d/' + c.dashboardUIDs.exporter,
+  // The Grafana URL between two template comments, which render as nothing:
+  // inside a drill-down link's fallback they let a kustomize replacement
+  // find and swap the base (deploy/kubernetes/components/links).
+  markedGrafanaURL(c):: '{{/* grafana_url */}}' + c.grafanaURL + '{{/* grafana_url */}}',
 
   // The exporter's drill-down page for the environment, read from
   // anthropic_work_environment_info{drilldown_url} when the alert fires; the
   // Grafana dashboard when the exporter is not reporting it.
   environmentDrilldown(c)::
     '{{ with printf "anthropic_work_environment_info{job=%q,instance=%q,environment_id=%q}" $labels.job $labels.instance $labels.environment_id | query }}'
-    + '{{ . | first | label "drilldown_url" }}{{ else }}' + self.environmentDashboard(c) + '{{ end }}',
+    + '{{ . | first | label "drilldown_url" }}{{ else }}' + self.environmentDashboard(c, self.markedGrafanaURL(c)) + '{{ end }}',
   // The exporter's landing page, from any environment it reported in the last day.
   exporterDrilldown(c, instanceMatch)::
     '{{ with printf "last_over_time(anthropic_work_environment_info{job=%q,instance' + instanceMatch + '}[1d])" $labels.job '
     + (if instanceMatch == '=~%q' then '(or $labels.instance ".+")' else '$labels.instance')
     + ' | query }}{{ . | first | label "drilldown_url" | reReplaceAll "/environments/[^/]*$" "/" }}{{ else }}'
-    + self.exporterDashboard(c) + '{{ end }}',
+    + self.exporterDashboard(c, self.markedGrafanaURL(c)) + '{{ end }}',
 
   // Description lines are joined with one space (as YAML's `>-` folds them).
   text(lines):: std.join(' ', lines),

@@ -16,6 +16,7 @@ import deploy_autoscaling
 import deploy_image
 import deploy_k8s
 import deploy_schemas
+import deploy_stack
 from deploy_lib import Report, binary_path
 
 
@@ -32,6 +33,7 @@ def main():
     sections = (
         ("image", lambda: deploy_image.check(report, args.hadolint, binary)),
         ("kubernetes", lambda: deploy_k8s.check(report, args.kubectl, args.promtool, binary)),
+        ("stack", lambda: deploy_stack.check(report, args.kubectl, args.promtool)),
         ("autoscaling", lambda: deploy_autoscaling.check(report, args.kubectl, args.promtool)),
         ("schemas", lambda: deploy_schemas.check(report)),
     )

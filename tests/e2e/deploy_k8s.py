@@ -12,7 +12,7 @@ import tempfile
 import yaml
 
 from deploy_lib import K8S, ROOT, cargo_package, container, deepcopy, env_map, find, kinds, load_yaml_file
-from deploy_lib import exporter_flags, render, run
+from deploy_lib import doc_block, exporter_flags, render, render_doc_overlay, run
 
 PORT = 9781
 KEYS_SECRET = "anthropic-work-exporter-environment-keys"
@@ -147,6 +147,8 @@ def check_base(report, kubectl, binary):
     version = cargo_package()["version"]
     report.check(f"base: the image tag is Cargo.toml's version ({version})", c["image"].endswith(f":{version}"),
                  f"{c['image']}: bump newTag in base/kustomization.yaml with Cargo.toml")
+    report.check("base: the image names no registry (none publishes it: deploy/README.md says to build and push it)",
+                 c["image"] == f"anthropic-work-exporter:{version}", c["image"])
     check_flags(report, "base", c, binary)
     check_service_wiring(report, "base", docs, pod["metadata"]["labels"])
     check_rule_groups(report, "base", docs)
@@ -206,51 +208,16 @@ def strip_sharding(template):
     return t
 
 
-def render_overlay_on(kubectl, kustomization, base, label):
-    """Renders a kustomization whose only resource is `base` (kustomize wants it relative)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        kustomization = dict(kustomization, resources=[os.path.relpath(base, tmp)])
-        with open(os.path.join(tmp, "kustomization.yaml"), "w") as f:
-            yaml.safe_dump(kustomization, f)
-        return render(kubectl, tmp, label)
-
-
-def readme_block(marker):
-    """The fenced block that follows `<!-- marker -->` in deploy/README.md."""
-    with open(os.path.join(ROOT, "deploy", "README.md"), encoding="utf-8") as f:
-        text = f.read()
-    m = re.search(rf"<!-- {re.escape(marker)} -->\s*```[a-z]*\n(.*?)```", text, re.S)
-    return m.group(1) if m else None
-
-
 def check_resharding_recipe(report, kubectl):
     """deploy/README.md's overlay for another shard count, applied for real."""
-    block = readme_block("test: resharding overlay")
+    block = doc_block("test: resharding overlay")
     if not report.check("deploy/README.md has the resharding overlay example", block):
         return
-    docs = render_overlay_on(kubectl, yaml.safe_load(block), os.path.join(K8S, "overlays", "sharded"),
-                             "README's resharding overlay")
+    docs = render_doc_overlay(kubectl, yaml.safe_load(block), "README's resharding overlay")
     sts = find(docs, "StatefulSet")
     report.check(f"the README's resharding overlay yields {sts['spec']['replicas']} replicas = TOTAL_SHARDS, "
                  "within the request budget", sts["spec"]["replicas"] != 3 and not shard_count_problems(sts),
                  shard_count_problems(sts) or "the example should change the count")
-
-
-def check_user_overlay(report, kubectl):
-    """deploy/README.md's "your overlay" example over the base, applied for real."""
-    block = readme_block("test: user overlay")
-    if not report.check("deploy/README.md has the user overlay example", block):
-        return
-    docs = render_overlay_on(kubectl, yaml.safe_load(block), os.path.join(K8S, "base"), "README's user overlay")
-    c = container(find(docs, "Deployment")["spec"]["template"]["spec"], "exporter")
-    urls = [a for a in c["args"] if a.startswith("--web.external-url=")]
-    report.check("the README's user overlay sets the image, the external URL and the namespace",
-                 c["image"] == "registry.example.com/anthropic-work-exporter:0.1.0"
-                 and urls == ["--web.external-url=https://work-exporter.example.com"]
-                 and all(d["metadata"].get("namespace") == "monitoring" for d in docs), (c["image"], c["args"]))
-    report.check("the README's user overlay labels the ServiceMonitor and PrometheusRule for the operator",
-                 all(find(docs, k)["metadata"]["labels"].get("release") == "kube-prometheus-stack"
-                     for k in ("ServiceMonitor", "PrometheusRule")))
 
 
 def check_config_file(report, kubectl, binary):
@@ -313,7 +280,6 @@ def check(report, kubectl, promtool, binary):
     check_examples(report)
     report.section("kubernetes: base")
     dep = check_base(report, kubectl, binary)
-    check_user_overlay(report, kubectl)
     report.section("kubernetes: overlays/sharded")
     check_sharded(report, kubectl, dep, binary)
     report.section("kubernetes: overlays/config-file")

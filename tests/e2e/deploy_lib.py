@@ -5,6 +5,7 @@ import difflib
 import os
 import re
 import subprocess
+import tempfile
 import tomllib
 
 import yaml
@@ -122,3 +123,30 @@ def exporter_flags(binary):
 
 def binary_path(arg):
     return arg or os.environ.get("WORK_EXPORTER_BIN") or os.path.join(ROOT, "target", "release", BINARY)
+
+
+# How deploy/README.md's overlays name this repository: a clone beside the overlay.
+CLONE = "../anthropic-work-exporter/"
+
+
+def doc_block(marker, doc=os.path.join("deploy", "README.md")):
+    """The fenced block that follows `<!-- marker -->` in a document; None when absent."""
+    with open(os.path.join(ROOT, doc), encoding="utf-8") as f:
+        text = f.read()
+    m = re.search(rf"<!-- {re.escape(marker)} -->\s*```[a-z]*\n(.*?)```", text, re.S)
+    return m.group(1) if m else None
+
+
+def render_doc_overlay(kubectl, kustomization, label):
+    """Renders an overlay from the docs as written, its `../anthropic-work-exporter/...`
+    resources and components pointed at this checkout (kustomize wants them relative)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        def local(path):
+            return os.path.relpath(os.path.join(ROOT, path[len(CLONE):]), tmp) if path.startswith(CLONE) else path
+        kustomization = dict(kustomization)
+        for field in ("resources", "components"):
+            if field in kustomization:
+                kustomization[field] = [local(p) for p in kustomization[field]]
+        with open(os.path.join(tmp, "kustomization.yaml"), "w") as f:
+            yaml.safe_dump(kustomization, f)
+        return render(kubectl, tmp, label)
