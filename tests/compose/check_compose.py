@@ -362,6 +362,29 @@ def check_readme(c, compose):
                 c.fail(f"README.md does not mention http://localhost:{host} ({name})")
     if "not run" not in text.lower():
         c.fail("README.md must say what was not run (no container engine on the build machines)")
+    check_readme_claims(c, compose, text)
+
+
+def minutes(duration):
+    """'15m', '90s', '1h' -> minutes."""
+    n, unit = int(duration[:-1]), duration[-1]
+    return n * {"s": 1 / 60, "m": 1, "h": 60}[unit]
+
+
+def check_readme_claims(c, compose, text):
+    """What the README says the stack does is what its files say: every `NAME=value` or
+    `--flag=value` it quotes is set in compose.yaml, and its range of `for:` durations is
+    the rules' own."""
+    dumped = yaml.safe_dump(compose, width=1 << 20)
+    for setting in re.findall(r"`((?:[A-Z][A-Z0-9_]+|--[a-z][\w.-]*)=[^`\s]+)`", text):
+        if setting not in dumped:
+            c.fail(f"README.md quotes `{setting}`, which compose.yaml does not set")
+    fors = [minutes(r["for"]) for p in glob.glob(os.path.join(c.root, "alerts", "*.rules.yml"))
+            for g in load_yaml(p)["groups"] for r in g["rules"] if "alert" in r and "for" in r]
+    m = re.search(r"`for:` durations \((\d+) to (\d+) minutes\)", text)
+    if fors and not (m and (float(m.group(1)), float(m.group(2))) == (min(fors), max(fors))):
+        c.fail(f"README.md must give the rules' `for:` durations as ({min(fors):g} to {max(fors):g} minutes)"
+               f", not {m.group(0) if m else 'nothing'}")
 
 
 def check(root, compose=None, quiet=False):
@@ -433,6 +456,8 @@ def selftest_in(root):
         "service renamed": lambda d: d["services"].__setitem__("prom", d["services"].pop("prometheus")),
         "port published twice": lambda d: svc(d, "grafana")["ports"].append("9090:9090"),
         "undeclared named volume": lambda d: svc(d, "grafana")["volumes"].append("nowhere:/x"),
+        "a setting the README quotes dropped": lambda d: svc(d, "exporter").__setitem__(
+            "command", [a for a in svc(d, "exporter")["command"] if not a.startswith("--web.external-url=")]),
     }
     missed = []
     for label, mutate in mutations.items():

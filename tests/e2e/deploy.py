@@ -33,7 +33,7 @@ def main():
     sections = (
         ("image", lambda: deploy_image.check(report, args.hadolint, binary)),
         ("kubernetes", lambda: deploy_k8s.check(report, args.kubectl, args.promtool, binary)),
-        ("stack", lambda: deploy_stack.check(report, args.kubectl, args.promtool)),
+        ("stack", lambda: deploy_stack.check(report, args.kubectl, args.promtool, binary)),
         ("autoscaling", lambda: deploy_autoscaling.check(report, args.kubectl, args.promtool)),
         ("schemas", lambda: deploy_schemas.check(report)),
     )

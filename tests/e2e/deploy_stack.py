@@ -2,7 +2,9 @@
 overlay for kube-prometheus-stack (the labels its Prometheus and Grafana select on),
 the deploy-time runbook and Grafana links (every alert's annotations), the image
 reference, native histograms for Prometheus 3 (the ServiceMonitor and the scrape
-configs of docs/configuration.md, the 2.x one through the installed promtool)."""
+configs of docs/configuration.md, the 2.x one through the installed promtool), the
+configuration files of docs/configuration.md through check-config, and the alert lists of
+the docs against the rendered rules."""
 
 import os
 import re
@@ -167,7 +169,7 @@ def check_image_first(report):
                  0 <= push < apply and 0 <= images < apply, (push, images, apply))
 
 
-def check(report, kubectl, promtool):
+def check(report, kubectl, promtool, binary):
     report.section("stack: the documented ways in")
     check_image_first(report)
     check_user_overlay(report, kubectl)
@@ -176,6 +178,7 @@ def check(report, kubectl, promtool):
     check_native_histograms(report, kubectl)
     check_scrape_configs(report, promtool)
     check_alert_lists(report)
+    check_config_examples(report, binary)
 
 
 def rule_alerts():
@@ -197,3 +200,32 @@ def check_alert_lists(report):
         m = re.search(r"<!-- alert list:[^>]*-->\s*(.*?)\.\n", f.read(), re.S)
     listed = sorted(re.findall(r"`(Anthropic\w+)`", m.group(1))) if m else []
     report.equal("docs/monitoring.md lists every alert", listed, sorted({a for a, _, _ in want}))
+
+
+def check_config_examples(report, binary):
+    """docs/configuration.md's configuration files through the exporter's own check-config,
+    as written but for the paths of the key files and directory (made in a temp dir)."""
+    if not os.access(binary, os.X_OK):
+        report.check("configuration examples checked with the binary", False, f"no binary at {binary}")
+        return
+    for marker in ("config file", "discovery config"):
+        text = doc_block(f"test: {marker}", CONFIG_DOC)
+        if not report.check(f"{CONFIG_DOC} has the {marker} example", text):
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            for path in sorted(set(re.findall(r"(?<=file: )/[\w/.-]+|(?<=keys_dir: )/[\w/.-]+", text))):
+                local = os.path.join(tmp, path.strip("/").replace("/", "_"))
+                if path.endswith("/keys"):
+                    os.mkdir(local, 0o700)
+                else:
+                    with open(local, "w") as f:
+                        f.write("example-environment-key\n")
+                    os.chmod(local, 0o600)
+                text = text.replace(path, local)
+            cfg = os.path.join(tmp, "config.yaml")
+            with open(cfg, "w") as f:
+                f.write(text)
+            out = run([binary, "check-config", "--config.file", cfg],
+                      env={**os.environ, "ANTHROPIC_API_KEY": "sk-ant-example"})
+        report.check(f"the {marker} example of {CONFIG_DOC} passes check-config", out.returncode == 0,
+                     out.stdout + out.stderr)
