@@ -62,7 +62,8 @@ K8S_HEADER = """\
 # GENERATED from mixin/ by mixin/render.py: do not edit (tests/e2e/mixin.sh checks it).
 #
 # The Prometheus Operator loads this only when its ruleSelector matches these
-# labels (kube-prometheus-stack wants `release: <helm release>`): deploy/README.md.
+# labels (kube-prometheus-stack wants `release: <helm release>`, which
+# components/kube-prometheus-stack adds): deploy/README.md, step 3.
 """
 
 DASHBOARDS_HEADER = """\
