@@ -114,8 +114,9 @@ def check_mixin_version(report):
     version = cargo_package()["version"]
     report.check(f"mixin/config.libsonnet's version is Cargo.toml's ({version}): the runbook links name its tag",
                  m and m.group(1) == version, m and m.group(1))
-    rule = yaml.safe_load(open(os.path.join(ROOT, "alerts", "anthropic-work-exporter.rules.yml"), encoding="utf-8"))
-    urls = {r["annotations"]["runbook_url"].split("#")[0] for g in rule["groups"] for r in g["rules"] if "alert" in r}
+    with open(os.path.join(ROOT, "alerts", "anthropic-work-exporter.rules.yml"), encoding="utf-8") as f:
+        groups = yaml.safe_load(f)["groups"]
+    urls = {r["annotations"]["runbook_url"].split("#")[0] for g in groups for r in g["rules"] if "alert" in r}
     report.check("every shipped alert links the runbooks of its own version",
                  urls and all(f"/blob/v{version}/" in u for u in urls), sorted(urls))
 
