@@ -145,7 +145,7 @@ def render_doc_overlay(kubectl, kustomization, label):
             return os.path.relpath(os.path.join(ROOT, path[len(CLONE):]), tmp) if path.startswith(CLONE) else path
         kustomization = dict(kustomization)
         for field in ("resources", "components"):
-            if field in kustomization:
+            if kustomization.get(field):
                 kustomization[field] = [local(p) for p in kustomization[field]]
         with open(os.path.join(tmp, "kustomization.yaml"), "w") as f:
             yaml.safe_dump(kustomization, f)
