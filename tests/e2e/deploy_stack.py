@@ -180,6 +180,7 @@ def check(report, kubectl, promtool, binary):
     check_scrape_configs(report, promtool)
     check_alert_lists(report)
     check_config_examples(report, binary)
+    check_one_environment(report, binary)
 
 
 def rule_alerts():
@@ -230,3 +231,18 @@ def check_config_examples(report, binary):
                       env={**os.environ, "ANTHROPIC_API_KEY": "sk-ant-example"})
         report.check(f"the {marker} example of {CONFIG_DOC} passes check-config", out.returncode == 0,
                      out.stdout + out.stderr)
+
+
+def check_one_environment(report, binary):
+    """README's one-environment commands: the variables it exports are the ones the
+    exporter reads (check-config, with example values in their place)."""
+    block = doc_block("test: one environment", "README.md")
+    if not report.check("README.md has the one-environment commands", block) or not os.access(binary, os.X_OK):
+        return
+    names = re.findall(r"^export (\w+)=", block, re.M)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
+    env.update({n: "env_011CZkZ9X2dpNyB7HsEFoRfW" if n.endswith("_ID") else "sk-ant-example" for n in names})
+    out = run([binary, "check-config"], env=env)
+    report.check(f"README's one-environment variables ({', '.join(names)}) configure one environment",
+                 out.returncode == 0 and "1 environment(s)" in out.stdout and "api key: none" not in out.stdout,
+                 out.stdout + out.stderr)
