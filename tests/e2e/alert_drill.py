@@ -103,7 +103,7 @@ DRILL_REWRITES = [
 # The demo's healthcheck items, one per environment this often (simulated time).
 HEALTHCHECK_INTERVAL = "5s"
 AM_REWRITES = [
-    (r"http://alert-receiver\.example\.invalid", None, 2),  # replaced by the webhook URL
+    (r"http://alert-receiver\.example\.invalid", None, 4),  # replaced by the webhook URL
     (r"(?m)^(\s+group_wait:) \S+$", r"\1 1s", None),
     (r"(?m)^(\s+group_interval:) \S+$", r"\1 2s", None),
 ]
