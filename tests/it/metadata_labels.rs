@@ -119,3 +119,39 @@ fn a_configured_label_prometheus_or_the_operator_sets_on_targets_is_refused() {
         );
     }
 }
+
+#[test]
+fn the_documented_command_is_accepted_as_written() {
+    // docs/deployment.md, "Labels from environment metadata": its sh block,
+    // run as `check-config` with the keys directory pointed at a real one.
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/deployment.md"
+    ))
+    .unwrap();
+    let section = &doc[doc.find("## Labels from environment metadata").unwrap()..];
+    let block = section.split("```sh\n").nth(1).unwrap();
+    let block = &block[..block.find("```").unwrap()];
+    let keys = tempfile::tempdir().unwrap();
+    let words: Vec<String> = block
+        .replace("\\\n", " ")
+        .split_whitespace()
+        .skip(1) // the program
+        .map(|w| match w {
+            "/etc/anthropic-work-exporter/keys" => keys.path().to_str().unwrap().to_string(),
+            w => w.to_string(),
+        })
+        .collect();
+    assert!(words.iter().any(|w| w.starts_with("--discovery.metadata-labels-allowlist")));
+    let out = bin().arg("check-config").args(&words).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("labels from metadata: team, cost_center (from cost-center)"),
+        "{stdout}"
+    );
+}
