@@ -237,6 +237,7 @@ async fn main() {
     if let Some(targets) = &a.multi_target {
         let ctx = multi::Replay {
             promtool: &a.promtool,
+            rules_text: &rules_text,
             rules: &rules,
             groups: &groups,
             alerts: &alerts,

@@ -5,14 +5,16 @@
 //! recording carries exactly the labels its relabeling gave each target; the
 //! live environment id is replaced by the recorder's own.
 //!
-//! Checks, with the rules as shipped: no critical alert fires or is even
-//! pending in the steady warm-up (10 minutes), and after workers-down the
-//! environment's AnthropicWorkNoWorkers fires within 7 minutes.
+//! Checks, with the rules as shipped: every metric the rules read that one
+//! exporter serves is served in this layout too, under the rules' job; no
+//! critical alert fires or is even pending in the steady warm-up (10
+//! minutes); and after workers-down the environment's AnthropicWorkNoWorkers
+//! fires within 7 minutes.
 
 use crate::promtool;
-use crate::record::{self, Answer, Fault, Layout, Target, ENVIRONMENT};
+use crate::record::{self, Answer, Fault, Layout, Recording, Target, ENVIRONMENT, JOB};
 use crate::WARMUP;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -21,6 +23,8 @@ const LIMIT: Duration = Duration::from_secs(7 * 60);
 
 pub struct Replay<'a> {
     pub promtool: &'a str,
+    /// The rules file's text.
+    pub rules_text: &'a str,
     pub rules: &'a Path,
     pub groups: &'a [String],
     pub alerts: &'a [String],
@@ -36,14 +40,12 @@ pub async fn run(ctx: &Replay<'_>, targets: &Path) -> Vec<String> {
     for t in &layout.targets {
         eprintln!("target {:?}: {:?}", t.answer, t.labels);
     }
-    let rec = record::record(
-        Some(Fault::Scenario("workers-down")),
-        WARMUP,
-        WARMUP + LIMIT,
-        &layout,
-    )
-    .await;
+    let fault = Some(Fault::Scenario("workers-down"));
+    let rec = record::record(fault, WARMUP, WARMUP + LIMIT, &layout).await;
     let step = layout.interval.as_secs();
+    let single = Layout::single(layout.interval);
+    let one = record::record(fault, WARMUP, WARMUP + LIMIT, &single).await;
+    let mut problems = same_inputs(ctx.rules_text, &one, &rec);
     let file = ctx.dir.join("multi-target.test.yml");
     let test = promtool::test_file(
         ctx.rules,
@@ -58,7 +60,53 @@ pub async fn run(ctx: &Replay<'_>, targets: &Path) -> Vec<String> {
         Ok(r) => r,
         Err(e) => return vec![e],
     };
-    check(&firing, &quiet, step)
+    problems.extend(check(&firing, &quiet, step));
+    problems
+}
+
+/// The metrics the rules read under their job (`name{job="..."`).
+fn names_read(rules: &str) -> BTreeSet<String> {
+    let sel = format!("{{job=\"{JOB}\"");
+    rules
+        .match_indices(&sel)
+        .filter_map(|(at, _)| {
+            let head = &rules[..at];
+            let start = head
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+                .map_or(0, |i| i + 1);
+            let name = &head[start..];
+            (!name.is_empty()).then(|| name.to_string())
+        })
+        .collect()
+}
+
+/// Of `names`, those with a series under the rules' job in a recording.
+fn served(rec: &Recording, names: &BTreeSet<String>) -> BTreeSet<String> {
+    let job = format!("{{job=\"{JOB}\"");
+    rec.series
+        .keys()
+        .filter_map(|s| s.split_once(&job).map(|(name, _)| name.to_string()))
+        .filter(|n| names.contains(n))
+        .collect()
+}
+
+/// Every metric the rules read that one exporter serves, this layout serves too.
+fn same_inputs(rules: &str, one: &Recording, multi: &Recording) -> Vec<String> {
+    let names = names_read(rules);
+    let (a, b) = (served(one, &names), served(multi, &names));
+    let missing: Vec<&String> = a.difference(&b).collect();
+    eprintln!(
+        "multi-target: the rules read {} metrics under job {JOB}; one exporter serves {} of them in this drill, this layout {}",
+        names.len(),
+        a.len(),
+        b.len()
+    );
+    match missing.is_empty() {
+        true => Vec::new(),
+        false => vec![format!(
+            "metrics the rules read that one exporter serves but this layout does not: {missing:?}"
+        )],
+    }
 }
 
 fn check(firing: &promtool::Firing, quiet: &str, step: u64) -> Vec<String> {

@@ -124,11 +124,8 @@ fn a_configured_label_prometheus_or_the_operator_sets_on_targets_is_refused() {
 fn the_documented_command_is_accepted_as_written() {
     // docs/deployment.md, "Labels from environment metadata": its sh block,
     // run as `check-config` with the keys directory pointed at a real one.
-    let doc = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/docs/deployment.md"
-    ))
-    .unwrap();
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/deployment.md"))
+        .unwrap();
     let section = &doc[doc.find("## Labels from environment metadata").unwrap()..];
     let block = section.split("```sh\n").nth(1).unwrap();
     let block = &block[..block.find("```").unwrap()];
@@ -142,7 +139,9 @@ fn the_documented_command_is_accepted_as_written() {
             w => w.to_string(),
         })
         .collect();
-    assert!(words.iter().any(|w| w.starts_with("--discovery.metadata-labels-allowlist")));
+    assert!(words
+        .iter()
+        .any(|w| w.starts_with("--discovery.metadata-labels-allowlist")));
     let out = bin().arg("check-config").args(&words).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
