@@ -7,7 +7,7 @@ environments in the `backlog` scenario, whose metadata says `team: payments`
 with `metadata_labels_allowlist: [team]` in its config file (and tight
 top-level queue-lag thresholds, so both pages come within seconds);
 Prometheus loading the rules rendered from mixin/ with only QueueLag's `for:`
-cut to 5 s; Alertmanager with deploy/alertmanager/alertmanager.yml as shipped,
+cut to 2 s; Alertmanager with deploy/alertmanager/alertmanager.yml as shipped,
 its receivers pointed at a webhook here and its group_wait cut to 1 s.
 
 Checks: both environments' series carry their team; the payments
@@ -30,7 +30,7 @@ from alert_drill import (AM_REWRITES, DrillFailure, Inbox, Procs, free_port, get
                          ok_status, rewrite, start_webhook, wait_until)
 
 ROOT = Path(__file__).resolve().parents[2]
-MIXIN_CONFIG = "{'for'+: {queueLag: '5s'}}"
+MIXIN_CONFIG = "{'for'+: {queueLag: '2s'}}"
 DEADLINE_S = 120
 
 
@@ -70,7 +70,7 @@ class Run:
             (keys / e["id"]).write_text(e["key"])
         (w / "exporter.yml").write_text(json.dumps({
             "api_key": {"env": "ANTHROPIC_API_KEY"},
-            "thresholds": {"queue_lag_warning": "5s", "queue_lag_critical": "10s"},
+            "thresholds": {"queue_lag_warning": "2s", "queue_lag_critical": "4s"},
             "discovery": {"keys_dir": str(keys), "interval": "5s", "metadata_labels_allowlist": ["team"]},
         }, indent=2))
         # The API key reaches the exporter as its config file says: by environment variable.
