@@ -60,6 +60,18 @@ print(block)
 PY
 cat "$tmp/prometheus.yml"
 promtool check config "$tmp/prometheus.yml" >/dev/null || fail "promtool check config rejects the documented scrape config"
+# The hashmod lines (the section's second YAML block), added where the docs say.
+"$python" - docs/deployment.md "$tmp/prometheus.yml" >"$tmp/prometheus-hashmod.yml" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+hashmod = re.findall(r"```yaml\n(.*?)```", text[text.index("## Multi-target"):], re.S)[1]
+config = open(sys.argv[2]).read()
+first = "        target_label: __param_environment\n"
+if config.count(first) != 1:
+    sys.exit("the multi-target block's first relabeling rule moved: update this suite")
+print(config.replace(first, first + hashmod))
+PY
+promtool check config "$tmp/prometheus-hashmod.yml" >/dev/null || fail "promtool check config rejects the documented scrape config with its hashmod lines"
 
 pport=$(free_port)
 background prometheus prometheus --config.file "$tmp/prometheus.yml" --storage.tsdb.path "$tmp/prom-data" \
