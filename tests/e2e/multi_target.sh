@@ -7,8 +7,9 @@
 #   - live: every environment is a target answering /probe with the labels
 #     the rules select (job="anthropic-work-exporter", instance = environment
 #     id, environment_id on its series), the exporter's own target answers
-#     /metrics, and the ExporterAbsent expression of the shipped rules finds
-#     nothing (no false "absent" for probe targets);
+#     /metrics, the ExporterAbsent expression of the shipped rules finds
+#     nothing (no false "absent" for probe targets), and with the shipped
+#     rules loaded no critical alert is pending;
 #   - replayed: those live targets' labels (Prometheus's /api/v1/targets) drive
 #     `cargo run --example time_to_page -- --multi-target`: 10 steady minutes
 #     and workers-down on the simulator's manual clock, through promtool with
@@ -45,7 +46,9 @@ mkdir -p "$tmp/sd"
 import sys
 print("- targets: [" + ", ".join(sys.argv[1].split(",")) + "]")
 PY
-"$python" - docs/deployment.md "127.0.0.1:$eport" "$tmp/sd/*.yml" >"$tmp/prometheus.yml" <<'PY'
+# Around the block: the shipped rules, evaluated every second (the global section is ours).
+printf 'global: {evaluation_interval: 1s}\nrule_files: [%s]\n' "$root/alerts/anthropic-work-exporter.rules.yml" >"$tmp/prometheus.yml"
+"$python" - docs/deployment.md "127.0.0.1:$eport" "$tmp/sd/*.yml" >>"$tmp/prometheus.yml" <<'PY'
 import re, sys
 doc, address, sd = sys.argv[1:]
 text = open(doc).read()
@@ -98,7 +101,7 @@ for ((i = 0; i < 90; i++)); do targets_ok >/dev/null && break; sleep 0.5; done
 targets_ok || fail "the documented scrape config does not give one /probe target per environment, all up"
 
 "$python" - "$prom" "$env_ids" alerts/anthropic-work-exporter.rules.yml <<'PY' || fail "live checks"
-import json, re, sys, urllib.parse, urllib.request
+import json, re, sys, time, urllib.parse, urllib.request
 prom, ids, rules = sys.argv[1], set(sys.argv[2].split(",")), open(sys.argv[3]).read()
 def query(q):
     url = prom + "/api/v1/query?" + urllib.parse.urlencode({"query": q})
@@ -118,10 +121,18 @@ expr = re.search(r"- alert: AnthropicWorkExporterAbsent\n    expr: \|\n((?:     
 absent = query(expr)
 if absent:
     bad.append(f"AnthropicWorkExporterAbsent's expression finds {[s['metric'] for s in absent]}")
+# The shipped rules, loaded and evaluated every second since the first scrapes: no critical
+# alert pending (a probe target without build_info made ExporterAbsent pending at once).
+time.sleep(3)
+pending = query('ALERTS{severity="critical"}')
+if pending:
+    bad.append(f"critical alerts pending or firing: {[s['metric'] for s in pending]}")
 for b in bad:
     print("    " + b)
-print(f"    {len(ids)} probe targets up under job anthropic-work-exporter; ExporterAbsent expression empty")
-sys.exit(1 if bad else 0)
+if bad:
+    sys.exit(1)
+print(f"    {len(ids)} probe targets up under job anthropic-work-exporter; ExporterAbsent expression empty; "
+      "no critical alert pending under the shipped rules")
 PY
 
 echo "== replayed: 10 steady minutes, then workers-down, with these target labels"
