@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 pub struct MetadataLabels {
     /// (metadata key, label name), in the order given.
     keys: Vec<(String, String)>,
+    /// The flag or file field it came from, for errors.
+    field: String,
 }
 
 impl MetadataLabels {
@@ -46,7 +48,10 @@ impl MetadataLabels {
                 "list keys separated by commas (e.g. team,cost-center), or leave the option out",
             ));
         }
-        Ok(MetadataLabels { keys: out })
+        Ok(MetadataLabels {
+            keys: out,
+            field: field.to_string(),
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -89,7 +94,7 @@ impl MetadataLabels {
         for (env, name) in configured {
             if let Some((key, _)) = self.keys.iter().find(|(_, l)| l == name) {
                 return Err(ConfigError::new(
-                    "discovery.metadata_labels_allowlist",
+                    self.field.clone(),
                     format!(
                         "metadata key {key:?} becomes label {name:?}, which environment {env} also sets in `labels:`"
                     ),

@@ -92,6 +92,14 @@ fn a_metadata_label_a_configured_environment_also_sets_is_refused() {
         bin().arg("--config.file").arg(&file),
         &["discovery.metadata_labels_allowlist", "env_a", "\"team\""],
     );
+    // Given by the flag (which wins over the file), the error names the flag.
+    refused(
+        bin()
+            .arg("--config.file")
+            .arg(&file)
+            .args(["--discovery.metadata-labels-allowlist", "tier,team"]),
+        &["--discovery.metadata-labels-allowlist", "env_a", "\"team\""],
+    );
 }
 
 #[test]
