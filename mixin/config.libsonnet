@@ -5,7 +5,8 @@
 {
   _config+:: {
     // The scrape job of the exporter: every rule reads only its series.
-    // On Kubernetes (ServiceMonitor) the job is the Service's name.
+    // On Kubernetes (ServiceMonitor) the job is the Service's name. In
+    // multi-target mode the probe job is relabeled to it (docs/deployment.md).
     exporterJob: 'anthropic-work-exporter',
     exporterSelector: 'job="%s"' % self.exporterJob,
 

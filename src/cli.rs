@@ -176,6 +176,10 @@ pub struct ServeArgs {
     /// Kubernetes Secret); read again on every discovery, so added and rotated keys are used.
     #[arg(long = "discovery.keys-dir")]
     pub discovery_keys_dir: Option<PathBuf>,
+    /// Metadata keys of the environments list whose values become labels on every series of
+    /// the environment (comma-separated, e.g. team,cost-center; sanitised to label names).
+    #[arg(long = "discovery.metadata-labels-allowlist")]
+    pub discovery_metadata_labels_allowlist: Option<String>,
 
     /// This process's shard, from 0 to --total-shards - 1.
     #[arg(long = "shard", default_value_t = 0)]

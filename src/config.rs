@@ -5,6 +5,7 @@
 mod cadence;
 mod family_filter;
 mod file;
+mod metadata_labels;
 pub(crate) mod parse;
 mod render_options;
 mod scale;
@@ -18,6 +19,7 @@ pub use family_filter::{BadGlob, FamilyFilter};
 pub use render_options::RenderOptions;
 
 pub use file::{check_file_text, read_secret_file, SecretSource};
+pub use metadata_labels::MetadataLabels;
 pub use parse::{parse_api_version, parse_duration, parse_listen_address};
 pub use scale::{is_plain_id, DiscoverySettings, DEFAULT_DISCOVERY_INTERVAL};
 pub use scope::Scope;
@@ -154,6 +156,14 @@ impl Config {
         let shard = scale::shard(args)?;
         let discovery =
             scale::discovery(args, sources.discovery.as_ref(), sources.api_key.is_some())?;
+        if let Some(d) = &discovery {
+            d.metadata_labels.check_configured(
+                sources
+                    .environments
+                    .iter()
+                    .flat_map(|e| e.labels.keys().map(move |l| (e.id.as_str(), l.as_str()))),
+            )?;
+        }
         Ok(Config {
             listen_address: parse_listen_address("--web.listen-address", &args.listen_address)?,
             telemetry_path: parse::telemetry_path(&args.telemetry_path)?,

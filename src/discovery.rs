@@ -8,7 +8,8 @@
 //! keys are picked up. The environments listed in the configuration are always
 //! watched and win over a discovered one with the same id. The union, cut to
 //! this process's shard, is what the scheduler watches; a failed discovery
-//! keeps the last known set.
+//! keeps the last known set. The allow-listed metadata keys of a kept
+//! environment become its labels (a configured one's too, beside its own).
 
 use crate::config::{is_plain_id, DiscoverySettings, Environment, Scope};
 use crate::shard::Shard;
@@ -40,6 +41,8 @@ pub struct Found {
     pub id: String,
     pub name: String,
     pub scope: Scope,
+    /// From its metadata, by `--discovery.metadata-labels-allowlist`.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// True when a listed environment is one to watch under `settings`.
@@ -72,7 +75,7 @@ pub fn watched(
             Environment {
                 id: f.id.clone(),
                 name: f.name.clone(),
-                labels: BTreeMap::new(),
+                labels: f.labels.clone(),
                 key: None,
                 scope: f.scope,
                 cadence: Default::default(),
@@ -80,9 +83,20 @@ pub fn watched(
         );
     }
     for e in configured.iter().filter(|e| shard.owns(&e.id)) {
-        // The configuration wins for name, labels and key; only the list knows the scope.
-        let scope = out.get(e.id.as_str()).map_or(e.scope, |f| f.scope);
-        out.insert(&e.id, Environment { scope, ..e.clone() });
+        // The configuration wins for name, labels and key; only the list knows
+        // the scope and the metadata (whose label names config refuses to reuse).
+        let listed = out.get(e.id.as_str());
+        let scope = listed.map_or(e.scope, |f| f.scope);
+        let mut labels = listed.map(|f| f.labels.clone()).unwrap_or_default();
+        labels.extend(e.labels.clone());
+        out.insert(
+            &e.id,
+            Environment {
+                scope,
+                labels,
+                ..e.clone()
+            },
+        );
     }
     if let Some(dir) = keys_dir {
         for e in out.values_mut().filter(|e| e.key.is_none()) {
@@ -172,17 +186,17 @@ impl Discovery {
             for env in page.data.iter().filter(|e| keep(&self.settings, e)) {
                 found.insert(
                     env.id.clone(),
-                    (env.name.clone(), Scope::parse(env.scope.as_deref())),
+                    Found {
+                        id: env.id.clone(),
+                        name: env.name.clone(),
+                        scope: Scope::parse(env.scope.as_deref()),
+                        labels: self.settings.metadata_labels.labels_of(&env.metadata),
+                    },
                 );
             }
             match walk.advance(page.next_page.as_deref(), &request_id)? {
                 Step::More => {}
-                Step::End => {
-                    return Ok(found
-                        .into_iter()
-                        .map(|(id, (name, scope))| Found { id, name, scope })
-                        .collect())
-                }
+                Step::End => return Ok(found.into_values().collect()),
                 // A partial list would drop environments: keep the last set instead.
                 Step::MaxPages => {
                     return Err(ApiError::Pagination {

@@ -1,8 +1,9 @@
 //! Time-to-page with the rules exactly as shipped: each drill of
 //! docs/runbooks.md ("Time to page") run against the simulator on a manual
 //! clock, the exporter refreshing every 30 simulated seconds and scraped every
-//! 15, and the recording replayed through `promtool test rules`, whose clock
-//! is virtual too. An hour of a scenario takes seconds.
+//! 15 (or 30: the ServiceMonitor's and the Operator's defaults), and the
+//! recording replayed through `promtool test rules`, whose clock is virtual
+//! too, evaluating as often as it scrapes. An hour of a scenario takes seconds.
 //!
 //! ```sh
 //! cargo run --example time_to_page                 # print the table
@@ -14,13 +15,17 @@
 //! Flags: `--rules FILE` (default alerts/anthropic-work-exporter.rules.yml),
 //! `--alertmanager FILE` (its top-level group_wait is added to every firing
 //! time: the first notification of a new group waits that long),
-//! `--promtool PATH`, `--keep DIR` (keep the promtool files).
+//! `--promtool PATH`, `--keep DIR` (keep the promtool files),
+//! `--multi-target TARGETS.json` (instead of the table: the multi-target
+//! drill, scraped as the targets of that Prometheus `/api/v1/targets` answer
+//! are; see `multi`).
 
+mod multi;
 mod promtool;
 mod record;
 mod table;
 
-use record::Fault;
+use record::{Fault, Layout};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -38,7 +43,31 @@ pub(crate) struct Drill {
     pub expect: Option<(&'static str, Option<Duration>)>,
     /// Simulated time after the fault.
     pub run: Duration,
+    /// Scrape and rule evaluation interval.
+    pub interval: Duration,
 }
+
+impl Drill {
+    pub fn step(&self) -> u64 {
+        self.interval.as_secs()
+    }
+
+    /// " at 30 s" for a drill not at the table's 15 s.
+    pub fn cadence_note(&self) -> String {
+        match self.step() {
+            15 => String::new(),
+            s => format!(" at {s} s"),
+        }
+    }
+
+    pub fn label(&self) -> String {
+        format!("{}{}", self.name, self.cadence_note())
+    }
+}
+
+const FIFTEEN: Duration = Duration::from_secs(15);
+/// The Prometheus Operator's scrape (ServiceMonitor) and evaluation defaults.
+const THIRTY: Duration = Duration::from_secs(30);
 
 fn drills() -> Vec<Drill> {
     let d = |name, fault, expect, run_min: u64| Drill {
@@ -46,15 +75,23 @@ fn drills() -> Vec<Drill> {
         fault,
         expect,
         run: Duration::from_secs(run_min * MIN),
+        interval: FIFTEEN,
+    };
+    let at30 = |d: Drill| Drill {
+        interval: THIRTY,
+        ..d
     };
     let s = |n| Some(Fault::Scenario(n));
-    vec![
+    let workers_down = || {
         d(
             "workers-down",
             s("workers-down"),
             Some(("AnthropicWorkNoWorkers", Some(Duration::from_secs(4 * MIN)))),
             20,
-        ),
+        )
+    };
+    vec![
+        workers_down(),
         d(
             "stale-heartbeats",
             s("stale-heartbeats"),
@@ -87,6 +124,21 @@ fn drills() -> Vec<Drill> {
         ),
         d("steady", None, None, 60),
         d("saturated", s("saturated"), None, 60),
+        // The Kubernetes path's defaults: the same limits at 30 s.
+        at30(workers_down()),
+        at30(d(
+            "api-down",
+            s("api-down"),
+            Some(("AnthropicWorkRefreshFailing", None)),
+            20,
+        )),
+        at30(d(
+            "exporter gone",
+            Some(Fault::ExporterGone),
+            Some(("AnthropicWorkExporterAbsent", None)),
+            20,
+        )),
+        at30(d("steady", None, None, 60)),
     ]
 }
 
@@ -95,6 +147,7 @@ struct Args {
     alertmanager: PathBuf,
     promtool: String,
     keep: Option<PathBuf>,
+    multi_target: Option<PathBuf>,
     check: bool,
     write_docs: bool,
 }
@@ -106,6 +159,7 @@ fn parse_args() -> Args {
         alertmanager: root.join("deploy/alertmanager/alertmanager.yml"),
         promtool: "promtool".into(),
         keep: None,
+        multi_target: None,
         check: false,
         write_docs: false,
     };
@@ -120,6 +174,7 @@ fn parse_args() -> Args {
             "--alertmanager" => a.alertmanager = value().into(),
             "--promtool" => a.promtool = value(),
             "--keep" => a.keep = Some(value().into()),
+            "--multi-target" => a.multi_target = Some(value().into()),
             "--check" => a.check = true,
             "--write-docs" => a.write_docs = true,
             other => usage(&format!("unknown flag {other}")),
@@ -129,7 +184,7 @@ fn parse_args() -> Args {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("time_to_page: {problem}\nflags: --check --write-docs --rules FILE --alertmanager FILE --promtool PATH --keep DIR");
+    eprintln!("time_to_page: {problem}\nflags: --check --write-docs --rules FILE --alertmanager FILE --promtool PATH --keep DIR --multi-target TARGETS.json");
     std::process::exit(2)
 }
 
@@ -179,14 +234,30 @@ async fn main() {
     let dir = a.keep.clone().unwrap_or_else(|| dir.path().to_path_buf());
     std::fs::create_dir_all(&dir).expect("promtool file directory");
     let rules = std::fs::canonicalize(&a.rules).expect("rules path");
+    if let Some(targets) = &a.multi_target {
+        let ctx = multi::Replay {
+            promtool: &a.promtool,
+            rules_text: &rules_text,
+            rules: &rules,
+            groups: &groups,
+            alerts: &alerts,
+            dir: &dir,
+        };
+        let problems = multi::run(&ctx, targets).await;
+        for p in &problems {
+            eprintln!("time_to_page: {p}");
+        }
+        std::process::exit(i32::from(!problems.is_empty()));
+    }
     let (mut rows, mut problems) = (Vec::new(), Vec::new());
     for drill in drills() {
         let started = std::time::Instant::now();
-        let rec = record::record(drill.fault, WARMUP, WARMUP + drill.run).await;
-        let file = dir.join(format!("{}.test.yml", drill.name.replace(' ', "-")));
-        std::fs::write(&file, promtool::test_file(&rules, &groups, &rec, &alerts))
-            .expect("write promtool file");
-        let firing = promtool::firing(&a.promtool, &file).unwrap_or_else(|e| usage(&e));
+        let layout = Layout::single(drill.interval);
+        let rec = record::record(drill.fault, WARMUP, WARMUP + drill.run, &layout).await;
+        let file = dir.join(format!("{}.test.yml", drill.label().replace(' ', "-")));
+        let test = promtool::test_file(&rules, &groups, &rec, &alerts, drill.step(), None);
+        std::fs::write(&file, test).expect("write promtool file");
+        let (firing, _) = promtool::firing(&a.promtool, &file).unwrap_or_else(|e| usage(&e));
         let (line, p) = table::row(&drill, &firing, wait);
         eprintln!("{line} ({:.1}s)", started.elapsed().as_secs_f64());
         rows.push(line);

@@ -11,12 +11,12 @@ fn minutes(s: u64) -> String {
 }
 
 /// (alert, seconds after the fault) for every firing episode that began after it.
-fn after_fault(firing: &Firing) -> Vec<(String, u64)> {
+fn after_fault(firing: &Firing, step: u64) -> Vec<(String, u64)> {
     let fault_at = WARMUP.as_secs();
     firing
         .iter()
         .flat_map(|(name, (_, times))| {
-            episodes(times)
+            episodes(times, step)
                 .into_iter()
                 .filter(|&t| t >= fault_at)
                 .map(move |t| (name.clone(), t - fault_at))
@@ -59,9 +59,11 @@ pub fn row(drill: &Drill, firing: &Firing, wait: Duration) -> (String, Vec<Strin
             drill.name
         ));
     }
-    let after = after_fault(firing);
+    let after = after_fault(firing, drill.step());
     let line = match drill.expect {
-        Some((alert, limit)) => alert_row(drill.name, alert, limit, &after, wait, &mut problems),
+        Some((alert, limit)) => {
+            alert_row(&drill.label(), alert, limit, &after, wait, &mut problems)
+        }
         None => quiet_row(drill, firing, &after, &mut problems),
     };
     (line, problems)
@@ -110,17 +112,18 @@ fn quiet_row(
     problems: &mut Vec<String>,
 ) -> String {
     let run_min = drill.run.as_secs() / 60;
+    let step = drill.step();
     let pages: usize = firing
         .values()
         .filter(|(severity, _)| severity == "critical")
-        .map(|(_, times)| episodes(times).len())
+        .map(|(_, times)| episodes(times, step).len())
         .sum();
     if pages > 0 {
         problems.push(format!("{}: {pages} page(s) in {run_min} min", drill.name));
     }
     let capacity = firing
         .get("AnthropicWorkCapacityExhausted")
-        .map_or(0, |(_, t)| episodes(t).len());
+        .map_or(0, |(_, t)| episodes(t, step).len());
     if capacity > 1 {
         problems.push(format!(
             "{}: CapacityExhausted flapped ({capacity} firing episodes)",
@@ -128,15 +131,16 @@ fn quiet_row(
         ));
     }
     format!(
-        "| {} for {run_min} min | pages (critical) | **{pages}** | - | 0 | warnings: {} |",
+        "| {} for {run_min} min{} | pages (critical) | **{pages}** | - | 0 | warnings: {} |",
         drill.name,
+        drill.cadence_note(),
         others(after, "")
     )
 }
 
 pub fn table(rows: &[String], wait: Duration) -> String {
     format!(
-        "{BEGIN}\n| drill (fault after {} min steady) | alert | firing in Prometheus after | notification sent after (+ group_wait {}s) | limit | other alerts firing (after) |\n|---|---|---|---|---|---|\n{}\n{END}\n",
+        "{BEGIN}\n| drill (fault after {} min steady; scrape and evaluation every 15 s unless it says 30 s) | alert | firing in Prometheus after | notification sent after (+ group_wait {}s) | limit | other alerts firing (after) |\n|---|---|---|---|---|---|\n{}\n{END}\n",
         WARMUP.as_secs() / 60,
         wait.as_secs(),
         rows.join("\n")

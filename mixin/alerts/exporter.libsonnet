@@ -61,7 +61,11 @@ local u = import '../lib/util.libsonnet';
         },
 
         // No build_info from the job: the target is down, scrapes something
-        // else, or is gone from service discovery (absent).
+        // else, or is gone from service discovery (absent). /probe answers
+        // carry build_info too, so in multi-target mode (the probe job
+        // relabeled to this job, docs/deployment.md) each environment's
+        // target counts as the exporter, and its absence silences only that
+        // environment's alerts (the example inhibition matches job, instance).
         {
           alert: 'AnthropicWorkExporterAbsent',
           expr: |||

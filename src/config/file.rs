@@ -52,7 +52,9 @@ struct FileEnvironment {
     thresholds: Option<BTreeMap<String, serde_yaml_ng::Value>>,
 }
 
-/// Labels the exporter sets itself; a configured label must not reuse them.
+/// Labels the exporter sets itself, and those Prometheus and the Prometheus
+/// Operator attach to a target (a series label of the same name would be
+/// renamed `exported_*` at scrape time); a configured label must not reuse them.
 /// (Every label of the per-environment family table is here: a test checks it.)
 pub(super) const RESERVED_LABELS: &[&str] = &[
     "environment_id",
@@ -70,6 +72,16 @@ pub(super) const RESERVED_LABELS: &[&str] = &[
     "job",
     "version",
     "revision",
+    // Target-side: the Operator's ServiceMonitor/PodMonitor labels, and the
+    // external labels it and common setups add.
+    "namespace",
+    "pod",
+    "service",
+    "container",
+    "node",
+    "cluster",
+    "prometheus",
+    "prometheus_replica",
 ];
 
 fn read_secret(field: &str, source: &SecretSource, env: EnvLookup) -> Result<Secret, ConfigError> {
@@ -128,7 +140,7 @@ pub fn read_secret_file(field: &str, path: &Path) -> Result<Secret, ConfigError>
     Ok(Secret::new(key))
 }
 
-fn check_label_name(field: &str, name: &str) -> Result<(), ConfigError> {
+pub(super) fn check_label_name(field: &str, name: &str) -> Result<(), ConfigError> {
     let mut chars = name.chars();
     let valid_start = chars
         .next()
@@ -146,7 +158,7 @@ fn check_label_name(field: &str, name: &str) -> Result<(), ConfigError> {
     if RESERVED_LABELS.contains(&name) {
         return Err(ConfigError::new(
             field,
-            format!("label {name:?} is set by the exporter itself"),
+            format!("label {name:?} is set by the exporter itself, or by Prometheus or the Prometheus Operator on the target"),
             "choose another label name",
         ));
     }
@@ -176,7 +188,7 @@ fn from_text(
     env: EnvLookup,
 ) -> Result<Sources, ConfigError> {
     let file: FileConfig = serde_yaml_ng::from_str(text).map_err(|e| {
-        ConfigError::new(format!("--config.file {origin}"), e.to_string(), "fix the YAML; known fields: api_key, credentials.stats, workspace_id, environments[].{id,name,labels,key,stats_interval,list_interval,thresholds}, discovery.{interval,name_regex,ids,include_archived,keys_dir}, thresholds.{queue_lag_warning,queue_lag_critical,backlog_depth,pending,stuck_stopping,time_to_drain}")
+        ConfigError::new(format!("--config.file {origin}"), e.to_string(), "fix the YAML; known fields: api_key, credentials.stats, workspace_id, environments[].{id,name,labels,key,stats_interval,list_interval,thresholds}, discovery.{interval,name_regex,ids,include_archived,keys_dir,metadata_labels_allowlist}, thresholds.{queue_lag_warning,queue_lag_critical,backlog_depth,pending,stuck_stopping,time_to_drain}")
     })?;
     let api_key = match &file.api_key {
         Some(src) => Some(read_secret("api_key", src, env)?),

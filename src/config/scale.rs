@@ -1,7 +1,7 @@
 //! The settings of scaling out: environment discovery (flags and the
 //! `discovery:` section of the file, flags winning) and sharding.
 
-use super::{parse_duration, ConfigError};
+use super::{parse_duration, ConfigError, MetadataLabels};
 use crate::cli::ServeArgs;
 use crate::shard::Shard;
 use serde::Deserialize;
@@ -20,6 +20,8 @@ pub struct DiscoverySettings {
     pub include_archived: bool,
     /// One file per environment id holding its key, read again on every discovery.
     pub keys_dir: Option<PathBuf>,
+    /// Metadata keys whose values become labels (empty: none).
+    pub metadata_labels: MetadataLabels,
 }
 
 impl DiscoverySettings {
@@ -28,8 +30,15 @@ impl DiscoverySettings {
         let ids = self.ids.as_ref().map_or("any".to_string(), |ids| {
             ids.iter().cloned().collect::<Vec<_>>().join(",")
         });
+        let labels = match self.metadata_labels.is_empty() {
+            true => String::new(),
+            false => format!(
+                ", labels from metadata: {}",
+                self.metadata_labels.describe()
+            ),
+        };
         format!(
-            "discovery every {}: name regex {}, ids {ids}, archived {}, keys from {}",
+            "discovery every {}: name regex {}, ids {ids}, archived {}, keys from {}{labels}",
             humantime::format_duration(self.interval),
             self.name_regex.as_ref().map_or("any", |r| r.as_str()),
             if self.include_archived {
@@ -54,6 +63,7 @@ pub(crate) struct FileDiscovery {
     ids: Option<Vec<String>>,
     include_archived: Option<bool>,
     keys_dir: Option<PathBuf>,
+    metadata_labels_allowlist: Option<Vec<String>>,
 }
 
 pub const DEFAULT_DISCOVERY_INTERVAL: Duration = Duration::from_secs(300);
@@ -103,6 +113,10 @@ fn refuse_stray_flags(args: &ServeArgs) -> Result<(), ConfigError> {
             args.discovery_include_archived,
         ),
         ("--discovery.keys-dir", args.discovery_keys_dir.is_some()),
+        (
+            "--discovery.metadata-labels-allowlist",
+            args.discovery_metadata_labels_allowlist.is_some(),
+        ),
     ];
     match stray.iter().find(|(_, given)| *given) {
         Some((flag, _)) => Err(ConfigError::new(
@@ -136,8 +150,22 @@ fn settings(args: &ServeArgs, f: &FileDiscovery) -> Result<DiscoverySettings, Co
         (None, Some(d)) => Some(check_dir("discovery.keys_dir", d)?),
         (None, None) => None,
     };
+    let metadata_labels = match (
+        &args.discovery_metadata_labels_allowlist,
+        &f.metadata_labels_allowlist,
+    ) {
+        (Some(v), _) => {
+            MetadataLabels::parse("--discovery.metadata-labels-allowlist", v.split(','))?
+        }
+        (None, Some(v)) => MetadataLabels::parse(
+            "discovery.metadata_labels_allowlist",
+            v.iter().map(String::as_str),
+        )?,
+        (None, None) => MetadataLabels::default(),
+    };
     Ok(DiscoverySettings {
         interval,
+        metadata_labels,
         name_regex,
         ids,
         include_archived: args.discovery_include_archived || f.include_archived.unwrap_or(false),

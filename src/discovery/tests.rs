@@ -9,6 +9,7 @@ fn settings() -> DiscoverySettings {
         ids: None,
         include_archived: false,
         keys_dir: None,
+        metadata_labels: Default::default(),
     }
 }
 
@@ -71,16 +72,19 @@ fn configured_environments_win_and_keys_come_from_the_directory() {
             id: "env_a".into(),
             name: "a".into(),
             scope: Scope::Organization,
+            labels: BTreeMap::new(),
         },
         Found {
             id: "env_b".into(),
             name: "b".into(),
             scope: Scope::Unknown,
+            labels: BTreeMap::new(),
         },
         Found {
             id: "env_c".into(),
             name: "c".into(),
             scope: Scope::Account,
+            labels: BTreeMap::from([("owner".into(), "listed".into())]),
         },
     ];
     let w = watched(&configured, &found, Shard::default(), Some(dir.path()));
@@ -104,6 +108,42 @@ fn configured_environments_win_and_keys_come_from_the_directory() {
             ("env_c", "configured-c", Some("key-from-config"), "account"),
         ]
     );
+    // Its configured labels, and those its metadata gives.
+    let c = &w[2].labels;
+    assert_eq!((c["team"].as_str(), c["owner"].as_str()), ("x", "listed"));
+}
+
+#[test]
+fn allow_listed_metadata_becomes_the_labels_of_a_discovered_environment() {
+    let s = DiscoverySettings {
+        metadata_labels: crate::config::MetadataLabels::parse(
+            "test",
+            ["team", "cost-center"].into_iter(),
+        )
+        .unwrap(),
+        ..settings()
+    };
+    let mut e = env("env_1", "a", "self_hosted", false);
+    e.metadata = BTreeMap::from([
+        ("team".into(), "payments".into()),
+        ("cost-center".into(), "cc-7".into()),
+        ("secret-ish".into(), "not allow-listed".into()),
+    ]);
+    let labels = s.metadata_labels.labels_of(&e.metadata);
+    let found = vec![Found {
+        id: e.id.clone(),
+        name: e.name.clone(),
+        scope: Scope::Organization,
+        labels,
+    }];
+    let w = watched(&[], &found, Shard::default(), None);
+    assert_eq!(
+        w[0].labels,
+        BTreeMap::from([
+            ("cost_center".to_string(), "cc-7".to_string()),
+            ("team".to_string(), "payments".to_string()),
+        ])
+    );
 }
 
 #[test]
@@ -122,6 +162,7 @@ fn shards_split_the_watched_set_without_overlap() {
             id: format!("env_{i}"),
             name: format!("n{i}"),
             scope: Scope::Organization,
+            labels: BTreeMap::new(),
         })
         .collect();
     let mut all = Vec::new();

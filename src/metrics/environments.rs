@@ -36,6 +36,23 @@ pub fn render_probe(store: &Store, id: &str, probe_seconds: f64, ctx: &RenderCon
         &[],
         probe_seconds,
     );
+    // build_info too: the shipped rules take a target without it for
+    // something that is not the exporter (AnthropicWorkExporterAbsent), and
+    // in multi-target mode every environment is a target of the exporter's job.
+    out.header(
+        "anthropic_work_exporter_build_info",
+        text::Kind::Gauge,
+        "Always 1; the exporter's version and source revision.",
+    );
+    out.sample(
+        "anthropic_work_exporter_build_info",
+        &[
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("revision", super::instruments::BUILD_REVISION),
+        ],
+        &[],
+        1.0,
+    );
     out.into_body()
 }
 

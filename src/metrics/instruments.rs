@@ -12,7 +12,7 @@ use prometheus::{
 use std::sync::atomic::{AtomicBool, Ordering};
 use work_api::ApiError;
 
-const BUILD_REVISION: &str = match option_env!("WORK_EXPORTER_REVISION") {
+pub(super) const BUILD_REVISION: &str = match option_env!("WORK_EXPORTER_REVISION") {
     Some(r) => r,
     None => "unknown",
 };

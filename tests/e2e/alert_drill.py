@@ -103,7 +103,7 @@ DRILL_REWRITES = [
 # The demo's healthcheck items, one per environment this often (simulated time).
 HEALTHCHECK_INTERVAL = "5s"
 AM_REWRITES = [
-    (r"http://alert-receiver\.example\.invalid", None, 2),  # replaced by the webhook URL
+    (r"http://alert-receiver\.example\.invalid", None, 4),  # replaced by the webhook URL
     (r"(?m)^(\s+group_wait:) \S+$", r"\1 1s", None),
     (r"(?m)^(\s+group_interval:) \S+$", r"\1 2s", None),
 ]
@@ -448,6 +448,10 @@ scrape_configs:
             alert("AnthropicWorkQueueLag", "warning", environment_id="inhibit-control"),
             alert("AnthropicWorkOrganizationBlocked", "critical", environment_id="inhibit-org", reason="spend_limit"),
             alert("AnthropicWorkRefreshFailing", "critical", environment_id="inhibit-org"),
+            # Multi-target (docs/deployment.md): one probe target per environment, instance = its id.
+            alert("AnthropicWorkExporterAbsent", "critical", instance="inhibit-probe-gone"),
+            alert("AnthropicWorkNoWorkers", "critical", instance="inhibit-probe-gone", environment_id="inhibit-probe-gone"),
+            alert("AnthropicWorkNoWorkers", "critical", instance="inhibit-probe-up", environment_id="inhibit-probe-up"),
         ]
         http("POST", self.am + "/api/v2/alerts", alerts)
         expected = {
@@ -461,6 +465,8 @@ scrape_configs:
             ("AnthropicWorkQueueLag", "inhibit-control"): "active",
             ("AnthropicWorkOrganizationBlocked", "inhibit-org"): "active",
             ("AnthropicWorkRefreshFailing", "inhibit-org"): "suppressed",
+            ("AnthropicWorkNoWorkers", "inhibit-probe-gone"): "suppressed",
+            ("AnthropicWorkNoWorkers", "inhibit-probe-up"): "active",
         }
         got = {}
 
@@ -476,7 +482,7 @@ scrape_configs:
         except DrillFailure:
             ok = False
         wrong = {k: (got.get(k), v) for k, v in expected.items() if got.get(k) != v}
-        self.check("Alertmanager inhibition: blind exporter, absent exporter, no-workers, refused organisation and control",
+        self.check("Alertmanager inhibition: blind exporter, absent exporter (and probe target), no-workers, refused organisation and control",
                    ok, "as expected" if ok else f"(alert, env): (got, expected) = {wrong}")
 
     def check_delivery(self, name, env, alert, receiver, drilldown_check):

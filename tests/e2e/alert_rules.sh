@@ -65,9 +65,12 @@ routing() {
   route anthropic-work-pager alertname=AnthropicWorkNoWorkers severity=critical environment_id=env_a &&
   route anthropic-work-team alertname=AnthropicWorkLeasesExpired severity=warning environment_id=env_a &&
   route anthropic-work-pager alertname=AnthropicWorkExporterAbsent severity=critical job=anthropic-work-exporter &&
-  route anthropic-work-team alertname=AnthropicWorkApiRateLimited severity=warning job=anthropic-work-exporter instance=x:9781
+  route anthropic-work-team alertname=AnthropicWorkApiRateLimited severity=warning job=anthropic-work-exporter instance=x:9781 &&
+  route payments-pager alertname=AnthropicWorkNoWorkers severity=critical environment_id=env_a team=payments &&
+  route payments-team alertname=AnthropicWorkLeasesExpired severity=warning environment_id=env_a team=payments &&
+  route anthropic-work-pager alertname=AnthropicWorkNoWorkers severity=critical environment_id=env_b team=search
 }
-step "Alertmanager routing by severity" routing
+step "Alertmanager routing by severity and by team" routing
 
 if [ $failed -gt 0 ]; then
   echo "alert rules: FAIL ($failed step(s) failed)"

@@ -287,7 +287,7 @@ fn discovery_settings_are_checked_before_serving() {
         bin().arg("--config.file").arg(&p).env("K", "x"),
         &[
             "keys_directory",
-            "discovery.{interval,name_regex,ids,include_archived,keys_dir}",
+            "discovery.{interval,name_regex,ids,include_archived,keys_dir,metadata_labels_allowlist}",
         ],
     );
 }

@@ -14,6 +14,7 @@ mod ground_truth;
 mod healthchecks;
 mod leaks;
 mod load;
+mod metadata_labels;
 mod multi_target;
 mod paging;
 mod pair;

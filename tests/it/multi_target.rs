@@ -73,7 +73,18 @@ async fn a_probe_returns_only_that_environments_series_with_the_simulators_numbe
     let (status, text) = probe(&base, &format!("?environment={id}"), Some("10")).await;
     assert_eq!(status, 200, "{text}");
     let want = format!("environment_id=\"{id}\"");
-    assert!(samples(&text).iter().all(|l| l.contains(&want)), "{text}");
+    // Every sample is that environment's, but build_info: the rules read it
+    // per target to tell the exporter from something else (ExporterAbsent).
+    assert!(
+        samples(&text)
+            .iter()
+            .all(|l| l.contains(&want) || l.starts_with("anthropic_work_exporter_build_info{")),
+        "{text}"
+    );
+    assert!(
+        text.contains("anthropic_work_exporter_build_info{version=\""),
+        "{text}"
+    );
     assert_eq!(
         crate::ground_truth::value(&text, "anthropic_work_up", &id, ""),
         Some(1.0)

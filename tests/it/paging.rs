@@ -174,6 +174,7 @@ fn discovery(up: &Upstream, max_pages: u32) -> Discovery {
             ids: None,
             include_archived: false,
             keys_dir: None,
+            metadata_labels: Default::default(),
         },
         Vec::new(),
         Shard::default(),

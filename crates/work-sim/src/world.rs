@@ -34,6 +34,8 @@ pub(crate) struct Env {
     name: String,
     /// `organization` or `account`, as the environment object says.
     scope: &'static str,
+    /// Its `metadata.team`, so routing by owner can be tested (see `TEAMS`).
+    team: &'static str,
     created_ms: i64,
     archived: AtomicBool,
     /// The environment object, rendered again only when it is archived.
@@ -74,6 +76,7 @@ impl Env {
             &self.name,
             self.self_hosted,
             self.scope,
+            self.team,
             Some(now),
             self.created_ms,
         );
@@ -236,8 +239,15 @@ impl World {
         );
         if account_scoped {
             env.scope = "account";
-            *env.json.get_mut().unwrap_or_else(|e| e.into_inner()) =
-                environment_json(&env.id, &env.name, true, "account", None, env.created_ms);
+            *env.json.get_mut().unwrap_or_else(|e| e.into_inner()) = environment_json(
+                &env.id,
+                &env.name,
+                true,
+                "account",
+                env.team,
+                None,
+                env.created_ms,
+            );
         }
         let out = (env.id.clone(), env.key.clone().unwrap_or_default());
         envs.push(env);
@@ -338,6 +348,7 @@ fn new_env(
     let mut q = EnvQueue::new(id.clone(), salt);
     seed::populate(&mut q, t.items, data, now);
     let created_ms = now - 30 * 86_400_000;
+    let team = TEAMS[k % TEAMS.len()];
     // The cloud environment is account-scoped, so the list carries both scopes.
     let scope = if self_hosted {
         "organization"
@@ -350,10 +361,12 @@ fn new_env(
             &name,
             self_hosted,
             scope,
+            team,
             None,
             created_ms,
         )),
         scope,
+        team,
         key: self_hosted.then(|| ids::token(keys, "sk-ant-envkey-sim-", 40)),
         id,
         self_hosted,
@@ -369,11 +382,15 @@ fn new_env(
     }
 }
 
+/// `metadata.team` of environment k is `TEAMS[k % 3]`: the first belongs to payments.
+pub(crate) const TEAMS: [&str; 3] = ["payments", "search", "research"];
+
 fn environment_json(
     id: &str,
     name: &str,
     self_hosted: bool,
     scope: &str,
+    team: &str,
     archived_ms: Option<i64>,
     created: i64,
 ) -> String {
@@ -392,7 +409,7 @@ fn environment_json(
         "name": name,
         "description": "Simulated by anthropic-work-exporter",
         "config": config,
-        "metadata": {"simulator": "true"},
+        "metadata": {"simulator": "true", "team": team},
         "created_at": ids::timestamp(created),
         "updated_at": ids::timestamp(archived_ms.unwrap_or(created)),
         "archived_at": archived_ms.map_or(json!(null), |t| json!(ids::timestamp(t))),
