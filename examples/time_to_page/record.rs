@@ -103,6 +103,7 @@ pub async fn record(fault: Option<Fault>, warmup: Duration, total: Duration) -> 
             workers: 4,
             arrivals_per_minute: 20.0,
             healthcheck_interval: Duration::from_secs(60),
+            worker_sdk: Default::default(),
             credentials_out: None,
             paging: Default::default(),
             clock: SimClock::Manual(clock.clone()),

@@ -77,6 +77,7 @@ pub fn options(
         arrivals_per_minute: arrivals,
         // Static unless a test turns them on: healthcheck arrivals would move the numbers.
         healthcheck_interval: Duration::ZERO,
+        worker_sdk: Default::default(),
         credentials_out: None,
         // The whole suite reads SDK-shaped lists: `""` endings and empty pages.
         paging: sim::Paging::SDK_SHAPED,

@@ -46,6 +46,7 @@ fn differences(m: &str, id: &str, truth: &serde_json::Value) -> Result<(), Strin
 async fn with_healthchecks_flowing_session_and_healthcheck_counts_each_equal_the_ground_truth() {
     let opts = SimOptions {
         healthcheck_interval: Duration::from_secs(5),
+        worker_sdk: Default::default(),
         ..options(1, 0, 2, 6.0, "steady")
     };
     let s = stack(opts, &[]).await;
@@ -103,6 +104,7 @@ async fn with_healthchecks_flowing_session_and_healthcheck_counts_each_equal_the
 async fn when_the_workers_stop_healthchecks_wait_and_the_age_and_drilldown_show_it() {
     let opts = SimOptions {
         healthcheck_interval: Duration::from_secs(2),
+        worker_sdk: Default::default(),
         ..options(1, 0, 2, 6.0, "steady")
     };
     let s = stack(opts, &[]).await;
