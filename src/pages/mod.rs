@@ -59,4 +59,4 @@ pub fn ago(now_ms: i64, ts: Option<&str>) -> String {
     format!("<span title=\"{}\">{shown}</span>", esc(ts))
 }
 
-pub(crate) const STYLE: &str = "<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0;max-width:100%}td code{overflow-wrap:anywhere}span[title]{text-decoration:underline dotted}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f3f3f3}.down{color:#b00;font-weight:bold}.up{color:#070}code{background:#f6f6f6;padding:0 .2em}</style>";
+pub(crate) const STYLE: &str = "<style>body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0;max-width:100%}td{white-space:nowrap}td:has(code){white-space:normal;overflow-wrap:anywhere}span[title]{text-decoration:underline dotted}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f3f3f3}.down{color:#b00;font-weight:bold}.up{color:#070}code{background:#f6f6f6;padding:0 .2em}</style>";

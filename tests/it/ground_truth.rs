@@ -229,6 +229,7 @@ async fn numbers_match(opts: SimOptions) {
             ("anthropic_work_queue_pending", "pending"),
             ("anthropic_work_queue_workers_polling", "workers_polling"),
             ("anthropic_work_leases_expired", "expired_leases"),
+            ("anthropic_work_heartbeats_stale", "stale_heartbeats"),
         ] {
             assert_eq!(
                 value(&m, metric, id, ""),
@@ -237,6 +238,10 @@ async fn numbers_match(opts: SimOptions) {
             );
         }
         assert!(env["expired_leases"].as_f64() > Some(0.0), "{env}");
+        assert!(
+            env["stale_heartbeats"].as_f64() > env["expired_leases"].as_f64(),
+            "stale before lost: {env}"
+        );
         assert_eq!(env["total"].as_f64(), Some(2500.0));
     }
     // Every metric of the contract is served (the rate-limit gauge only once the API sends its header).
