@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The official SDK worker (the installed anthropic's EnvironmentWorker: 2.14
-# and 2.17 in ./scripts/test's matrix) against the simulator's healthcheck
-# items: starts `$WORK_EXPORTER_BIN simulate` on a free loopback port with
-# healthchecks every simulated second, nothing else, and a manual clock; starts
+# and 2.17 in ./scripts/test's matrix) against the simulator's healthcheck and
+# session items: starts `$WORK_EXPORTER_BIN simulate` on a free loopback port
+# with healthchecks every simulated second, a session every three, no simulated
+# workers and a manual clock; starts
 # the exporter on it; runs tests/sdk/test_worker_healthcheck.py with the
 # `python` on PATH, which moves the clock while the worker runs, checks what the
 # worker left (by its generation) and compares the exporter's figures with the
@@ -13,7 +14,7 @@ e2e_scratch
 need_python_module anthropic
 need_python_module prometheus_client
 
-simulate --environments 1 --workers 0 --arrivals-per-minute 0 --healthcheck-interval 1s --clock manual
+simulate --environments 1 --workers 0 --arrivals-per-minute 20 --healthcheck-interval 1s --clock manual
 
 mkdir -p "$tmp/keys"
 "$python" - "$tmp/credentials.json" "$tmp/keys" <<'PY'

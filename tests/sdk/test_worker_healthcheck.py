@@ -1,10 +1,10 @@
-"""The official SDK worker against the simulator's healthcheck items, and the
-exporter's figures against the simulator's ground truth.
+"""The official SDK worker against the simulator's healthcheck and session
+items, and the exporter's figures against the simulator's ground truth.
 
 Usage: python tests/sdk/test_worker_healthcheck.py CREDENTIALS_JSON EXPORTER_URL
 
-The simulator must run with no simulated workers or sessions, frequent
-healthcheck items and a manual clock (`--workers 0 --arrivals-per-minute 0
+The simulator must run with no simulated workers, frequent healthcheck items,
+a few sessions and a manual clock (`--workers 0 --arrivals-per-minute 20
 --healthcheck-interval 1s --clock manual`): this script moves the clock a
 second at a time while the installed SDK's `EnvironmentWorker` runs, then
 stops both, so the queue holds still while the exporter (EXPORTER_URL, a short
@@ -17,8 +17,13 @@ What the worker leaves depends on its generation (api-notes, "Objects"):
   skips a non-session item and force-stops it (queued -> starting -> active ->
   stopped: `started_at` and `latest_heartbeat_at` set), with the sessions token
   of the poll's `secret` as the bearer of that heartbeat and stop.
-Either way no item may stay unstopped and the SDK may not warn about the
-secret. Clients do not validate strictly: SDK 2.14 types `data.type` as
+A session item is acknowledged, its session read with `GET /v1/sessions/{id}`
+(which the simulator answers `terminated`, as it runs no agent), skipped and
+force-stopped; 2.16+ heartbeats it first, 2.14 in a task beside the read
+(so it may stop one before the first heartbeat).
+Both generations use the sessions token of the poll's `secret` as the bearer
+of an item's heartbeat, stop and session read. Either way no item may stay
+unstopped and the SDK may not warn about the secret. Clients do not validate strictly: SDK 2.14 types `data.type` as
 `Literal["session"]` (the worker runs with the default, lenient validation in
 production). Exits 1 on any failed check.
 """
@@ -47,8 +52,9 @@ ENV = CREDS["environments"][0]
 RUN_S = 6
 VERSION = tuple(int(p) for p in anthropic.__version__.split(".")[:2])
 HEARTBEATS_FIRST = VERSION >= (2, 16)
-# Where each generation logs that it skipped a healthcheck.
+# Where each generation logs that it skipped a healthcheck, and (both) an ended session.
 SKIP_LINE = "skipping a work item that is not for a session" if HEARTBEATS_FIRST else "skipping non-session work item"
+SKIP_SESSION = "skipping the work item of a terminated session"
 
 
 class Log(logging.Handler):
@@ -57,12 +63,15 @@ class Log(logging.Handler):
     def __init__(self):
         super().__init__(logging.DEBUG)
         self.skips = 0
+        self.session_skips = 0
         self.warnings: list[str] = []
 
     def emit(self, record):
         msg = record.getMessage()
         if msg.startswith(SKIP_LINE):
             self.skips += 1
+        if msg.startswith(SKIP_SESSION):
+            self.session_skips += 1
         if record.levelno >= logging.WARNING:
             self.warnings.append(f"{record.name}: {msg}")
 
@@ -135,22 +144,39 @@ def main() -> int:
     items = list(Anthropic(base_url=CREDS["base_url"], auth_token=ENV["key"]).beta.environments.work.list(ENV["id"]))
     taken = [w for w in items if w.state != "queued"]
     stopped = [w for w in taken if w.state == "stopped"]
-    check("every item listed is a healthcheck", all(w.data.type == "healthcheck" for w in items), [w.data.type for w in items])
-    check("the worker handled several and skipped each", len(stopped) >= 3 and log.skips == len(stopped),
-          f"{len(stopped)} stopped, {log.skips} skipped by the worker")
+    probes = [w for w in stopped if w.data.type == "healthcheck"]
+    sessions = [w for w in stopped if w.data.type == "session"]
+    check("every item listed is a healthcheck or a session", {w.data.type for w in items} <= {"healthcheck", "session"},
+          {w.data.type for w in items})
+    check("the worker handled several healthchecks and skipped each", len(probes) >= 3 and log.skips == len(probes),
+          f"{len(probes)} stopped, {log.skips} skipped by the worker")
+    check("the worker handled sessions, each read as terminated and skipped",
+          len(sessions) >= 1 and log.session_skips == len(sessions),
+          f"{len(sessions)} stopped, {log.session_skips} skipped by the worker")
     check("every item it took ended stopped", len(taken) == len(stopped), [w.state for w in taken])
-    shapes = {(w.acknowledged_at is not None, w.started_at is not None, w.latest_heartbeat_at is not None,
-               w.stopped_at is not None) for w in stopped}
-    expected = {(True, HEARTBEATS_FIRST, HEARTBEATS_FIRST, True)}
-    check("each was acknowledged, " + ("heartbeated (active), " if HEARTBEATS_FIRST else "never heartbeated, ")
-          + "then stopped", shapes == expected, shapes)
+
+    def shape(w):
+        return (w.acknowledged_at is not None, w.started_at is not None, w.latest_heartbeat_at is not None,
+                w.stopped_at is not None)
+
+    check("each healthcheck was acknowledged, " + ("heartbeated (active), " if HEARTBEATS_FIRST else "never heartbeated, ")
+          + "then stopped", {shape(w) for w in probes} == {(True, HEARTBEATS_FIRST, HEARTBEATS_FIRST, True)},
+          {shape(w) for w in probes})
+    # 2.16+ claims with the first heartbeat before it reads the session; 2.14
+    # heartbeats in a task beside the read, so a session read as terminated
+    # at once may be stopped before that task's first heartbeat.
+    session_shapes = {(True, True, True, True)} | (set() if HEARTBEATS_FIRST else {(True, False, False, True)})
+    check("each session was acknowledged, " + ("heartbeated (active), " if HEARTBEATS_FIRST else "perhaps heartbeated, ")
+          + "then stopped", {shape(w) for w in sessions} <= session_shapes, {shape(w) for w in sessions})
     check("no warning about the poll secret", not any("secret" in w or "sessions token" in w for w in log.warnings),
           log.warnings)
-    if HEARTBEATS_FIRST:
-        # The per-item credential of the secret, not the environment key, on each heartbeat and stop.
-        auth = {r["headers"].get("authorization") for e in ("work.heartbeat", "work.stop")
-                for r in admin("GET", "/_sim/requests?endpoint=" + e)["requests"]}
-        check("heartbeats and stops carry the item's sessions token", auth == {"Bearer <sessions_token>"}, auth)
+    # The per-item credential of the secret, not the environment key, on each heartbeat, stop and session read.
+    auth = {e: {r["headers"].get("authorization") for r in admin("GET", "/_sim/requests?endpoint=" + e)["requests"]}
+            for e in ("work.heartbeat", "work.stop", "sessions.retrieve")}
+    check("heartbeats, stops and session reads carry the item's sessions token",
+          all(a <= {"Bearer <sessions_token>"} for a in auth.values())
+          and all(auth[e] for e in ("work.stop", "sessions.retrieve") + (("work.heartbeat",) if HEARTBEATS_FIRST else ())),
+          auth)
 
     # The queue holds still now (the clock no longer moves): the exporter's
     # next walk must give exactly the ground truth.
@@ -163,9 +189,9 @@ def main() -> int:
         got = exporter_figures()
     check("exporter: healthcheck and session items per state equal the ground truth", same(got, want),
           f"exporter {got}, truth {want}")
-    check("ground truth: healthchecks apart, no session", sum(t["counts"].values()) == 0
-          and t["healthchecks"]["stopped"] == len(stopped), t)
-    print(f"\nSDK {anthropic.__version__} worker and healthcheck items: {'FAIL' if failures else 'PASS'}")
+    check("ground truth: healthchecks apart from sessions", t["healthchecks"]["stopped"] == len(probes)
+          and t["counts"]["stopped"] == len(sessions), t)
+    print(f"\nSDK {anthropic.__version__} worker on healthcheck and session items: {'FAIL' if failures else 'PASS'}")
     return 1 if failures else 0
 
 

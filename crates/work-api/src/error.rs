@@ -395,11 +395,27 @@ mod tests {
     #[test]
     fn the_codes_new_since_sdk_2_14_keep_the_reason_of_what_the_operator_does() {
         let unconfirmed = from(403, "api_key_requester_unconfirmed");
-        assert_eq!((unconfirmed.reason(), unconfirmed.status()), ("client_error", Some(403)));
-        assert!(unconfirmed.to_string().contains("the key is not at fault"), "{unconfirmed}");
-        assert_eq!(from(403, "permission_denied").reason(), "auth", "other 403s: the key");
+        assert_eq!(
+            (unconfirmed.reason(), unconfirmed.status()),
+            ("client_error", Some(403))
+        );
+        assert!(
+            unconfirmed.to_string().contains("the key is not at fault"),
+            "{unconfirmed}"
+        );
+        assert_eq!(
+            from(403, "permission_denied").reason(),
+            "auth",
+            "other 403s: the key"
+        );
         let storage = from(503, "storage_not_ready");
-        assert_eq!((storage.reason(), storage.status()), ("server_error", Some(503)));
-        assert!(storage.to_string().contains("clears by itself"), "{storage}");
+        assert_eq!(
+            (storage.reason(), storage.status()),
+            ("server_error", Some(503))
+        );
+        assert!(
+            storage.to_string().contains("clears by itself"),
+            "{storage}"
+        );
     }
 }

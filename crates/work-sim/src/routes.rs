@@ -63,6 +63,9 @@ pub(crate) async fn dispatch(world: &World, req: Request<Incoming>) -> Result<Re
     let route = Route::parse(req.method(), &path)
         .ok_or_else(|| not_found(format!("no such endpoint: {} {path}", req.method())))?;
     authorize(cred, route.need(), None)?;
+    if let Route::Session(id) = route {
+        return crate::sessions::retrieve(world, cred, id);
+    }
     let Some(env_id) = route.environment() else {
         return list_environments(world, &query(&req));
     };
@@ -155,7 +158,7 @@ async fn work(
             let i = cell.q.stop(seq, force, now)?;
             Ok(item(&cell, i))
         }
-        Route::ListEnvironments | Route::Environment(_) => {
+        Route::ListEnvironments | Route::Environment(_) | Route::Session(_) => {
             Err(not_found(format!("no such endpoint: {}", req.uri().path())))
         }
     }

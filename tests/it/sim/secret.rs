@@ -122,3 +122,51 @@ async fn a_requested_stop_answers_lease_extended_false() {
         "SDK 2.16+ ends a run only on lease_extended: false"
     );
 }
+
+#[tokio::test]
+async fn a_worker_reads_its_items_session_which_has_ended_and_no_other() {
+    let sim = Sim::start(20).await;
+    let work = format!("/v1/environments/{}/work", sim.env(0));
+    let mine = claim(&sim, &work).await;
+    let other = claim(&sim, &work).await;
+    let bearer = format!("Bearer {}", sessions_token(mine.secret.as_deref().unwrap()));
+    let session = |w: &Work| format!("/v1/sessions/{}", w.data.id);
+
+    let (s, body) = sim
+        .call(Method::GET, &session(&mine), Key::Raw(&bearer), None)
+        .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(
+        (
+            body["type"].as_str(),
+            body["status"].as_str(),
+            body["environment_id"].as_str()
+        ),
+        (Some("session"), Some("terminated"), Some(sim.env(0))),
+        "the simulator runs no agent: the worker skips the item and stops it"
+    );
+    assert_eq!(body["id"].as_str(), Some(mine.data.id.as_str()));
+    let (s, _) = sim
+        .call(Method::GET, &session(&other), Key::Raw(&bearer), None)
+        .await;
+    assert_eq!(s, 401, "another item's session");
+    let (s, _) = sim
+        .call(Method::GET, &session(&other), Key::Env(0), None)
+        .await;
+    assert_eq!(
+        s, 200,
+        "the environment key reads its environment's sessions"
+    );
+    let (s, _) = sim
+        .call(Method::GET, &session(&other), Key::Env(1), None)
+        .await;
+    assert_eq!(s, 404, "not another environment's");
+    let (s, _) = sim
+        .call(Method::GET, &session(&other), Key::Api, None)
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = sim
+        .call(Method::GET, "/v1/sessions/session_01nope", Key::Api, None)
+        .await;
+    assert_eq!(s, 404);
+}
