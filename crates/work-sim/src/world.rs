@@ -299,7 +299,7 @@ impl World {
         self.requests.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// A fresh random token (request ids, poll secrets).
+    /// A fresh random token (request ids).
     pub(crate) fn token(&self, prefix: &str, chars: usize) -> String {
         let mut rng = self.token_rng.lock().unwrap_or_else(|e| e.into_inner());
         ids::token(&mut rng, prefix, chars)
