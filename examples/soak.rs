@@ -105,6 +105,7 @@ fn simulator(a: &Args, path: &str) {
             workers: a.workers,
             arrivals_per_minute: a.arrivals_per_minute,
             healthcheck_interval: std::time::Duration::from_secs(60),
+            worker_sdk: Default::default(),
             credentials_out: Some(path.into()),
             paging: Default::default(),
             clock: Default::default(),

@@ -40,6 +40,12 @@
       stuck_stopping_seconds: 600,
       // CapacityExhausted: the backlog will not clear within this.
       time_to_drain_seconds: 1800,
+      // HeartbeatsStale: the oldest heartbeat of a running session older than
+      // this (three missed: an on-time one is at most 30 s old). Keep it equal
+      // to the exporter's own default (90 s), which anthropic_work_heartbeats_stale
+      // and the live-worker rule count with; set it per environment in the
+      // exporter's config file (`stale_heartbeat`) and both follow.
+      stale_heartbeat_seconds: 90,
     },
 
     // AnthropicWorkNoWorkers (not per environment: they describe a dead
@@ -64,6 +70,9 @@
       capacityExhausted: '10m',
       pendingStuck: '10m',
       leasesExpired: '5m',
+      // Short: the threshold is already 90 s of silence; with it the
+      // stale-heartbeats drill notifies within 3 minutes of the last heartbeat.
+      heartbeatsStale: '15s',
       stuckStopping: '5m',
       refreshFailing: '5m',
       organizationBlocked: '2m',

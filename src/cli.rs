@@ -153,7 +153,9 @@ pub struct ServeArgs {
     #[arg(long = "list.max-pages", default_value_t = 100)]
     pub max_pages: u32,
     /// Lease TTL: an item without a heartbeat for longer counts as an expired lease.
-    #[arg(long = "lease.ttl", default_value = "90s")]
+    /// 300s is the API's default TTL (SDK 2.16+ `_lease.py`); stale heartbeats (90 s by
+    /// default) are the `stale_heartbeat` threshold, apart from this.
+    #[arg(long = "lease.ttl", default_value = "300s")]
     pub lease_ttl: String,
 
     /// Discover environments by listing them with the API key (a `discovery:` section in
@@ -312,6 +314,11 @@ pub struct SimArgs {
     /// One healthcheck item per environment this often, as the platform sends them (0s: none).
     #[arg(long = "healthcheck-interval", default_value = "60s", value_parser = humantime::parse_duration)]
     pub healthcheck_interval: std::time::Duration,
+    /// Which official worker the simulated workers behave as: 2.16 (2.16 and later: the
+    /// first heartbeat on every item, healthchecks included), 2.14 (2.14 and 2.15:
+    /// healthchecks force-stopped unstarted), or mixed (half of each).
+    #[arg(long = "worker-sdk", default_value = "2.16", value_parser = parse_worker_sdk)]
+    pub worker_sdk: work_sim::WorkerSdk,
     /// The simulator's time: the wall, or a manual clock moved only by `POST /_sim/advance`.
     #[arg(long = "clock", value_enum, default_value_t = SimClockKind::Wall)]
     pub clock: SimClockKind,
@@ -351,4 +358,9 @@ pub enum HistogramMode {
     /// with native histograms enabled keeps the native ones).
     #[default]
     Both,
+}
+
+fn parse_worker_sdk(s: &str) -> Result<work_sim::WorkerSdk, String> {
+    work_sim::WorkerSdk::parse(s)
+        .ok_or_else(|| format!("use one of {}", work_sim::WorkerSdk::NAMES))
 }

@@ -80,8 +80,11 @@ pub struct WorkSnapshot {
 
 /// Healthcheck items (`data.type` = `healthcheck`): the platform's probes of
 /// the fleet. The official worker acknowledges one and force-stops it without
-/// running anything (queued → starting → stopped, no `started_at`), so none of
-/// the session figures (states, leases, lifecycles, drill-down lists) counts them.
+/// running anything: up to SDK 2.15 straight away (queued → starting →
+/// stopped, no `started_at`), from 2.16 after the first heartbeat it sends on
+/// every item (queued → starting → active → stopped); a fleet may run both.
+/// None of the session figures (states, heartbeats, leases, lifecycles,
+/// drill-down lists) counts them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Healthchecks {
     /// Per known state, in `WorkState::KNOWN` order.
@@ -97,8 +100,19 @@ pub struct Healthchecks {
 impl WorkSnapshot {
     /// Starting/active items whose heartbeat is older than `ttl_ms` at `now_ms`.
     pub fn leases_expired(&self, now_ms: i64, ttl_ms: i64) -> usize {
+        self.heartbeats_older_than(now_ms, ttl_ms)
+    }
+
+    /// Starting/active items whose heartbeat is older than `stale_ms` at
+    /// `now_ms`: their workers stopped heartbeating (a stale heartbeat comes
+    /// long before a lost lease: 90 s against the API's 300 s TTL).
+    pub fn heartbeats_stale(&self, now_ms: i64, stale_ms: i64) -> usize {
+        self.heartbeats_older_than(now_ms, stale_ms)
+    }
+
+    fn heartbeats_older_than(&self, now_ms: i64, age_ms: i64) -> usize {
         self.heartbeats_ms
-            .partition_point(|&hb| hb < now_ms - ttl_ms)
+            .partition_point(|&hb| hb < now_ms - age_ms)
     }
 }
 

@@ -95,7 +95,12 @@ fn drills() -> Vec<Drill> {
         d(
             "stale-heartbeats",
             s("stale-heartbeats"),
-            Some(("AnthropicWorkLeasesExpired", None)),
+            // The simulated workers heartbeat every 3-5 s, so the fault is
+            // within 5 s of the last heartbeat: the limit holds from it too.
+            Some((
+                "AnthropicWorkHeartbeatsStale",
+                Some(Duration::from_secs(3 * MIN)),
+            )),
             20,
         ),
         d(

@@ -193,6 +193,7 @@ pub async fn record(
             workers: 4,
             arrivals_per_minute: 20.0,
             healthcheck_interval: Duration::from_secs(60),
+            worker_sdk: Default::default(),
             credentials_out: None,
             paging: Default::default(),
             clock: SimClock::Manual(clock.clone()),

@@ -1,4 +1,5 @@
-// Leases: running work whose worker went silent, stops that never finish.
+// Leases: running work whose worker went silent (stale heartbeats first,
+// lost leases later), stops that never finish.
 local u = import '../lib/util.libsonnet';
 
 {
@@ -9,7 +10,33 @@ local u = import '../lib/util.libsonnet';
     groups+: [{
       name: 'anthropic-work-leases',
       rules: [
-        // The lease TTL is the exporter's --lease.ttl, not a rule threshold.
+        // Workers that stopped heartbeating: an on-time heartbeat is at most
+        // 30 s old (SDK `_lease.py`: every min(ttl/2, 30) s), so one older than
+        // stale_heartbeat_seconds (per environment, default 90 s) has missed
+        // three, minutes before the API's 300 s lease lapses. The value is the
+        // oldest heartbeat's age; the exporter counts the sessions and its
+        // drill-down page names them.
+        {
+          alert: 'AnthropicWorkHeartbeatsStale',
+          expr: u.above(c, m('anthropic_work_heartbeat_oldest_age_seconds'), 'stale_heartbeat_seconds') + '\n',
+          'for': c['for'].heartbeatsStale,
+          labels: { severity: 'warning' },
+          annotations: u.environmentAnnotations(
+            c,
+            'AnthropicWorkHeartbeatsStale',
+            'Workers stopped heartbeating in environment {{ $labels.environment_id }}',
+            [
+              u.envSel,
+              'Running sessions in environment {{ $labels.environment_id }} whose workers stopped heartbeating:',
+              '{{ with query (print "anthropic_work_heartbeats_stale" $sel) }}{{ . | first | value | humanize }}{{ else }}?{{ end }};',
+              'the oldest heartbeat is {{ $value | humanizeDuration }} old (an on-time one is under 30 s).',
+              'Their workers are gone or hung; the API hands the items to another worker only once the lease TTL passes.',
+              'The drill-down page lists their work and session ids.',
+            ],
+          ),
+        },
+        // The lease TTL is the exporter's --lease.ttl (default 300 s, the
+        // API's), not a rule threshold.
         {
           alert: 'AnthropicWorkLeasesExpired',
           expr: '%s > 0' % m('anthropic_work_leases_expired'),

@@ -20,15 +20,15 @@ local u = import '../lib/util.libsonnet';
         // A dead fleet, told apart from a busy one. Official workers do not
         // poll while they run an item, so workers_polling == 0 alone also
         // describes a healthy, fully busy fleet; but a busy worker holds a
-        // live lease (it heartbeats), and an idle one polls. So: work (or the
+        // fresh heartbeat, and an idle one polls. So: work (or the
         // platform's healthcheck probe, which an idle official worker
         // acknowledges within seconds and which arrives whatever the load)
-        // has waited a minute, no worker polls, none holds a live lease, and
-        // nothing was picked up in 2 minutes. A worker's lease stops being
-        // live one lease TTL (the exporter's --lease.ttl, 90 s) after its
-        // last heartbeat, so a fleet that dies mid-run fires about one TTL
-        // plus `for:` after it died; a saturated fleet whose items keep
-        // finishing does not (live leases, pick-ups): that is
+        // has waited a minute, no worker polls, none heartbeats, and nothing
+        // was picked up in 2 minutes. A worker stops counting as live when its
+        // heartbeat turns stale (stale_heartbeat, 90 s), not when its lease
+        // lapses (the API's 300 s): so a fleet that dies mid-run fires about
+        // 90 s plus `for:` after it died; a saturated fleet whose items keep
+        // finishing does not (fresh heartbeats, pick-ups): that is
         // AnthropicWorkCapacityExhausted.
         // Slow way, kept from the first version of the rule: workers that
         // poll but never take the waiting work (nothing picked up in 5
@@ -80,7 +80,7 @@ local u = import '../lib/util.libsonnet';
               u.envSel,
               'Work waits in environment {{ $labels.environment_id }} (depth {{ $value | humanize }}), the oldest item for',
               '{{ with query (print "anthropic_work_queue_oldest_age_seconds" $sel) }}{{ . | first | value | humanizeDuration }}{{ else }}?{{ end }}{{ with query (print "anthropic_work_healthcheck_waiting_oldest_age_seconds" $sel " > 0") }}, a healthcheck probe nobody took for {{ . | first | value | humanizeDuration }}{{ end }};',
-              'no session was picked up for at least %s and no worker holds a live lease' % u.words(c.noWorkersPickupWindow),
+              'no session was picked up for at least %s and no worker is heartbeating' % u.words(c.noWorkersPickupWindow),
               '(workers polling: {{ with query (print "anthropic_work_queue_workers_polling" $sel) }}{{ . | first | value | humanize }}{{ else }}not reported{{ end }}).',
               'No worker is serving this environment: new sessions do not start.',
             ],

@@ -74,15 +74,20 @@ local u = import '../lib/util.libsonnet';
             clamp_min(environment_id:anthropic_work_queue_net_drain:rate10m, 0)
           ||| % m('anthropic_work_queue_depth'),
         },
-        // Live leases: starting/active items whose worker still heartbeats.
-        // > 0 means at least one worker is alive (and, when nobody polls, busy).
+        // Live workers' items: starting/active sessions whose heartbeat is
+        // fresh (younger than the stale_heartbeat threshold, 90 s by default).
+        // > 0 means at least one worker is alive (and, when nobody polls,
+        // busy). The name is kept from when it subtracted expired leases (90 s
+        // then, the API's 300 s now): heartbeat freshness says a worker died
+        // 210 s sooner. An exporter older than anthropic_work_heartbeats_stale
+        // still counts against its expired leases.
         {
           record: 'environment_id:anthropic_work_leases_live:count',
           expr: |||
             sum without(state) (%s)
               - on(job, instance, environment_id)
-            %s
-          ||| % [m('anthropic_work_items', 'state=~"starting|active"'), m('anthropic_work_leases_expired')],
+            (%s or %s)
+          ||| % [m('anthropic_work_items', 'state=~"starting|active"'), m('anthropic_work_heartbeats_stale'), m('anthropic_work_leases_expired')],
         },
         // Share of API requests answered 429, per exporter.
         {

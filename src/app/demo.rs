@@ -38,6 +38,7 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), App
         workers: 4,
         arrivals_per_minute: 20.0,
         healthcheck_interval: args.sim_healthcheck_interval,
+        worker_sdk: Default::default(),
         credentials_out: Some(credentials_out.clone()),
         paging: sim::Paging::default(),
         clock: args.sim_clock.clock(),

@@ -16,6 +16,7 @@ pub fn options(a: &SimArgs) -> SimOptions {
             workers: a.workers,
             arrivals_per_minute: a.arrivals_per_minute,
             healthcheck_interval: a.healthcheck_interval,
+            worker_sdk: a.worker_sdk,
             credentials_out: a.credentials_out.clone(),
             paging: Paging {
                 last_cursor: if a.null_last_cursor {

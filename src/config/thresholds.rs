@@ -9,6 +9,9 @@ use super::{parse_duration, ConfigError};
 use serde_yaml_ng::Value;
 use std::collections::BTreeMap;
 
+/// `stale_heartbeat` when no block sets it, seconds.
+pub const DEFAULT_STALE_HEARTBEAT_S: f64 = 90.0;
+
 /// One threshold the alert rules compare against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Threshold {
@@ -18,6 +21,7 @@ pub enum Threshold {
     Pending,
     StuckStopping,
     TimeToDrain,
+    StaleHeartbeat,
 }
 
 /// What a threshold measures, which decides how it is written and served.
@@ -30,13 +34,14 @@ enum Unit {
 }
 
 impl Threshold {
-    pub const ALL: [Threshold; 6] = [
+    pub const ALL: [Threshold; 7] = [
         Threshold::QueueLagWarning,
         Threshold::QueueLagCritical,
         Threshold::BacklogDepth,
         Threshold::Pending,
         Threshold::StuckStopping,
         Threshold::TimeToDrain,
+        Threshold::StaleHeartbeat,
     ];
 
     /// The key in the config file.
@@ -48,6 +53,7 @@ impl Threshold {
             Threshold::Pending => "pending",
             Threshold::StuckStopping => "stuck_stopping",
             Threshold::TimeToDrain => "time_to_drain",
+            Threshold::StaleHeartbeat => "stale_heartbeat",
         }
     }
 
@@ -67,6 +73,7 @@ impl Threshold {
             Threshold::Pending => "pending_items",
             Threshold::StuckStopping => "stuck_stopping_seconds",
             Threshold::TimeToDrain => "time_to_drain_seconds",
+            Threshold::StaleHeartbeat => "stale_heartbeat_seconds",
         }
     }
 
@@ -204,6 +211,21 @@ impl Thresholds {
         own.over(&self.defaults).check_order(field)?;
         self.environments.insert(id.to_string(), own);
         Ok(())
+    }
+
+    /// How old a heartbeat of environment `id` may be before it counts as
+    /// stale (`stale_heartbeat`): its own, else the top-level block's, else
+    /// 90 s (the mixin's default too): three heartbeats missed, an on-time
+    /// worker's being at most 30 s old (SDK `_lease.py`, `min(ttl / 2, 30)`).
+    pub fn stale_heartbeat_ms(&self, id: &str) -> i64 {
+        let own = self
+            .environments
+            .get(id)
+            .and_then(|o| o.get(Threshold::StaleHeartbeat));
+        let secs = own
+            .or_else(|| self.defaults.get(Threshold::StaleHeartbeat))
+            .unwrap_or(DEFAULT_STALE_HEARTBEAT_S);
+        (secs * 1000.0) as i64
     }
 
     /// The thresholds served for environment `id`, in `Threshold::ALL` order:

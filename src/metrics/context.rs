@@ -27,12 +27,12 @@ pub struct RenderContext {
 }
 
 impl Default for RenderContext {
-    /// Text 0.0.4 at time 0 with the flags' defaults (90 s lease, stale after
+    /// Text 0.0.4 at time 0 with the flags' defaults (300 s lease, stale after
     /// 90 s) and every option at its default: tests start here.
     fn default() -> Self {
         RenderContext {
             now_ms: 0,
-            lease_ttl: Duration::from_secs(90),
+            lease_ttl: Duration::from_secs(300),
             stale_after: StaleAfter::fixed(Duration::from_secs(90)),
             drilldown_base: Arc::from("http://localhost:9781"),
             format: Format::Text,

@@ -83,12 +83,13 @@ pub const FAMILIES: &[Family] = &[
     Family { name: "anthropic_work_queue_oldest_age_seconds", kind: Gauge, labels: &[], help: "Age at scrape time of the oldest queued or pending item; 0 when the queue is empty.", read: One(|v| v.stats.map(|s| v.age(s.queue.oldest_queued_at_ms))) },
     // Data (list), withdrawn when stale.
     Family { name: "anthropic_work_heartbeat_oldest_age_seconds", kind: Gauge, labels: &[], help: "Age at scrape time of the oldest heartbeat among starting and active items (acknowledgement time when none yet); 0 when none.", read: One(|v| v.list.map(|s| v.age(s.work.heartbeats_ms.first().copied()))) },
-    Family { name: "anthropic_work_leases_expired", kind: Gauge, labels: &[], help: "Starting and active items whose last heartbeat (or acknowledgement) is older than --lease.ttl at scrape time.", read: One(|v| v.list.map(|s| s.work.leases_expired(v.ctx.now_ms, v.ctx.lease_ttl_ms()) as f64)) },
+    Family { name: "anthropic_work_leases_expired", kind: Gauge, labels: &[], help: "Starting and active items whose last heartbeat (or acknowledgement) is older than --lease.ttl (default 300 s, the API's default lease TTL) at scrape time: leases the API no longer holds.", read: One(|v| v.list.map(|s| s.work.leases_expired(v.ctx.now_ms, v.ctx.lease_ttl_ms()) as f64)) },
+    Family { name: "anthropic_work_heartbeats_stale", kind: Gauge, labels: &[], help: "Starting and active session items whose last heartbeat (or acknowledgement) is older than the stale_heartbeat threshold (default 90 s, three missed heartbeats) at scrape time: their workers stopped heartbeating, long before the lease is lost.", read: One(|v| v.list.map(|s| s.work.heartbeats_stale(v.ctx.now_ms, v.ctx.options.thresholds.stale_heartbeat_ms(&v.state.environment.id)) as f64)) },
     Family { name: "anthropic_work_healthcheck_waiting_oldest_age_seconds", kind: Gauge, labels: &[], help: "Age at scrape time of the oldest healthcheck item no worker has acknowledged yet (state queued); 0 when none waits. A live, idle worker takes one within seconds.", read: One(|v| v.list.map(|s| v.age(s.work.healthchecks.oldest_waiting_ms))) },
     Family { name: "anthropic_work_stopping_oldest_age_seconds", kind: Gauge, labels: &[], help: "Age at scrape time of the oldest stop request among stopping items; 0 when none.", read: One(|v| v.list.map(|s| v.age(s.work.oldest_stop_requested_ms))) },
     Family { name: "anthropic_work_exporter_list_truncated", kind: Gauge, labels: &[], help: "1 when the last work list walk stopped at --list.max-pages before the last page.", read: One(|v| v.list.map(|s| f64::from(u8::from(s.work.truncated)))) },
     Family { name: "anthropic_work_items", kind: Gauge, labels: &["state"], help: "Session work items per state, counted from the whole work list by a background refresh (healthcheck items are in anthropic_work_healthcheck_items).", read: Each(|v, emit| per_state(v, emit, |s| &s.work.states, |_| true)) },
-    Family { name: "anthropic_work_healthcheck_items", kind: Gauge, labels: &["state"], help: "Healthcheck work items (data.type healthcheck, the platform's probes of the fleet) per state, from the same walk.", read: Each(|v, emit| per_state(v, emit, |s| &s.work.healthchecks.states, healthcheck_path)) },
+    Family { name: "anthropic_work_healthcheck_items", kind: Gauge, labels: &["state"], help: "Healthcheck work items (data.type healthcheck, the platform's probes of the fleet) per state, from the same walk: queued, starting and stopped always; active (an SDK 2.16+ worker holding one for its first heartbeat) and stopping only while above 0.", read: Each(|v, emit| per_state(v, emit, |s| &s.work.healthchecks.states, healthcheck_path)) },
     Family { name: "anthropic_work_items_unrecognized", kind: Gauge, labels: &["kind"], help: "Work items this exporter version does not fully know, by kind: state (a session or healthcheck item in an unknown state) or data_type (data.type neither session nor healthcheck, any state); counted in no other gauge.", read: Each(|v, emit| {
         if let Some(s) = v.list {
             emit(&["state"], s.work.unknown_state as f64);
@@ -137,10 +138,13 @@ fn per_state(
     }
 }
 
-/// The states a healthcheck passes through (queued → starting → stopped: the
-/// official worker acknowledges one and force-stops it, never running it).
-/// `active` and `stopping` would mean a worker ran a probe: shown only then,
-/// which keeps two always-zero series per environment out of Prometheus.
+/// The states every healthcheck passes through (queued → starting →
+/// stopped: the official worker acknowledges one and force-stops it, never
+/// running it). An SDK 2.16+ worker sends its first heartbeat first, so its
+/// healthchecks are `active` for that moment (well under a second), and
+/// `stopping` only follows a stop requested by hand: both shown only while
+/// above 0, which keeps two mostly-zero series per environment out of
+/// Prometheus, for 2.14 and 2.16+ fleets alike.
 fn healthcheck_path(state: WorkState) -> bool {
     matches!(
         state,

@@ -1,8 +1,10 @@
 //! `/environments/{id}`: the current snapshot and the items behind each alert
-//! condition (expired leases, oldest queued, stuck stopping, waiting
-//! healthchecks), the alert thresholds, with the last refresh errors. HTML for a person, JSON for `Accept: application/json`.
+//! condition (stale heartbeats, lost leases, oldest queued, stuck stopping,
+//! waiting healthchecks), the alert thresholds, with the last refresh errors.
+//! HTML for a person (ages in the tables, each full timestamp in its
+//! cell's title, so the page fits 1280 px), JSON for `Accept: application/json`.
 
-use super::{age_secs, esc, when, STYLE};
+use super::{age_secs, ago, esc, when, STYLE};
 use crate::config::{Threshold, Thresholds};
 use crate::snapshot::{EnvironmentState, ItemSample};
 use serde_json::{json, Value};
@@ -56,23 +58,31 @@ pub fn json(
     thresholds: &Thresholds,
 ) -> Value {
     let snap = st.snapshot.as_deref();
-    let expired: Vec<Value> = snap
-        .map(|s| {
+    let stale_ms = thresholds.stale_heartbeat_ms(&st.environment.id);
+    // Heartbeats older than `from` but not older than `to` (lease still held:
+    // stale; past the TTL: lost), among the oldest the walk kept.
+    let silent = |from: i64, to: i64| -> Vec<Value> {
+        snap.map(|s| {
             s.work
                 .oldest_heartbeats
                 .iter()
-                .filter(|i| heartbeat_of(i).is_some_and(|h| h < now_ms - lease_ttl_ms))
+                .filter(|i| heartbeat_of(i).is_some_and(|h| h < now_ms - from && h >= now_ms - to))
                 .map(|i| item_json(i, now_ms, heartbeat_of(i)))
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default()
+    };
+    let expired = silent(lease_ttl_ms, i64::MAX / 2);
+    let stale = silent(stale_ms, lease_ttl_ms);
     json!({
         "environment_id": st.environment.id,
         "name": st.environment.name,
         "labels": st.environment.labels,
         "up": st.up,
         "last_success_at": st.last_success_ms.map(|t| when(Some(t))),
+        "now_ms": now_ms,
         "lease_ttl_seconds": lease_ttl_ms as f64 / 1000.0,
+        "stale_heartbeat_seconds": stale_ms as f64 / 1000.0,
         "snapshot": snap.map(|s| json!({
             "stats_refreshed_at": s.queue_finished_at_ms.map(|t| when(Some(t))),
             "list_refreshed_at": s.work_finished_at_ms.map(|t| when(Some(t))),
@@ -90,9 +100,11 @@ pub fn json(
             "unknown_state_items": s.work.unknown_state,
             "unknown_type_items": s.work.other_type,
             "leases_expired": s.work.leases_expired(now_ms, lease_ttl_ms),
+            "heartbeats_stale": s.work.heartbeats_stale(now_ms, stale_ms),
             "list_pages": s.work.pages,
             "list_truncated": s.work.truncated,
         })),
+        "stale_heartbeats": stale,
         "expired_leases": expired,
         "oldest_heartbeats": snap.map(|s| s.work.oldest_heartbeats.iter().map(|i| item_json(i, now_ms, heartbeat_of(i))).collect::<Vec<_>>()).unwrap_or_default(),
         "oldest_queued": snap.map(|s| s.work.oldest_queued.iter().map(|i| item_json(i, now_ms, i.created_at_ms)).collect::<Vec<_>>()).unwrap_or_default(),
@@ -103,23 +115,25 @@ pub fn json(
     })
 }
 
-fn table(html: &mut String, title: &str, items: &[Value]) {
+fn table(html: &mut String, title: &str, items: &[Value], now_ms: i64) {
     let _ = write!(html, "<h2>{}</h2>", esc(title));
     if items.is_empty() {
         html.push_str("<p>None.</p>");
         return;
     }
-    html.push_str("<table><tr><th>work id</th><th>session id</th><th>state</th><th>age (s)</th><th>created</th><th>acknowledged</th><th>started</th><th>last heartbeat</th><th>stop requested</th></tr>");
+    html.push_str("<table><tr><th>work id</th><th>session id</th><th>state</th><th>age</th><th>created</th><th>acknowledged</th><th>started</th><th>last heartbeat</th><th>stop requested</th></tr>");
     for i in items {
         let s = |k: &str| esc(i.get(k).and_then(Value::as_str).unwrap_or("-"));
+        // An age ago, the full timestamp on hover.
+        let t = |k: &str| ago(now_ms, i.get(k).and_then(Value::as_str));
         let age = i
             .get("age_seconds")
             .and_then(Value::as_f64)
-            .map_or("-".into(), |a| format!("{a:.0}"));
+            .map_or("-".into(), super::duration);
         let _ = write!(
             html,
             "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{age}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            s("work_id"), s("session_id"), s("state"), s("created_at"), s("acknowledged_at"), s("started_at"), s("latest_heartbeat_at"), s("stop_requested_at")
+            s("work_id"), s("session_id"), s("state"), t("created_at"), t("acknowledged_at"), t("started_at"), t("latest_heartbeat_at"), t("stop_requested_at")
         );
     }
     html.push_str("</table>");
@@ -151,13 +165,13 @@ fn snapshot_summary(html: &mut String, j: &Value) {
         let q = &s["queue"];
         let _ = write!(
             html,
-            "<table><tr><th>depth</th><th>pending</th><th>workers polling</th><th>oldest queued age (s)</th><th>expired leases</th><th>list age (s)</th>{}</tr><tr><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td>{}</tr></table><p>Stats read {}; work list (counts, leases and the tables below) walked {}.</p>",
+            "<table><tr><th>depth</th><th>pending</th><th>workers polling</th><th>oldest queued age (s)</th><th>stale heartbeats</th><th>lost leases</th><th>list age (s)</th>{}</tr><tr><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td><td>{}</td><td>{}</td><td>{}</td>{}</tr></table><p>Stats read {}; work list (counts, heartbeats, leases and the tables below) walked {}.</p>",
             WorkState::KNOWN.iter().map(|st| format!("<th>{}</th>", st.as_str())).collect::<String>(),
-            q["depth"], q["pending"], q["workers_polling"], q["oldest_age_seconds"].as_f64().unwrap_or(0.0), s["leases_expired"],
+            q["depth"], q["pending"], q["workers_polling"], q["oldest_age_seconds"].as_f64().unwrap_or(0.0), s["heartbeats_stale"], s["leases_expired"],
             s["list_age_seconds"].as_f64().map_or("-".to_string(), |a| format!("{a:.0}")),
             WorkState::KNOWN.iter().map(|st| format!("<td>{}</td>", s["items"][st.as_str()])).collect::<String>(),
-            esc(s["stats_refreshed_at"].as_str().unwrap_or("never")),
-            esc(s["list_refreshed_at"].as_str().unwrap_or("never")),
+            ago_or_never(j, s["stats_refreshed_at"].as_str()),
+            ago_or_never(j, s["list_refreshed_at"].as_str()),
         );
         let _ = write!(
             html,
@@ -170,8 +184,15 @@ fn snapshot_summary(html: &mut String, j: &Value) {
     }
 }
 
+fn ago_or_never(j: &Value, ts: Option<&str>) -> String {
+    match (ts, j["now_ms"].as_i64()) {
+        (Some(_), Some(now)) => format!("{} ago", ago(now, ts)),
+        _ => "never".into(),
+    }
+}
+
 /// The last refresh errors, newest first.
-fn errors_table(html: &mut String, st: &EnvironmentState) {
+fn errors_table(html: &mut String, st: &EnvironmentState, now_ms: i64) {
     html.push_str("<h2>Recent refresh errors</h2>");
     if st.recent_errors.is_empty() {
         html.push_str("<p>None.</p>");
@@ -181,7 +202,7 @@ fn errors_table(html: &mut String, st: &EnvironmentState) {
             let _ = write!(
                 html,
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                when(Some(e.at_ms)),
+                ago(now_ms, Some(&when(Some(e.at_ms)))),
                 esc(e.reason),
                 esc(&e.message)
             );
@@ -205,7 +226,7 @@ pub fn html(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{id}</title>{STYLE}</head><body><p><a href=\"/\">all environments</a> · <a href=\"/environments/{id}?format=json\">JSON</a></p><h1>{} <small><code>{id}</code></small></h1><p>{} · last success {}</p>",
         esc(&st.environment.name),
         if st.up { "<span class=\"up\">up</span>" } else { "<span class=\"down\">down</span>" },
-        when(st.last_success_ms)
+        st.last_success_ms.map_or("never".into(), |t| format!("{} ago", ago(now_ms, Some(&when(Some(t))))))
     );
     snapshot_summary(&mut html, &j);
     let list = |k: &str| {
@@ -214,32 +235,23 @@ pub fn html(
             .cloned()
             .unwrap_or_default()
     };
-    table(
-        &mut html,
-        &format!(
-            "Expired leases (no heartbeat for over {:.0} s)",
-            lease_ttl_ms as f64 / 1000.0
-        ),
-        &list("expired_leases"),
+    let (stale_s, ttl_s) = (
+        j["stale_heartbeat_seconds"].as_f64().unwrap_or(0.0),
+        lease_ttl_ms as f64 / 1000.0,
     );
-    table(&mut html, "Oldest queued sessions", &list("oldest_queued"));
-    table(
-        &mut html,
-        "Waiting healthchecks (no worker has taken them)",
-        &list("waiting_healthchecks"),
-    );
-    table(
-        &mut html,
-        "Stuck stopping (oldest stop requests)",
-        &list("stuck_stopping"),
-    );
-    table(
-        &mut html,
-        "Oldest heartbeats (starting and active)",
-        &list("oldest_heartbeats"),
-    );
+    let tables: [(String, &str); 6] = [
+        (format!("Stale heartbeats: workers silent for over {stale_s:.0} s, lease still held (up to {ttl_s:.0} s)"), "stale_heartbeats"),
+        (format!("Lost leases: no heartbeat for over {ttl_s:.0} s (--lease.ttl)"), "expired_leases"),
+        ("Oldest queued sessions".into(), "oldest_queued"),
+        ("Waiting healthchecks (no worker has taken them)".into(), "waiting_healthchecks"),
+        ("Stuck stopping (oldest stop requests)".into(), "stuck_stopping"),
+        ("Oldest heartbeats (starting and active)".into(), "oldest_heartbeats"),
+    ];
+    for (title, key) in tables {
+        table(&mut html, &title, &list(key), now_ms);
+    }
     thresholds_table(&mut html, &j);
-    errors_table(&mut html, st);
+    errors_table(&mut html, st, now_ms);
     html.push_str("</body></html>");
     html
 }

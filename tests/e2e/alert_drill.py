@@ -31,7 +31,7 @@ Time: Prometheus's windows and `for:` run on real time, the workload on
 simulated time. A background thread advances the simulator SIM_SPEED times
 faster than real time, so work keeps flowing through every real-time window;
 right after the switches the drill jumps SCENARIO_JUMP_S simulated seconds at
-once, so leases pass their 90 s TTL, held work finishes and waiting items age
+once, so leases pass their 300 s TTL, held work finishes and waiting items age
 without anyone waiting for it. What is left of the run is real time: the
 shortened rule windows and `for:`, and Alertmanager's grouping.
 
@@ -75,7 +75,7 @@ BASELINE_S = 10
 SIM_SPEED = 4
 SIM_STEP_S = 0.25
 # Simulated seconds jumped at once after the switches: stale leases pass their
-# 90 s TTL, workers-down workers finish what they held and drop out of the
+# 300 s TTL, workers-down workers finish what they held and drop out of the
 # API's 30 s polling window, and waiting work ages past the shortened thresholds.
 SCENARIO_JUMP_S = 600
 

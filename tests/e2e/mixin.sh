@@ -48,6 +48,8 @@ mutants=(
   "pending|{thresholds+: {pending_items: 3}}|thresholds.test.yml"
   "stuck-stopping|{thresholds+: {stuck_stopping_seconds: 900}}|thresholds.test.yml"
   "time-to-drain|{thresholds+: {time_to_drain_seconds: 3700}}|capacity.test.yml"
+  "stale-heartbeat|{thresholds+: {stale_heartbeat_seconds: 120}}|heartbeats.test.yml"
+  "stale-heartbeat-for|{'for'+: {heartbeatsStale: '1m'}}|heartbeats.test.yml"
   "no-workers-wait|{noWorkersWaitSeconds: 120}|workers.test.yml"
   "no-workers-window|{noWorkersPickupWindow: '1m'}|healthchecks.test.yml"
   "no-workers-for|{'for'+: {noWorkers: '2m'}}|workers.test.yml"

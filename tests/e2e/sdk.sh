@@ -7,7 +7,7 @@
 # small pages), runs tests/sdk/test_sdk.py with the `python` on PATH (the
 # .venv with `anthropic` that scripts/test puts first), and stops both.
 set -euo pipefail
-source "$(dirname "$0")/lib/common.bash" sdk
+source "$(dirname "$0")/lib/common.bash" "${E2E_NAME:-sdk}"
 e2e_scratch
 need_python_module anthropic
 

@@ -77,6 +77,7 @@ pub fn options(
         arrivals_per_minute: arrivals,
         // Static unless a test turns them on: healthcheck arrivals would move the numbers.
         healthcheck_interval: Duration::ZERO,
+        worker_sdk: Default::default(),
         credentials_out: None,
         // The whole suite reads SDK-shaped lists: `""` endings and empty pages.
         paging: sim::Paging::SDK_SHAPED,
@@ -228,6 +229,7 @@ async fn numbers_match(opts: SimOptions) {
             ("anthropic_work_queue_pending", "pending"),
             ("anthropic_work_queue_workers_polling", "workers_polling"),
             ("anthropic_work_leases_expired", "expired_leases"),
+            ("anthropic_work_heartbeats_stale", "stale_heartbeats"),
         ] {
             assert_eq!(
                 value(&m, metric, id, ""),
@@ -236,6 +238,10 @@ async fn numbers_match(opts: SimOptions) {
             );
         }
         assert!(env["expired_leases"].as_f64() > Some(0.0), "{env}");
+        assert!(
+            env["stale_heartbeats"].as_f64() > env["expired_leases"].as_f64(),
+            "stale before lost: {env}"
+        );
         assert_eq!(env["total"].as_f64(), Some(2500.0));
     }
     // Every metric of the contract is served (the rate-limit gauge only once the API sends its header).

@@ -6,7 +6,7 @@
 use crate::ground_truth::{options, stack, value};
 use std::time::Duration;
 use work_api::decode::timestamp_ms;
-use work_sim::SimOptions;
+use work_sim::{SimOptions, WorkerSdk};
 
 const STATES: [&str; 5] = ["queued", "starting", "active", "stopping", "stopped"];
 
@@ -36,6 +36,10 @@ fn differences(m: &str, id: &str, truth: &serde_json::Value) -> Result<(), Strin
     if expired != truth["expired_leases"].as_f64() {
         wrong.push(format!("expired leases (sessions' only): {expired:?}"));
     }
+    let stale = value(m, "anthropic_work_heartbeats_stale", id, "");
+    if stale != truth["stale_heartbeats"].as_f64() {
+        wrong.push(format!("stale heartbeats (sessions' only): {stale:?}"));
+    }
     match wrong.is_empty() {
         true => Ok(()),
         false => Err(format!("{} differ from {truth}", wrong.join(", "))),
@@ -44,8 +48,25 @@ fn differences(m: &str, id: &str, truth: &serde_json::Value) -> Result<(), Strin
 
 #[tokio::test]
 async fn with_healthchecks_flowing_session_and_healthcheck_counts_each_equal_the_ground_truth() {
+    counts_equal_the_ground_truth(WorkerSdk::V2_16).await;
+}
+
+#[tokio::test]
+async fn with_2_14_workers_healthchecks_skip_active_and_the_counts_equal_the_ground_truth() {
+    counts_equal_the_ground_truth(WorkerSdk::V2_14).await;
+}
+
+#[tokio::test]
+async fn in_a_fleet_mixing_2_14_and_2_16_workers_the_counts_equal_the_ground_truth() {
+    counts_equal_the_ground_truth(WorkerSdk::Mixed).await;
+}
+
+/// Healthchecks and sessions through the hands of `sdk` workers, then the
+/// exporter's figures against the simulator's, exactly.
+async fn counts_equal_the_ground_truth(sdk: WorkerSdk) {
     let opts = SimOptions {
         healthcheck_interval: Duration::from_secs(5),
+        worker_sdk: sdk,
         ..options(1, 0, 2, 6.0, "steady")
     };
     let s = stack(opts, &[]).await;
@@ -103,6 +124,7 @@ async fn with_healthchecks_flowing_session_and_healthcheck_counts_each_equal_the
 async fn when_the_workers_stop_healthchecks_wait_and_the_age_and_drilldown_show_it() {
     let opts = SimOptions {
         healthcheck_interval: Duration::from_secs(2),
+        worker_sdk: Default::default(),
         ..options(1, 0, 2, 6.0, "steady")
     };
     let s = stack(opts, &[]).await;

@@ -4,6 +4,7 @@ mod budget;
 mod capture;
 mod config;
 mod discovery;
+mod drilldown;
 mod exporter;
 mod exposition;
 mod failures;

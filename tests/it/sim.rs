@@ -4,6 +4,7 @@
 mod admin;
 mod api;
 mod lease;
+mod secret;
 
 use reqwest::{Client, Method, StatusCode};
 use serde_json::Value;
@@ -61,6 +62,7 @@ impl Sim {
             workers: 0,
             arrivals_per_minute: 0.0,
             healthcheck_interval: std::time::Duration::ZERO,
+            worker_sdk: Default::default(),
             credentials_out: None,
             paging: work_sim::Paging::default(),
             clock: Default::default(),

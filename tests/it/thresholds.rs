@@ -123,6 +123,7 @@ fn the_drilldown_shows_every_threshold_with_its_source() {
             row("pending_items", None, "rules' default"),
             row("stuck_stopping_seconds", Some(600.0), "environment"),
             row("time_to_drain_seconds", None, "rules' default"),
+            row("stale_heartbeat_seconds", None, "rules' default"),
         ]
     );
     let html = work_exporter::pages::drilldown::html(&map["env_a"], NOW, 90_000, &t);
@@ -194,6 +195,7 @@ async fn start_sim(shutdown: &tokio_util::sync::CancellationToken) -> work_sim::
         workers: 0,
         arrivals_per_minute: 0.0,
         healthcheck_interval: std::time::Duration::ZERO,
+        worker_sdk: Default::default(),
         credentials_out: None,
         paging: Default::default(),
         clock: Default::default(),
@@ -267,7 +269,7 @@ async fn thresholds_from_a_config_file_reach_metrics_and_the_drilldown_over_http
         .map(|r| r["source"].as_str().unwrap())
         .collect();
     let (d, r) = ("exporter default", "rules' default");
-    assert_eq!(sources, [r, d, d, r, r, r]);
+    assert_eq!(sources, [r, d, d, r, r, r, r]);
     let html = reqwest::get(format!("{url}/environments/{a}"))
         .await
         .unwrap()

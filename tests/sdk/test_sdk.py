@@ -308,6 +308,33 @@ def _():
     assert e.details.current_state.lease_extended is False
 
 
+def sdk_sessions_token(secret):
+    """The SDK's own reading of a poll secret (2.16+ `_poller.py`; 2.14 `_worker.py`)."""
+    try:
+        from anthropic.lib.environments._poller import sessions_token_from_secret
+
+        token = sessions_token_from_secret(secret)
+        return token.get_secret_value() if token is not None else None
+    except ImportError:
+        from anthropic.lib.environments._worker import _sessions_token_from_secret
+
+        return _sessions_token_from_secret(secret)
+
+
+@check("the poll secret carries a sessions token: the bearer of that item's heartbeat, and of no other item's")
+def _():
+    mine, other = claimed[2], claimed[3]
+    token = sdk_sessions_token(mine.secret)
+    assert token, "the SDK finds a sessions_token in the secret"
+    scoped = client(auth_token=token).beta.environments.work
+    hb = scoped.heartbeat(mine.id, environment_id=ENV["id"], expected_last_heartbeat="NO_HEARTBEAT")
+    assert (hb.state, hb.lease_extended, hb.ttl_seconds) == ("active", True, 300), hb
+    expect(anthropic.AuthenticationError, scoped.heartbeat, other.id, environment_id=ENV["id"],
+           expected_last_heartbeat="NO_HEARTBEAT")
+    expect(anthropic.AuthenticationError, scoped.list, ENV["id"])
+    assert api.beta.environments.work.retrieve(other.id, environment_id=ENV["id"]).state == "starting"
+
+
 @check("retrieve and update with the API key: metadata merges, null deletes")
 def _():
     w = api.beta.environments.work
@@ -327,7 +354,8 @@ def _():
     s = work.stop(graceful.id, environment_id=ENV["id"])
     assert s.state == "stopping" and s.stop_requested_at and s.stopped_at is None, s
     hb = work.heartbeat(graceful.id, environment_id=ENV["id"], expected_last_heartbeat="ignored while stopping")
-    assert hb.state == "stopping"
+    # SDK 2.16+ lets go only on lease_extended false (_lease.py, "heartbeat signals shutdown").
+    assert (hb.state, hb.lease_extended) == ("stopping", False), hb
     f = work.stop(forced.id, environment_id=ENV["id"], force=True)
     assert f.state == "stopped" and f.stopped_at, f
     expect(anthropic.ConflictError, work.stop, forced.id, environment_id=ENV["id"])

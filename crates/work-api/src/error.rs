@@ -291,6 +291,27 @@ impl ApiError {
                 request_id,
                 message,
             },
+            // Since SDK 2.15 (`_error_classes.py`): the API could not confirm
+            // that a request came from the organisation. The SDK documents it
+            // for changes to API keys, which the exporter never makes, and
+            // says resending is safe: the key is not at fault, so not `auth`
+            // (whose fix is "check the key"). No reason of its own: the
+            // operator's action is client_error's (the message and request id).
+            Some("api_key_requester_unconfirmed") => ApiError::ClientError {
+                endpoint,
+                status,
+                request_id,
+                message: format!("{message}; the API could not confirm the request came from your organisation (api_key_requester_unconfirmed): the key is not at fault and the next refresh tries again; if it persists, give Anthropic support the request id"),
+            },
+            // Since SDK 2.16: the workspace is still being connected to its
+            // storage ("try again in a minute"). A 503 that clears by itself:
+            // server_error, retried like any, with the cause in the message.
+            Some("storage_not_ready") => ApiError::by_status(
+                endpoint,
+                status,
+                request_id,
+                format!("{message}; the workspace is still being connected to its storage (storage_not_ready): it clears by itself, usually within a minute"),
+            ),
             _ => ApiError::by_status(endpoint, status, request_id, message),
         }
     }
@@ -360,5 +381,41 @@ const SPEND_LIMIT_CODES: [&str; 3] = [
 fn scrub_all(text: &mut String, secrets: &[&Secret]) {
     for s in secrets {
         *text = scrub(text, s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(status: u16, code: &str) -> ApiError {
+        ApiError::from_status("work.list", status, Some(code), "req_1".into(), "m".into())
+    }
+
+    #[test]
+    fn the_codes_new_since_sdk_2_14_keep_the_reason_of_what_the_operator_does() {
+        let unconfirmed = from(403, "api_key_requester_unconfirmed");
+        assert_eq!(
+            (unconfirmed.reason(), unconfirmed.status()),
+            ("client_error", Some(403))
+        );
+        assert!(
+            unconfirmed.to_string().contains("the key is not at fault"),
+            "{unconfirmed}"
+        );
+        assert_eq!(
+            from(403, "permission_denied").reason(),
+            "auth",
+            "other 403s: the key"
+        );
+        let storage = from(503, "storage_not_ready");
+        assert_eq!(
+            (storage.reason(), storage.status()),
+            ("server_error", Some(503))
+        );
+        assert!(
+            storage.to_string().contains("clears by itself"),
+            "{storage}"
+        );
     }
 }

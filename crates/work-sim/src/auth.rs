@@ -18,6 +18,8 @@ pub(crate) enum Cred {
     Api,
     /// The key of environment number `usize`.
     Env(usize),
+    /// The sessions token of a poll `secret`: environment number, item.
+    Sessions(usize, u64),
 }
 
 /// Which credential an endpoint takes.
@@ -65,6 +67,14 @@ pub(crate) fn credential(world: &World, headers: &HeaderMap) -> Result<Cred, Fau
     if value == world.api_key {
         return Ok(Cred::Api);
     }
+    if let Some((env, seq)) = world.sessions.check(value) {
+        return match api_header {
+            Some(_) => Err(unauthorized(
+                "a sessions token goes in `Authorization: Bearer`, not in x-api-key",
+            )),
+            None => Ok(Cred::Sessions(env, seq)),
+        };
+    }
     match world.index_of_key(value) {
         Some(_) if api_header.is_some() => Err(unauthorized(
             "an environment key goes in `Authorization: Bearer`, not in x-api-key",
@@ -76,9 +86,16 @@ pub(crate) fn credential(world: &World, headers: &HeaderMap) -> Result<Cred, Fau
     }
 }
 
-/// Checks that `cred` may call an endpoint needing `need` on environment `env`.
+/// Checks that `cred` may call an endpoint needing `need` on environment `env`
+/// (a sessions token is checked against its item by `authorize_item`).
 pub(crate) fn authorize(cred: Cred, need: Need, env: Option<usize>) -> Result<(), Fault> {
     match (need, cred) {
+        (Need::ApiKey, Cred::Sessions(..)) => Err(unauthorized(
+            "this endpoint takes the API key; a sessions token is accepted only for its own work item",
+        )),
+        (_, Cred::Sessions(i, _)) if env.is_some_and(|e| e != i) => Err(unauthorized(
+            "this sessions token belongs to a work item of another environment",
+        )),
         (Need::ApiKey, Cred::Env(_)) => Err(unauthorized(
             "this endpoint takes the API key; environment keys are rejected",
         )),
@@ -89,6 +106,18 @@ pub(crate) fn authorize(cred: Cred, need: Need, env: Option<usize>) -> Result<()
             403,
             "environment_key_mismatch",
             "this environment key belongs to another environment",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A sessions token authorizes the heartbeat and the stop of the one item
+/// whose poll carried it (`item`: that endpoint's item, `None` for any other
+/// endpoint); other credentials pass.
+pub(crate) fn authorize_item(cred: Cred, item: Option<u64>) -> Result<(), Fault> {
+    match cred {
+        Cred::Sessions(_, seq) if item != Some(seq) => Err(unauthorized(
+            "a sessions token is accepted only for the heartbeat and stop of the work item whose poll carried it",
         )),
         _ => Ok(()),
     }
@@ -162,6 +191,8 @@ fn which(world: &World, token: &str) -> &'static str {
         "<api_key>"
     } else if world.index_of_key(token).is_some() {
         "<environment_key>"
+    } else if world.sessions.check(token).is_some() {
+        "<sessions_token>"
     } else {
         "<unknown credential>"
     }

@@ -13,11 +13,29 @@ pub(crate) enum Route<'a> {
     ListWork(&'a str),
     Stats(&'a str),
     Poll(&'a str),
-    Work { env: &'a str, id: &'a str },
-    UpdateWork { env: &'a str, id: &'a str },
-    Ack { env: &'a str, id: &'a str },
-    Heartbeat { env: &'a str, id: &'a str },
-    Stop { env: &'a str, id: &'a str },
+    Work {
+        env: &'a str,
+        id: &'a str,
+    },
+    UpdateWork {
+        env: &'a str,
+        id: &'a str,
+    },
+    Ack {
+        env: &'a str,
+        id: &'a str,
+    },
+    Heartbeat {
+        env: &'a str,
+        id: &'a str,
+    },
+    Stop {
+        env: &'a str,
+        id: &'a str,
+    },
+    /// `GET /v1/sessions/{id}`: what SDK 2.14+ workers read before running a
+    /// session item.
+    Session(&'a str),
 }
 
 impl<'a> Route<'a> {
@@ -25,6 +43,9 @@ impl<'a> Route<'a> {
     pub(crate) fn parse(method: &Method, path: &'a str) -> Option<Route<'a>> {
         let (get, post) = (method == Method::GET, method == Method::POST);
         let segs: Vec<&'a str> = path.trim_matches('/').split('/').collect();
+        if let (["v1", "sessions", id], true) = (segs.as_slice(), get) {
+            return Some(Route::Session(id));
+        }
         let ["v1", "environments", rest @ ..] = segs.as_slice() else {
             return None;
         };
@@ -56,6 +77,7 @@ impl<'a> Route<'a> {
             Route::Ack { .. } => "work.ack",
             Route::Heartbeat { .. } => "work.heartbeat",
             Route::Stop { .. } => "work.stop",
+            Route::Session(_) => "sessions.retrieve",
         }
     }
 
@@ -70,13 +92,16 @@ impl<'a> Route<'a> {
             // `workspace_id` on stop, which only an API key can use, and the
             // operations guide says stop takes either key (runbooks stop by hand).
             Route::Stats(_) | Route::Stop { .. } => Need::Either,
+            // A worker reads it with its item's sessions token (or, without
+            // one, its environment key); the API key reads any.
+            Route::Session(_) => Need::Either,
         }
     }
 
-    /// The environment it is about (`None`: the environments list).
+    /// The environment it is about (`None`: the environments list, a session).
     pub(crate) fn environment(self) -> Option<&'a str> {
         match self {
-            Route::ListEnvironments => None,
+            Route::ListEnvironments | Route::Session(_) => None,
             Route::Environment(env) | Route::ListWork(env) | Route::Stats(env) => Some(env),
             Route::Poll(env) => Some(env),
             Route::Work { env, .. } | Route::UpdateWork { env, .. } => Some(env),

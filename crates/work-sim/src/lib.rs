@@ -22,6 +22,7 @@ mod record;
 mod routes;
 mod scenario;
 mod seed;
+mod sessions;
 mod setup;
 mod state;
 mod ticking;
@@ -32,6 +33,7 @@ pub use clock::{SimClock, MAX_ADVANCE};
 pub use paging::{LastCursor, Paging};
 pub use scenario::{Scenario, UnknownScenario};
 pub use setup::write_credentials;
+pub use workload::WorkerSdk;
 
 use setup::check;
 
@@ -69,6 +71,9 @@ pub struct SimOptions {
     pub arrivals_per_minute: f64,
     /// One healthcheck item per environment this often (zero: none).
     pub healthcheck_interval: std::time::Duration,
+    /// Which official worker the simulated workers behave as: 2.16+ by
+    /// default, 2.14, or a fleet of both.
+    pub worker_sdk: WorkerSdk,
     pub credentials_out: Option<PathBuf>,
     /// How lists page: `""` or `null` endings, and empty pages now and then.
     pub paging: Paging,

@@ -63,6 +63,9 @@ pub(crate) async fn dispatch(world: &World, req: Request<Incoming>) -> Result<Re
     let route = Route::parse(req.method(), &path)
         .ok_or_else(|| not_found(format!("no such endpoint: {} {path}", req.method())))?;
     authorize(cred, route.need(), None)?;
+    if let Route::Session(id) = route {
+        return crate::sessions::retrieve(world, cred, id);
+    }
     let Some(env_id) = route.environment() else {
         return list_environments(world, &query(&req));
     };
@@ -85,12 +88,18 @@ pub(crate) async fn dispatch(world: &World, req: Request<Incoming>) -> Result<Re
         )));
     }
     authorize(cred, route.need(), Some(i))?;
-    work(world, &env, route, req).await
+    let item = match route {
+        Route::Heartbeat { id, .. } | Route::Stop { id, .. } => work_seq(&env, id).ok(),
+        _ => None,
+    };
+    crate::auth::authorize_item(cred, item)?;
+    work(world, i, &env, route, req).await
 }
 
 /// The endpoints of one self-hosted environment's work queue.
 async fn work(
     world: &World,
+    env_index: usize,
     env: &Env,
     route: Route<'_>,
     req: Request<Incoming>,
@@ -116,7 +125,7 @@ async fn work(
             )))
         }
         Route::Stats(_) => ok_value(&env.lock().q.stats(now)),
-        Route::Poll(_) => poll(world, env, &req).await,
+        Route::Poll(_) => poll(world, env_index, env, &req).await,
         Route::Work { id, .. } => {
             let seq = work_seq(env, id)?;
             let cell = env.lock();
@@ -149,7 +158,7 @@ async fn work(
             let i = cell.q.stop(seq, force, now)?;
             Ok(item(&cell, i))
         }
-        Route::ListEnvironments | Route::Environment(_) => {
+        Route::ListEnvironments | Route::Environment(_) | Route::Session(_) => {
             Err(not_found(format!("no such endpoint: {}", req.uri().path())))
         }
     }
@@ -198,7 +207,12 @@ fn list_environments(world: &World, q: &HashMap<String, String>) -> Result<Resp,
     Ok(ok(out))
 }
 
-async fn poll(world: &World, env: &Env, req: &Request<Incoming>) -> Result<Resp, Fault> {
+async fn poll(
+    world: &World,
+    env_index: usize,
+    env: &Env,
+    req: &Request<Incoming>,
+) -> Result<Resp, Fault> {
     let q = query(req);
     let block_ms = int_param(&q, "block_ms")?;
     if let Some(b) = block_ms.filter(|b| !(1..=999).contains(b)) {
@@ -219,8 +233,9 @@ async fn poll(world: &World, env: &Env, req: &Request<Incoming>) -> Result<Resp,
         {
             let mut cell = env.lock();
             if let Some(i) = cell.q.poll(worker, reclaim, world.clock.now_ms()) {
-                let secret = world.token("sk-ant-worksecret-sim-", 32);
-                return Ok(ok(json::work(&cell.q, &cell.q.items()[i], Some(&secret))));
+                let it = &cell.q.items()[i];
+                let secret = world.sessions.secret(env_index, it.seq);
+                return Ok(ok(json::work(&cell.q, it, Some(&secret))));
             }
         }
         let left = deadline.saturating_duration_since(Instant::now());

@@ -75,6 +75,7 @@ mod tests {
             workers: 4,
             arrivals_per_minute: 20.0,
             healthcheck_interval: std::time::Duration::from_secs(60),
+            worker_sdk: Default::default(),
             credentials_out: None,
             paging: Default::default(),
             clock: Default::default(),
@@ -85,6 +86,7 @@ mod tests {
     fn a_healthcheck_interval_below_the_tick_is_refused_and_zero_turns_them_off() {
         let with = |ms| SimOptions {
             healthcheck_interval: std::time::Duration::from_millis(ms),
+            worker_sdk: Default::default(),
             ..opts()
         };
         let err = check(&with(100)).unwrap_err();

@@ -9,8 +9,12 @@ use work_api::wire::{LeaseState, WorkState};
 /// "No timestamp" in the compact item representation.
 pub(crate) const NONE: i64 = i64::MIN;
 /// Lease TTL used for the ground truth's expired leases (the exporter's default).
-pub(crate) const LEASE_TTL_MS: i64 = 90_000;
-pub(crate) const DEFAULT_TTL_S: i64 = 90;
+pub(crate) const LEASE_TTL_MS: i64 = 300_000;
+/// The API's default lease TTL (SDK 2.16+ `_lease.py`: `CLAIM_TIMEOUT = 300.0`).
+pub(crate) const DEFAULT_TTL_S: i64 = 300;
+/// A heartbeat older than this has missed three (the ground truth's stale
+/// heartbeats; the exporter's default `stale_heartbeat` threshold).
+pub(crate) const STALE_HEARTBEAT_MS: i64 = 90_000;
 /// Bounds applied to `desired_ttl_seconds`.
 pub(crate) const MIN_TTL_S: i64 = 10;
 pub(crate) const MAX_TTL_S: i64 = 600;

@@ -166,7 +166,11 @@ fn graceful_stop_passes_through_stopping_then_completes() {
     let hb = q
         .heartbeat(seq, Some("not compared while stopping"), None, T0 + 20)
         .unwrap();
-    assert_eq!(hb.state, WorkState::Stopping);
+    assert_eq!(
+        (hb.state, hb.lease_extended),
+        (WorkState::Stopping, false),
+        "a requested stop answers lease_extended: false, the only end SDK 2.16+ reads"
+    );
     q.complete_due_stops(T0 + 10 + STOP_GRACE_MS - 1);
     assert_eq!(q.get(seq).unwrap().state, WorkState::Stopping);
     q.complete_due_stops(T0 + 10 + STOP_GRACE_MS);
@@ -263,7 +267,7 @@ fn paging_walks_every_item_in_id_order() {
 }
 
 #[test]
-fn truth_counts_states_and_expired_leases() {
+fn truth_counts_states_stale_heartbeats_and_expired_leases() {
     let mut q = queue();
     let fresh = claimed(&mut q, T0);
     let stale = claimed(&mut q, T0);
@@ -280,10 +284,14 @@ fn truth_counts_states_and_expired_leases() {
     assert_eq!(t.counts["queued"], 1);
     assert_eq!(t.total, 4);
     assert_eq!(
-        t.expired_leases, 2,
-        "the stale active one and the never-heartbeated starting one"
+        (t.stale_heartbeats, t.expired_leases),
+        (2, 0),
+        "the silent active one and the never-heartbeated starting one have missed three heartbeats; their 300 s leases hold"
     );
-    assert_eq!(q.truth(T0 + 90_000).expired_leases, 0);
+    assert_eq!(q.truth(T0 + 90_000).stale_heartbeats, 0);
+    let t = q.truth(T0 + 300_001);
+    assert_eq!((t.stale_heartbeats, t.expired_leases), (3, 2));
+    assert_eq!(q.truth(T0 + 300_000).expired_leases, 0);
 }
 
 #[test]

@@ -1,9 +1,12 @@
 //! The simulated workload of one environment: session arrivals, periodic
 //! healthcheck items, and workers that behave like the official SDK worker
 //! (one item at a time, no polling while busy, jittered sleep after an empty
-//! poll, ack, lease heartbeats, stop when done; a healthcheck is acknowledged
-//! and force-stopped at once). `step(now)` advances it; one task ticks every
-//! environment.
+//! poll, ack, lease heartbeats, stop when done). Two generations of that
+//! worker exist (`WorkerSdk`): up to 2.15 a healthcheck is acknowledged and
+//! force-stopped at once (queued -> starting -> stopped); from 2.16 every
+//! item gets its first heartbeat before the worker looks at its type, so a
+//! healthcheck passes through `active`. `step(now)` advances it; one task
+//! ticks every environment.
 
 use crate::ids::{mix, SplitMix64};
 use crate::scenario::Scenario;
@@ -20,9 +23,49 @@ const BACKLOG_CAP: usize = 20_000;
 /// Share of claims a worker "crashes" on between poll and ack (shows `pending`).
 const CRASH_SHARE: f64 = 0.01;
 
+/// Which official worker the simulated workers behave as (`--worker-sdk`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum WorkerSdk {
+    /// SDK 2.14 and 2.15: healthchecks acknowledged and force-stopped
+    /// unstarted; a run ends on `lease_extended: false` or a `stopping` state.
+    V2_14,
+    /// SDK 2.16 and later (2.17 today): the first heartbeat on every item,
+    /// healthchecks included; a run ends only on `lease_extended: false`;
+    /// the worker force-stops what it finished.
+    #[default]
+    V2_16,
+    /// Both in one fleet: even-numbered workers 2.16+, odd ones 2.14.
+    Mixed,
+}
+
+impl WorkerSdk {
+    pub const NAMES: &'static str = "2.14, 2.16, mixed";
+
+    /// `2.14` (or `2.15`), `2.16` (or `2.17`), `mixed`.
+    pub fn parse(s: &str) -> Option<WorkerSdk> {
+        match s {
+            "2.14" | "2.15" => Some(WorkerSdk::V2_14),
+            "2.16" | "2.17" => Some(WorkerSdk::V2_16),
+            "mixed" => Some(WorkerSdk::Mixed),
+            _ => None,
+        }
+    }
+
+    /// Whether worker number `k` heartbeats every item first (2.16+).
+    fn heartbeats_first(self, k: usize) -> bool {
+        match self {
+            WorkerSdk::V2_14 => false,
+            WorkerSdk::V2_16 => true,
+            WorkerSdk::Mixed => k % 2 == 0,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Job {
     seq: u64,
+    /// A healthcheck a 2.16+ worker holds for a moment before it force-stops it.
+    healthcheck: bool,
     ends: i64,
     next_heartbeat: i64,
     /// The server's previous `last_heartbeat`, echoed as `expected_last_heartbeat`.
@@ -36,6 +79,8 @@ struct Worker {
     next_poll: i64,
     /// Goes silent (keeps its item, stops heartbeating) under `stale-heartbeats`.
     goes_stale: bool,
+    /// Behaves as SDK 2.16+ (heartbeat first, force-stop) rather than 2.14.
+    sdk_2_16: bool,
 }
 
 #[derive(Debug)]
@@ -80,6 +125,7 @@ impl Workload {
                 job: None,
                 next_poll: 0,
                 goes_stale: k == 0 || mix(stream ^ k as u64) % 2 == 0,
+                sdk_2_16: true,
             })
             .collect();
         Workload {
@@ -99,6 +145,14 @@ impl Workload {
     /// The platform's healthcheck items: one every `every_ms` (0: none).
     pub(crate) fn with_healthchecks(mut self, every_ms: i64) -> Self {
         self.healthcheck_every_ms = every_ms.max(0);
+        self
+    }
+
+    /// The SDK generation the workers behave as (default: 2.16+).
+    pub(crate) fn with_worker_sdk(mut self, sdk: WorkerSdk) -> Self {
+        for (k, w) in self.workers.iter_mut().enumerate() {
+            w.sdk_2_16 = sdk.heartbeats_first(k);
+        }
         self
     }
 
@@ -174,31 +228,25 @@ impl Workload {
         let rng = &mut self.rng;
         let w = &mut self.workers[k];
         if let Some(job) = &mut w.job {
-            if scenario == Scenario::StaleHeartbeats && w.goes_stale {
+            if scenario == Scenario::StaleHeartbeats && w.goes_stale && !job.healthcheck {
                 return; // keeps the item, says nothing
             }
-            if now >= job.next_heartbeat {
-                match q.heartbeat(job.seq, Some(&job.last_heartbeat), None, now) {
-                    Ok(r)
-                        if r.lease_extended
-                            && !matches!(r.state, WorkState::Stopping | WorkState::Stopped) =>
-                    {
-                        job.last_heartbeat = r.last_heartbeat;
-                        job.next_heartbeat = now + rng.range(3_000, 5_000);
-                    }
-                    // Told to shut down, or the lease is lost (412): let the item go.
-                    _ => {
-                        w.job = None;
-                        w.next_poll = now + rng.range(100, 600);
-                        return;
-                    }
-                }
+            if now >= job.next_heartbeat && !heartbeat(job, w.sdk_2_16, q, rng, now) {
+                // Told to shut down, or the lease is lost (412): let the item go.
+                w.job = None;
+                w.next_poll = now + rng.range(100, 600);
+                return;
             }
             if now < job.ends || job.last_heartbeat == NO_HEARTBEAT {
                 return;
             }
-            // Done: stop the item and, like the SDK's poller, poll again at once.
-            let _ = q.stop(job.seq, false, now);
+            // Done: stop the item and, like the SDK's poller, poll again at
+            // once. 2.14 stops gracefully; 2.16+ force-stops (`_lease.py`,
+            // `_stop_if_held`), except under stuck-stopping, whose stops hang
+            // on the server: there it takes the poller's fallback, a graceful
+            // stop (`_poller.py`, after a 401 on the forced one).
+            let force = w.sdk_2_16 && scenario != Scenario::StuckStopping;
+            let _ = q.stop(job.seq, force || job.healthcheck, now);
             w.job = None;
             w.next_poll = now;
         }
@@ -219,20 +267,56 @@ impl Workload {
             w.next_poll = now + rng.range(1_000, 3_000);
             return;
         }
-        if kind == ItemKind::Healthcheck {
+        let healthcheck = kind == ItemKind::Healthcheck;
+        if healthcheck && !w.sdk_2_16 {
             // As SDK 2.14's worker: skip a non-session item, force-stop it
             // (starting -> stopped, never started), and poll again at once.
             let _ = q.stop(seq, true, now);
             w.next_poll = now;
             return;
         }
-        let run = rng.range(self.mean_run_ms * 2 / 5, self.mean_run_ms * 8 / 5);
-        w.job = Some(Job {
+        // 2.16+ holds a healthcheck for its first heartbeat, then skips it.
+        let run = if healthcheck {
+            rng.range(100, 1_000)
+        } else {
+            rng.range(self.mean_run_ms * 2 / 5, self.mean_run_ms * 8 / 5)
+        };
+        let mut job = Job {
             seq,
+            healthcheck,
             ends: now + run,
             next_heartbeat: now + rng.range(300, 1_500),
             last_heartbeat: NO_HEARTBEAT.to_owned(),
-        });
+        };
+        // 2.16+ claims with a heartbeat straight after the ack (`Lease.hold_during`).
+        if w.sdk_2_16 && !heartbeat(&mut job, true, q, rng, now) {
+            w.next_poll = now + rng.range(100, 600);
+            return;
+        }
+        w.job = Some(job);
+    }
+}
+
+/// One lease heartbeat; false when the worker lets the item go: 2.16+ only
+/// on `lease_extended: false` ("heartbeat signals shutdown"), 2.14 also on a
+/// `stopping`/`stopped` state; both on an error (412: the lease is lost).
+fn heartbeat(
+    job: &mut Job,
+    sdk_2_16: bool,
+    q: &mut EnvQueue,
+    rng: &mut SplitMix64,
+    now: i64,
+) -> bool {
+    match q.heartbeat(job.seq, Some(&job.last_heartbeat), None, now) {
+        Ok(r)
+            if r.lease_extended
+                && (sdk_2_16 || !matches!(r.state, WorkState::Stopping | WorkState::Stopped)) =>
+        {
+            job.last_heartbeat = r.last_heartbeat;
+            job.next_heartbeat = now + rng.range(3_000, 5_000);
+            true
+        }
+        _ => false,
     }
 }
 

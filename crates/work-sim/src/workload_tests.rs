@@ -1,7 +1,7 @@
 //! Scenario tests of the simulated workload, stepped on a synthetic clock.
 
 use super::*;
-use crate::state::{Truth, NONE};
+use crate::state::{Item, Truth, NONE};
 
 const T0: i64 = 1_780_000_000_000;
 const TICK: i64 = 250;
@@ -111,16 +111,23 @@ fn backlog_grows_the_queue() {
 }
 
 #[test]
-fn stale_heartbeats_show_expired_leases_within_100_s() {
+fn stale_heartbeats_show_within_100_s_and_expired_leases_after_the_300_s_ttl() {
     let mut r = Rig::new(5, 4, 20.0);
     r.run(Scenario::Steady, 60);
     let early = r.run(Scenario::StaleHeartbeats, 60);
-    assert_eq!(early.expired_leases, 0, "{early:?}");
+    assert_eq!(early.stale_heartbeats, 0, "{early:?}");
     let t = r.run(Scenario::StaleHeartbeats, 40);
-    assert!(t.expired_leases >= 1, "{t:?}");
+    assert!(t.stale_heartbeats >= 1, "{t:?}");
+    assert_eq!(
+        t.expired_leases, 0,
+        "a 300 s lease outlives three missed heartbeats: {t:?}"
+    );
+    let lost = r.run(Scenario::StaleHeartbeats, 210);
+    assert!(lost.expired_leases >= 1, "{lost:?}");
     let recovered = r.run(Scenario::Steady, 60);
     assert_eq!(
-        recovered.expired_leases, 0,
+        (recovered.stale_heartbeats, recovered.expired_leases),
+        (0, 0),
         "silent workers resume and finish: {recovered:?}"
     );
 }
@@ -147,9 +154,12 @@ fn api_scenarios_leave_the_workload_steady() {
 }
 
 #[test]
-fn healthchecks_arrive_on_time_are_force_stopped_unstarted_and_wait_while_workers_are_down() {
+fn healthchecks_arrive_on_time_are_force_stopped_unstarted_by_2_14_workers_and_wait_while_workers_are_down(
+) {
     let mut r = Rig::new(5, 2, 6.0);
-    r.load = Workload::new(5, 0, 2, 6.0).with_healthchecks(10_000);
+    r.load = Workload::new(5, 0, 2, 6.0)
+        .with_healthchecks(10_000)
+        .with_worker_sdk(WorkerSdk::V2_14);
     let t = r.run(Scenario::Steady, 120);
     let healthchecks: Vec<_> =
         r.q.items()
@@ -189,4 +199,67 @@ fn healthchecks_arrive_on_time_are_force_stopped_unstarted_and_wait_while_worker
         .and_then(work_api::decode::timestamp_ms)
         .map_or(0, |t| r.now - t);
     assert!(waiting_ms < 10_000, "{back:?}");
+}
+
+/// The healthchecks a fleet of `sdk` workers stopped within two minutes.
+fn stopped_healthchecks(sdk: WorkerSdk) -> (Vec<Item>, Truth) {
+    let mut r = Rig::new(5, 4, 6.0);
+    r.load = Workload::new(5, 0, 4, 6.0)
+        .with_healthchecks(5_000)
+        .with_worker_sdk(sdk);
+    let t = r.run(Scenario::Steady, 120);
+    let stopped =
+        r.q.items()
+            .iter()
+            .filter(|i| i.kind == ItemKind::Healthcheck && i.state == WorkState::Stopped)
+            .cloned()
+            .collect();
+    (stopped, t)
+}
+
+/// 2.14: acknowledged and force-stopped at once, never started.
+fn unstarted(h: &Item) -> bool {
+    h.acked != NONE && h.stopped == h.acked && (h.started, h.heartbeat) == (NONE, NONE)
+}
+
+/// 2.16+: the first heartbeat at the acknowledgement (active), then a forced stop.
+fn heartbeated(h: &Item) -> bool {
+    h.acked != NONE
+        && h.started == h.acked
+        && h.heartbeat >= h.started
+        && h.stopped > h.acked
+        && h.stopped - h.acked < 2_000
+        && h.stop_requested == h.stopped
+}
+
+#[test]
+fn workers_of_sdk_2_16_heartbeat_healthchecks_first_so_they_pass_through_active() {
+    let (stopped, t) = stopped_healthchecks(WorkerSdk::V2_16);
+    assert!(stopped.len() >= 20, "{t:?}");
+    for h in &stopped {
+        assert!(heartbeated(h), "{h:?}");
+    }
+    let sessions: u64 = t.counts.values().sum();
+    assert_eq!(sessions, t.total - t.healthchecks.values().sum::<u64>());
+}
+
+#[test]
+fn a_mixed_fleet_leaves_healthchecks_in_both_shapes() {
+    let (stopped, t) = stopped_healthchecks(WorkerSdk::Mixed);
+    let old = stopped.iter().filter(|h| unstarted(h)).count();
+    let new = stopped.iter().filter(|h| heartbeated(h)).count();
+    assert!(
+        old >= 3 && new >= 3,
+        "{old} unstarted, {new} heartbeated: {t:?}"
+    );
+    assert_eq!(old + new, stopped.len(), "no third shape");
+}
+
+#[test]
+fn worker_sdk_names_parse_and_unknown_ones_do_not() {
+    assert_eq!(WorkerSdk::parse("2.17"), Some(WorkerSdk::V2_16));
+    assert_eq!(WorkerSdk::parse("2.15"), Some(WorkerSdk::V2_14));
+    assert_eq!(WorkerSdk::parse("mixed"), Some(WorkerSdk::Mixed));
+    assert_eq!(WorkerSdk::parse("3"), None);
+    assert_eq!(WorkerSdk::default(), WorkerSdk::V2_16);
 }

@@ -112,6 +112,7 @@ struct Template {
     workers: usize,
     arrivals_per_minute: f64,
     healthcheck_every_ms: i64,
+    worker_sdk: crate::WorkerSdk,
 }
 
 #[derive(Debug)]
@@ -129,6 +130,8 @@ pub(crate) struct World {
     scenario: AtomicU8,
     requests: AtomicU64,
     token_rng: Mutex<SplitMix64>,
+    /// Signs the sessions tokens of poll secrets.
+    pub sessions: crate::sessions::SessionTokens,
     /// How every list pages (`""` endings, empty pages).
     pub paging: Paging,
     /// The headers of the latest API requests (`GET /_sim/requests`).
@@ -150,6 +153,7 @@ impl World {
             arrivals_per_minute: opts.arrivals_per_minute,
             healthcheck_every_ms: i64::try_from(opts.healthcheck_interval.as_millis())
                 .unwrap_or(i64::MAX),
+            worker_sdk: opts.worker_sdk,
         };
         let mut envs = Envs::default();
         for k in 0..n + 2 {
@@ -187,6 +191,7 @@ impl World {
             admin_token: ids::token(&mut keys, "sim-admin-", 32),
             fault_seed: mix(opts.seed ^ 0xFA17),
             token_rng: Mutex::new(SplitMix64::new(keys.next_u64())),
+            sessions: crate::sessions::SessionTokens::new(keys.next_u64()),
             clock,
             advancer: Advancer::new(time),
             scenario: AtomicU8::new(scenario.index()),
@@ -304,7 +309,7 @@ impl World {
         self.requests.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// A fresh random token (request ids, poll secrets).
+    /// A fresh random token (request ids).
     pub(crate) fn token(&self, prefix: &str, chars: usize) -> String {
         let mut rng = self.token_rng.lock().unwrap_or_else(|e| e.into_inner());
         ids::token(&mut rng, prefix, chars)
@@ -376,7 +381,8 @@ fn new_env(
         cell: Mutex::new(EnvCell {
             q,
             load: Workload::new(t.seed, k, t.workers, t.arrivals_per_minute)
-                .with_healthchecks(t.healthcheck_every_ms),
+                .with_healthchecks(t.healthcheck_every_ms)
+                .with_worker_sdk(t.worker_sdk),
         }),
         scenario: AtomicU8::new(scenario.index()),
     }

@@ -194,3 +194,37 @@ fn an_environment_label_may_not_take_the_name_of_a_label_the_exporter_sets() {
         }
     }
 }
+
+#[test]
+fn stale_heartbeat_is_a_duration_per_environment_defaulting_to_three_missed_heartbeats() {
+    let cfg = load(
+        "thresholds: {stale_heartbeat: 2m}",
+        "    thresholds: {stale_heartbeat: 45s}",
+    )
+    .unwrap();
+    let t = &cfg.exposition.thresholds;
+    assert_eq!(
+        (t.stale_heartbeat_ms("env_a"), t.stale_heartbeat_ms("env_b")),
+        (45_000, 120_000)
+    );
+    assert_eq!(
+        served(&cfg, "env_a"),
+        vec![("stale_heartbeat_seconds", 45.0, "environment")]
+    );
+    let none = load("", "").unwrap();
+    assert_eq!(
+        none.exposition.thresholds.stale_heartbeat_ms("env_a"),
+        90_000
+    );
+    assert!(
+        served(&none, "env_a").is_empty(),
+        "the default is not served: the rules have their own"
+    );
+    let err = load("thresholds: {stale_heartbeat: 3}", "")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("thresholds.stale_heartbeat") && err.contains("duration"),
+        "{err}"
+    );
+}

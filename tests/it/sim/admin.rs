@@ -18,7 +18,7 @@ async fn admin_endpoints_need_the_admin_token() {
     let (s, state) = sim.admin(Method::GET, "/_sim/state", None).await;
     assert_eq!(s, 200);
     assert_eq!(state["scenario"], "steady");
-    assert_eq!(state["lease_ttl_seconds"], 90);
+    assert_eq!(state["lease_ttl_seconds"], 300);
     let envs = state["environments"].as_array().unwrap();
     assert_eq!(envs.len(), 2);
     for key in [

@@ -31,9 +31,12 @@ impl EnvQueue {
         let extended = match it.state {
             WorkState::Stopped => false,
             WorkState::Stopping => {
-                // Not compared while stopping: the worker is winding down.
+                // Not compared while stopping: the worker is winding down. A
+                // stop was requested, so the lease is not extended: SDK 2.16+
+                // lets go only on `lease_extended: false` (`_lease.py`,
+                // "heartbeat signals shutdown").
                 it.heartbeat = now.max(it.heartbeat.saturating_add(1));
-                true
+                false
             }
             WorkState::Starting | WorkState::Active => {
                 let matches = match expected {

@@ -1,7 +1,7 @@
 //! What an environment's queue reports: stats, list pages, the ground truth,
 //! and pruning of finished items.
 
-use super::{EnvQueue, ItemKind, LEASE_TTL_MS, NONE, POLLING_WINDOW_MS};
+use super::{EnvQueue, ItemKind, LEASE_TTL_MS, NONE, POLLING_WINDOW_MS, STALE_HEARTBEAT_MS};
 use crate::ids;
 use std::collections::BTreeMap;
 use work_api::wire::{QueueStats, WorkState};
@@ -21,6 +21,10 @@ pub(crate) struct Truth {
     pub pending: i64,
     pub workers_polling: i64,
     pub oldest_queued_at: Option<String>,
+    /// Starting/active sessions whose last heartbeat (acknowledgement when
+    /// none yet) is older than 90 s: three missed heartbeats.
+    pub stale_heartbeats: u64,
+    /// The same, older than the 300 s lease TTL.
     pub expired_leases: u64,
 }
 
@@ -77,7 +81,7 @@ impl EnvQueue {
             WorkState::KNOWN.iter().map(|s| (s.as_str(), 0)).collect();
         let mut healthchecks = counts.clone();
         let mut oldest_waiting_healthcheck = None::<i64>;
-        let mut expired = 0;
+        let (mut stale, mut expired) = (0, 0);
         for it in &self.items {
             if it.kind == ItemKind::Healthcheck {
                 *healthchecks.entry(it.state.as_str()).or_default() += 1;
@@ -94,6 +98,9 @@ impl EnvQueue {
                 } else {
                     it.acked
                 };
+                if last != NONE && now - last > STALE_HEARTBEAT_MS {
+                    stale += 1;
+                }
                 if last != NONE && now - last > LEASE_TTL_MS {
                     expired += 1;
                 }
@@ -108,6 +115,7 @@ impl EnvQueue {
             pending: self.pending.len() as i64,
             workers_polling: self.workers_polling(now),
             oldest_queued_at: self.oldest_queued_ms().map(ids::timestamp),
+            stale_heartbeats: stale,
             expired_leases: expired,
         }
     }
