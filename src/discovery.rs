@@ -92,21 +92,27 @@ pub fn watched(
     out.into_values().collect()
 }
 
-/// The key in `dir/<id>`, trimmed; `None` when there is no usable file.
+/// The key in `dir/<id>`, trimmed; `None` when there is no usable file. A
+/// file that is not a regular one, too large, or holding bytes no header can
+/// carry is logged as the configuration error it is, naming the file.
 pub fn read_key(dir: &Path, id: &str) -> Option<Secret> {
+    use crate::config::files;
     if !is_plain_id(id) {
         return None; // never build a path from an id like `../x`
     }
     let path = dir.join(id);
-    match std::fs::read_to_string(&path) {
-        Ok(text) if !text.trim().is_empty() => Some(Secret::new(text.trim())),
-        Ok(_) => {
-            tracing::warn!(environment_id = %id, path = %path.display(), "key file is empty");
-            None
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+    let text = match files::read_text(&path, files::MAX_KEY_BYTES) {
+        Ok(text) => text,
+        Err(files::FileError::NotFound { .. }) => return None,
         Err(e) => {
-            tracing::warn!(environment_id = %id, path = %path.display(), "cannot read key file: {e}");
+            tracing::error!(environment_id = %id, path = %path.display(), reason = e.reason(), "configuration error in --discovery.keys-dir: {e} (fix: {})", e.fix());
+            return None;
+        }
+    };
+    match files::check_key(&text) {
+        Ok(key) => Some(Secret::new(key)),
+        Err(problem) => {
+            tracing::error!(environment_id = %id, path = %path.display(), "configuration error in --discovery.keys-dir: key file {} {problem} (fix: write the key alone on one line)", path.display());
             None
         }
     }
@@ -220,12 +226,14 @@ impl Discovery {
             }
         };
         let found = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let envs = watched(
-            &self.configured,
-            &found,
-            self.shard,
-            self.settings.keys_dir.as_deref(),
-        );
+        // Key files are read on the blocking pool: a slow disk never stalls a scrape.
+        let (configured, shard) = (self.configured.clone(), self.shard);
+        let keys_dir = self.settings.keys_dir.clone();
+        let envs = tokio::task::spawn_blocking(move || {
+            watched(&configured, &found, shard, keys_dir.as_deref())
+        })
+        .await
+        .unwrap_or_default();
         self.report_keyless(&envs);
         (envs, ok)
     }

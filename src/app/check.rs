@@ -3,10 +3,17 @@
 
 use super::AppError;
 use crate::cli::CheckConfigArgs;
-use crate::config::{self, Config};
+use crate::config::Config;
 
-pub(super) async fn check_config(args: &CheckConfigArgs) -> Result<(), AppError> {
-    let cfg = Config::from_args(&args.serve, &config::process_env)?;
+pub(super) async fn check_config(
+    args: &CheckConfigArgs,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Result<(), AppError> {
+    let Some(cfg) = super::load_config(&args.serve, shutdown).await? else {
+        return Err(AppError::Check(
+            "stopped before the configuration was read".into(),
+        ));
+    };
     describe(&cfg);
     if !args.probe {
         return Ok(());

@@ -75,13 +75,23 @@ pub(super) const RESERVED_LABELS: &[&str] = &[
 fn read_secret(field: &str, source: &SecretSource, env: EnvLookup) -> Result<Secret, ConfigError> {
     match (&source.file, &source.env) {
         (Some(path), None) => read_secret_file(field, path),
-        (None, Some(var)) => env(var).map(Secret::new).ok_or_else(|| {
-            ConfigError::new(
-                field,
-                format!("environment variable {var} is not set or empty"),
-                format!("export {var} or point {field}.file at a key file"),
-            )
-        }),
+        (None, Some(var)) => {
+            let value = env(var).ok_or_else(|| {
+                ConfigError::new(
+                    field,
+                    format!("environment variable {var} is not set or empty"),
+                    format!("export {var} or point {field}.file at a key file"),
+                )
+            })?;
+            let key = super::files::check_key(&value).map_err(|problem| {
+                ConfigError::new(
+                    field,
+                    format!("environment variable {var} {problem}"),
+                    format!("export {var} with the key alone"),
+                )
+            })?;
+            Ok(Secret::new(key))
+        }
         _ => Err(ConfigError::new(
             field,
             "needs exactly one of `file` or `env`",
@@ -90,41 +100,19 @@ fn read_secret(field: &str, source: &SecretSource, env: EnvLookup) -> Result<Sec
     }
 }
 
-/// Largest key file read: a key is a line, and a path pointing at something
-/// endless (a device, a log) must not stop start-up.
-const MAX_KEY_FILE_BYTES: u64 = 64 << 10;
-
-/// Reads a key file, trimming the trailing newline editors and Secrets add.
+/// Reads a key file (bounded, regular files only, never blocking on a FIFO:
+/// `files::read_bounded`), trimming the trailing newline editors and Secrets
+/// add, and refusing bytes that cannot go in a request header.
 pub fn read_secret_file(field: &str, path: &Path) -> Result<Secret, ConfigError> {
-    use std::io::Read;
-    let unreadable = |e: std::io::Error| {
+    let text = super::files::read_text(path, super::files::MAX_KEY_BYTES)
+        .map_err(|e| ConfigError::new(field, format!("key file: {e}"), e.fix()))?;
+    let key = super::files::check_key(&text).map_err(|problem| {
         ConfigError::new(
             field,
-            format!("cannot read key file {}: {e}", path.display()),
-            "check the path and that the exporter's user may read it",
+            format!("key file {} {problem}", path.display()),
+            "write the key alone on one line (printf %s \"$KEY\" > file)",
         )
-    };
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .map_err(unreadable)?
-        .take(MAX_KEY_FILE_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(unreadable)?;
-    if text.len() as u64 > MAX_KEY_FILE_BYTES {
-        return Err(ConfigError::new(
-            field,
-            format!("key file {} is larger than 64 KiB", path.display()),
-            "point it at the file holding just the key",
-        ));
-    }
-    let key = text.trim();
-    if key.is_empty() {
-        return Err(ConfigError::new(
-            field,
-            format!("key file {} is empty", path.display()),
-            "write the key into the file",
-        ));
-    }
+    })?;
     Ok(Secret::new(key))
 }
 
@@ -158,13 +146,8 @@ pub(super) fn from_file(
     args: &ServeArgs,
     env: EnvLookup,
 ) -> Result<Sources, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::new(
-            "--config.file",
-            format!("cannot read {}: {e}", path.display()),
-            "check the path",
-        )
-    })?;
+    let text = super::files::read_text(path, super::files::MAX_CONFIG_BYTES)
+        .map_err(|e| ConfigError::new("--config.file", e.to_string(), e.fix()))?;
     from_text(&text, &path.display().to_string(), args, env)
 }
 

@@ -16,13 +16,12 @@
 //! ```
 //!
 //! The first load happens with the rest of the configuration, before any
-//! socket opens: a bad file stops the program. Later, the files are checked
-//! for every new connection and request (a digest of each); a changed file is
-//! re-read, and when the new version is bad the previous one stays in force
-//! (and an error is logged once), so a typo can never switch TLS or
-//! authentication off.
+//! socket opens: a bad file stops the program. Later versions are picked up
+//! by `reload` and fail closed: one that is bad, empty, or would switch TLS,
+//! basic auth or client certificates off keeps the previous one in force.
 
 mod auth;
+mod reload;
 mod tls;
 
 use crate::config::ConfigError;
@@ -30,9 +29,10 @@ use hyper::header::{HeaderName, HeaderValue};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-pub use auth::Verdict;
+pub use auth::{Verdict, DENIAL_REASONS};
+pub use reload::{WebObserver, WebServerConfig, RELOAD_RESULTS};
 
 const FIELD: &str = "--web.config.file";
 
@@ -50,6 +50,43 @@ struct File {
     tls_server_config: Option<tls::TlsFile>,
     http_server_config: Option<HttpFile>,
     basic_auth_users: Option<BTreeMap<String, String>>,
+    rate_limit: Option<RateLimitFile>,
+}
+
+/// `rate_limit` as the exporter-toolkit takes it: one token every
+/// `interval`, up to `burst` saved; a request finding none gets 429.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateLimitFile {
+    interval: Option<String>,
+    burst: Option<u32>,
+}
+
+/// A checked `rate_limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub interval: Duration,
+    pub burst: u32,
+}
+
+fn rate_limit(f: Option<RateLimitFile>) -> Result<Option<RateLimit>, ConfigError> {
+    let Some(f) = f else { return Ok(None) };
+    let interval = match f.interval.as_deref() {
+        None | Some("0s") | Some("0") => return Ok(None),
+        Some(text) => humantime::parse_duration(text.trim()).map_err(|_| {
+            error(
+                format!("rate_limit.interval: {text:?} is not a duration"),
+                "write e.g. 100ms or 1s",
+            )
+        })?,
+    };
+    if interval.is_zero() {
+        return Ok(None);
+    }
+    Ok(Some(RateLimit {
+        interval,
+        burst: f.burst.unwrap_or(0).max(1),
+    }))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -79,6 +116,7 @@ pub struct WebConfig {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The certificate, key and CA files it names, watched for changes.
     files: Vec<PathBuf>,
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -115,6 +153,7 @@ impl WebConfig {
             }
             None => (None, false),
         };
+        let rate_limit = rate_limit(file.rate_limit)?;
         let users = file.basic_auth_users.unwrap_or_default();
         for (user, hash) in &users {
             auth::check_hash(user, hash)?;
@@ -150,6 +189,7 @@ impl WebConfig {
             users,
             headers,
             files,
+            rate_limit,
         })
     }
 
@@ -158,111 +198,19 @@ impl WebConfig {
         !self.users.is_empty()
     }
 
-    fn read(path: &Path) -> Result<WebConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            error(
-                format!("cannot read {}: {e}", path.display()),
-                "check the path and that the exporter's user may read it",
-            )
-        })?;
+    /// Read and check the file; the flag says it was blank (empty or only
+    /// whitespace), which a reload refuses.
+    fn read(path: &Path) -> Result<(WebConfig, bool), ConfigError> {
+        use crate::config::files;
+        let text = files::read_text(path, files::MAX_WEB_FILE_BYTES)
+            .map_err(|e| error(e.to_string(), e.fix()))?;
+        files::check_yaml_nesting(&text)
+            .map_err(|problem| error(format!("{}: {problem}", path.display()), "fix the YAML"))?;
         let dir = path.parent().unwrap_or(Path::new("."));
-        WebConfig::parse(&text, dir).map_err(|mut e| {
+        let config = WebConfig::parse(&text, dir).map_err(|mut e| {
             e.problem = format!("{}: {}", path.display(), e.problem);
             e
-        })
-    }
-}
-
-/// What identifies a version of a file: a digest of its content. These
-/// files are small, and modification times are too coarse to tell two quick
-/// edits apart (or can go back, as when a Kubernetes Secret is swapped).
-type Stamp = Option<[u8; 32]>;
-
-/// Read at most this much of a file to stamp it.
-const STAMP_MAX_BYTES: u64 = 1 << 20;
-
-fn stamp(path: &Path) -> Stamp {
-    use std::io::Read;
-    let mut content = Vec::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(STAMP_MAX_BYTES)
-        .read_to_end(&mut content)
-        .ok()?;
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, &content).as_ref());
-    Some(out)
-}
-
-struct Loaded {
-    stamps: Vec<Stamp>,
-    config: Arc<WebConfig>,
-    /// Stamps of a version that failed to load, so it is neither re-read nor re-logged.
-    failed: Option<Vec<Stamp>>,
-}
-
-/// The web configuration in force, re-read when its files change.
-pub struct WebServerConfig {
-    path: PathBuf,
-    loaded: Mutex<Loaded>,
-    verifier: auth::Verifier,
-}
-
-impl std::fmt::Debug for WebServerConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebServerConfig")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
-    }
-}
-
-impl WebServerConfig {
-    /// The first load: any problem is a configuration error.
-    pub fn load(path: &Path) -> Result<WebServerConfig, ConfigError> {
-        let config = WebConfig::read(path)?;
-        let stamps = Self::stamps(path, &config);
-        Ok(WebServerConfig {
-            path: path.to_path_buf(),
-            loaded: Mutex::new(Loaded {
-                stamps,
-                config: Arc::new(config),
-                failed: None,
-            }),
-            verifier: auth::Verifier::new(),
-        })
-    }
-
-    fn stamps(path: &Path, config: &WebConfig) -> Vec<Stamp> {
-        std::iter::once(path)
-            .chain(config.files.iter().map(PathBuf::as_path))
-            .map(stamp)
-            .collect()
-    }
-
-    /// The version in force, re-reading the files first if any changed.
-    pub fn current(&self) -> Arc<WebConfig> {
-        let mut l = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Self::stamps(&self.path, &l.config);
-        if now == l.stamps || l.failed.as_ref() == Some(&now) {
-            return l.config.clone();
-        }
-        match WebConfig::read(&self.path) {
-            Ok(config) => {
-                tracing::info!(file = %self.path.display(), tls = config.tls.is_some(), basic_auth = config.needs_auth(), "web configuration reloaded");
-                l.stamps = Self::stamps(&self.path, &config);
-                l.config = Arc::new(config);
-                l.failed = None;
-            }
-            Err(e) => {
-                tracing::error!(file = %self.path.display(), "web configuration not reloaded, the previous one stays in force: {e}");
-                l.failed = Some(now);
-            }
-        }
-        l.config.clone()
-    }
-
-    /// Check a request's `Authorization` header against `config`'s users.
-    pub async fn authorize(&self, config: &WebConfig, header: Option<&HeaderValue>) -> Verdict {
-        self.verifier.check(&config.users, header).await
+        })?;
+        Ok((config, text.trim().is_empty()))
     }
 }

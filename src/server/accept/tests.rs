@@ -59,8 +59,7 @@ fn site() -> Arc<Site> {
 fn connection(idle: Duration) -> (Connection, hyper_util::server::graceful::GracefulShutdown) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let conn = Connection {
-        site: site(),
-        web: None,
+        guard: Arc::new(Guard::new(site(), None)),
         limits: Limits {
             idle_timeout: idle,
             ..Limits::default()
@@ -80,7 +79,8 @@ async fn a_client_that_stops_reading_its_response_is_dropped_after_the_idle_time
         .await
         .unwrap();
     let t = Instant::now();
-    tokio::time::timeout(Duration::from_secs(300), conn.serve(server))
+    let (ticket, _) = Table::new(1, 1).admit([127, 0, 0, 1].into());
+    tokio::time::timeout(Duration::from_secs(300), conn.serve(server, &ticket))
         .await
         .expect("the stalled connection was closed");
     let took = t.elapsed();
@@ -95,7 +95,8 @@ async fn a_connection_that_keeps_moving_is_not_idle() {
     let (client, server) = tokio::io::duplex(64);
     let (conn, _graceful) = connection(Duration::from_secs(30));
     let (mut rd, mut wr) = tokio::io::split(client);
-    let served = tokio::spawn(conn.serve(server));
+    let (ticket, _) = Table::new(1, 1).admit([127, 0, 0, 1].into());
+    let served = tokio::spawn(async move { conn.serve(server, &ticket).await });
     // A request every 5 s (within the header deadline) for 40 s, longer
     // in all than the idle timeout; each answer read in full.
     for _ in 0..8 {
