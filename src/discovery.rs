@@ -96,25 +96,34 @@ pub fn watched(
 /// file that is not a regular one, too large, or holding bytes no header can
 /// carry is logged as the configuration error it is, naming the file.
 pub fn read_key(dir: &Path, id: &str) -> Option<Secret> {
+    match key_in(dir, id) {
+        Ok(key) => key,
+        Err(problem) => {
+            tracing::error!(environment_id = %id, "configuration error in --discovery.keys-dir: {problem}");
+            None
+        }
+    }
+}
+
+/// The key in `dir/<id>`: `Ok(None)` when there is no such file, an error
+/// naming the file and the fix when it cannot be used (`check-config` reports those).
+pub fn key_in(dir: &Path, id: &str) -> Result<Option<Secret>, String> {
     use crate::config::files;
     if !is_plain_id(id) {
-        return None; // never build a path from an id like `../x`
+        return Ok(None); // never build a path from an id like `../x`
     }
     let path = dir.join(id);
     let text = match files::read_text(&path, files::MAX_KEY_BYTES) {
         Ok(text) => text,
-        Err(files::FileError::NotFound { .. }) => return None,
-        Err(e) => {
-            tracing::error!(environment_id = %id, path = %path.display(), reason = e.reason(), "configuration error in --discovery.keys-dir: {e} (fix: {})", e.fix());
-            return None;
-        }
+        Err(files::FileError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(format!("{e} (fix: {})", e.fix())),
     };
     match files::check_key(&text) {
-        Ok(key) => Some(Secret::new(key)),
-        Err(problem) => {
-            tracing::error!(environment_id = %id, path = %path.display(), "configuration error in --discovery.keys-dir: key file {} {problem} (fix: write the key alone on one line)", path.display());
-            None
-        }
+        Ok(key) => Ok(Some(Secret::new(key))),
+        Err(problem) => Err(format!(
+            "key file {} {problem} (fix: write the key alone on one line)",
+            path.display()
+        )),
     }
 }
 

@@ -15,6 +15,19 @@ pub(super) async fn check_config(
         ));
     };
     describe(&cfg);
+    let dir = cfg.discovery.as_ref().and_then(|d| d.keys_dir.clone());
+    if let Some(dir) = dir {
+        let problems = tokio::task::spawn_blocking(move || keys_dir_problems(&dir))
+            .await
+            .unwrap_or_default();
+        if !problems.is_empty() {
+            return Err(AppError::Config(crate::config::ConfigError {
+                field: "--discovery.keys-dir".into(),
+                problem: problems.join("; "),
+                fix: "make each file in it a regular file holding one environment's key".into(),
+            }));
+        }
+    }
     if !args.probe {
         return Ok(());
     }
@@ -79,4 +92,21 @@ fn describe(cfg: &Config) {
             }
         );
     }
+}
+
+/// Most files of the keys directory `check-config` reads.
+const KEYS_DIR_CHECKED: usize = 100_000;
+
+/// What is wrong with the files of the keys directory named like environments.
+fn keys_dir_problems(dir: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return vec![format!("cannot list {}", dir.display())];
+    };
+    entries
+        .take(KEYS_DIR_CHECKED)
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| crate::config::is_plain_id(name))
+        .filter_map(|name| crate::discovery::key_in(dir, &name).err())
+        .collect()
 }

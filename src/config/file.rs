@@ -116,6 +116,24 @@ pub fn read_secret_file(field: &str, path: &Path) -> Result<Secret, ConfigError>
     Ok(Secret::new(key))
 }
 
+/// Longest label value (and environment name or id) accepted: each goes on
+/// every series of its environment, in every scrape.
+pub const MAX_LABEL_VALUE_BYTES: usize = 1024;
+
+fn check_label_value(field: &str, value: &str) -> Result<(), ConfigError> {
+    if value.len() > MAX_LABEL_VALUE_BYTES {
+        return Err(ConfigError::new(
+            field,
+            format!(
+                "is {} bytes, more than the {MAX_LABEL_VALUE_BYTES} a label value may be",
+                value.len()
+            ),
+            "shorten it: it goes on every series of the environment",
+        ));
+    }
+    Ok(())
+}
+
 fn check_label_name(field: &str, name: &str) -> Result<(), ConfigError> {
     let mut chars = name.chars();
     let valid_start = chars
@@ -158,6 +176,9 @@ fn from_text(
     args: &ServeArgs,
     env: EnvLookup,
 ) -> Result<Sources, ConfigError> {
+    super::files::check_yaml_nesting(text).map_err(|problem| {
+        ConfigError::new(format!("--config.file {origin}"), problem, "fix the YAML")
+    })?;
     let file: FileConfig = serde_yaml_ng::from_str(text).map_err(|e| {
         ConfigError::new(format!("--config.file {origin}"), e.to_string(), "fix the YAML; known fields: api_key, credentials.stats, workspace_id, environments[].{id,name,labels,key,stats_interval,list_interval,thresholds}, discovery.{interval,name_regex,ids,include_archived,keys_dir}, thresholds.{queue_lag_warning,queue_lag_critical,backlog_depth,pending,stuck_stopping,time_to_drain}")
     })?;
@@ -254,8 +275,19 @@ fn environment(
             "remove the duplicate entry",
         ));
     }
-    for name in e.labels.keys() {
+    for (name, value) in &e.labels {
         check_label_name(&format!("{field}.labels"), name)?;
+        check_label_value(&format!("{field}.labels.{name}"), value)?;
+    }
+    if let Some(name) = &e.name {
+        check_label_value(&format!("{field}.name"), name)?;
+    }
+    if id.len() > MAX_LABEL_VALUE_BYTES {
+        return Err(ConfigError::new(
+            format!("{field}.id"),
+            format!("is {} bytes long", id.len()),
+            "copy the id (env_…) from the Console",
+        ));
     }
     let key = environment_key(field, e, keys)?;
     let cadence = super::CadenceOverrides::parse(

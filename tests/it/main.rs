@@ -12,6 +12,7 @@ mod formats;
 
 mod ground_truth;
 mod healthchecks;
+mod hostile_files;
 mod leaks;
 mod load;
 mod multi_target;

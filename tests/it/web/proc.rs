@@ -13,20 +13,17 @@ pub struct Exporter {
     log: Arc<Mutex<Vec<String>>>,
 }
 
-/// The binary with one environment and an API nobody answers at.
+/// The binary with one environment and an API nobody answers at; `args`
+/// first (a subcommand, if any, then its flags).
 pub fn command(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_anthropic-work-exporter"));
-    c.args([
-        "--web.listen-address",
-        "127.0.0.1:0",
-        "--api.base-url",
-        "http://127.0.0.1:9",
-    ])
-    .args(args)
-    .env("ANTHROPIC_ENVIRONMENT_ID", "env_x")
-    .env("ANTHROPIC_ENVIRONMENT_KEY", "k")
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
+    c.args(args)
+        .args(["--web.listen-address", "127.0.0.1:0"])
+        .args(["--api.base-url", "http://127.0.0.1:9"])
+        .env("ANTHROPIC_ENVIRONMENT_ID", "env_x")
+        .env("ANTHROPIC_ENVIRONMENT_KEY", "k")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     c
 }
 
@@ -67,15 +64,11 @@ impl Exporter {
 
     /// SIGTERM, and how long it took to exit (panics after `within`).
     pub fn stop(mut self, within: Duration) -> Duration {
-        sigterm(&self.child);
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         wait_exit(&mut self.child, within)
     }
-}
-
-pub fn sigterm(child: &Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
 }
 
 /// Wait for `child` to exit; panics (after killing it) past `within`.

@@ -19,11 +19,7 @@ async fn an_empty_blank_or_half_written_web_config_keeps_tls_and_basic_auth_on()
     f.server_cert(&ca);
     let full = format!("{TLS}basic_auth_users:\n  prometheus: {}\n", hash("s3cret"));
     let config = f.write("web.yml", &full);
-    let exporter = Exporter::start({
-        let mut c = command(&["--web.config.file"]);
-        c.arg(&config);
-        c
-    });
+    let exporter = Exporter::start(command(&["--web.config.file", config.to_str().unwrap()]));
     let port = exporter.addr.rsplit(':').next().unwrap().to_string();
     let https = format!("https://127.0.0.1:{port}/metrics");
     let tls = client(&ca).build().unwrap();
