@@ -6,6 +6,7 @@
 //! cargo run --release --example bench                 # the full grid (about 20 min on 2 cores)
 //! cargo run --release --example bench -- --quick      # a small grid (about a minute), a CI smoke run
 //! cargo run --release --example bench -- --budget-bound   # 1,000 environments on 10 requests/s (about 11 min)
+//! cargo run --release --example bench -- --crowd [--crowd-baseline BIN]   # scrapes beside 2,300 open connections (about 2 min)
 //! ```
 //!
 //! For each cell (environments × items per environment) the simulator runs as
@@ -15,6 +16,7 @@
 
 mod budget_bound;
 mod commit_wait;
+mod crowd;
 mod floor;
 // The binary's allocator setting, so the benchmark runs the exporter as `main.rs` does.
 mod measure;
@@ -62,6 +64,12 @@ struct Args {
     /// at this many environments of 1,000 items (20 s); then exit.
     #[arg(long = "commit-wait")]
     commit_wait: Option<usize>,
+    /// Only new scrapes of /metrics beside 300 busy keep-alive and 2,000 idle connections; then exit.
+    #[arg(long)]
+    crowd: bool,
+    /// With --crowd: also measure this exporter binary (another build, e.g. main's) the same way.
+    #[arg(long = "crowd-baseline")]
+    crowd_baseline: Option<PathBuf>,
 }
 
 const ENVIRONMENTS: [usize; 4] = [1, 10, 100, 1000];
@@ -182,6 +190,13 @@ fn main() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
+    if args.crowd {
+        println!(
+            "{}",
+            crowd::run(&args.out, &rt, args.crowd_baseline.as_deref())
+        );
+        return;
+    }
     if args.budget_bound {
         println!("{}", budget_bound::run(&args.out, &rt));
         return;

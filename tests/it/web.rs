@@ -355,3 +355,38 @@ async fn the_healthcheck_subcommand_works_over_tls_with_basic_auth_on() {
         "plain http to a TLS port is unhealthy"
     );
 }
+
+#[tokio::test]
+async fn refusals_carry_the_security_headers_and_a_probe_404_echoes_nothing() {
+    let f = Files::new();
+    let config = f.write(
+        "web.yml",
+        &format!("http_server_config:\n  headers:\n    X-Frame-Options: deny\nbasic_auth_users:\n  prometheus: {}\n", hash("pw")),
+    );
+    let (_pair, addr) = serve(&config).await;
+    let c = reqwest::Client::new();
+    let r = c
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["x-frame-options"], "deny", "on a 401 too");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    let r = c
+        .get(format!(
+            "http://{addr}/probe?environment=%3Cscript%3Ealert(1)%3C/script%3E"
+        ))
+        .basic_auth("prometheus", Some("pw"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(r.headers()["x-frame-options"], "deny");
+    let body = r.text().await.unwrap();
+    assert!(
+        !body.contains("script") && !body.contains("alert"),
+        "{body}"
+    );
+}

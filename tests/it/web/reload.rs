@@ -114,3 +114,39 @@ async fn an_empty_blank_or_half_written_web_config_keeps_tls_and_basic_auth_on()
     assert!(!log.contains("s3cret"));
     exporter.stop(Duration::from_secs(10));
 }
+
+#[test]
+fn a_renegotiation_attempt_leaves_no_rustls_warning_with_a_build_path_in_the_log() {
+    let ca = Ca::new("test CA");
+    let f = Files::new();
+    f.server_cert(&ca);
+    let config = f.write("web.yml", TLS);
+    let exporter = Exporter::start(command(&["--web.config.file", config.to_str().unwrap()]));
+    // openssl's s_client asks to renegotiate on a line holding "R" (TLS 1.2).
+    let mut client = std::process::Command::new("openssl")
+        .args(["s_client", "-connect", &exporter.addr, "-tls1_2"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl (scripts/test installs it)");
+    let mut stdin = client.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    std::io::Write::write_all(&mut stdin, b"R\n").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    drop(stdin);
+    let out = client.wait_with_output().unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("RENEGOTIATING"),
+        "the attempt was made:\n{said}"
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let log = exporter.log();
+    assert!(
+        !log.contains("rustls") && !log.contains("log.file") && !log.contains(".cargo"),
+        "{log}"
+    );
+    exporter.stop(Duration::from_secs(10));
+}
