@@ -13,6 +13,7 @@
 //!   headers: {Strict-Transport-Security: max-age=31536000}
 //! basic_auth_users:
 //!   prometheus: $2y$10$...           # bcrypt hash (htpasswd -nBC 10 prometheus)
+//! rate_limit: {interval: 100ms, burst: 10}   # optional; past it, 429
 //! ```
 //!
 //! The first load happens with the rest of the configuration, before any

@@ -191,3 +191,58 @@ fn hostile_yaml_and_oversized_labels_are_refused_naming_the_field() {
     assert_eq!(e.field, "--web.config.file");
     assert!(e.problem.contains("nested deeper than 64"), "{e}");
 }
+
+#[test]
+fn check_config_names_a_key_that_cannot_go_in_a_header_and_warns_of_one_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.key");
+    std::fs::write(&bad, "sk-ant-first\r\nX-Injected: 1\n").unwrap();
+    let open = dir.path().join("open.key");
+    std::fs::write(&open, "sk-ant-readable\n").unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = |key: &Path| {
+        let path = dir.path().join("c.yml");
+        std::fs::write(
+            &path,
+            format!(
+                "environments:\n  - id: env_x\n    key: {{file: {}}}\n",
+                key.display()
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let (code, stderr) = run(command(&[
+        "check-config",
+        "--config.file",
+        config(&bad).to_str().unwrap(),
+    ]));
+    assert_eq!(code, Some(2), "{stderr}");
+    for n in [
+        "environments[0].key",
+        bad.to_str().unwrap(),
+        "carriage return",
+        "at byte 12",
+    ] {
+        assert!(stderr.contains(n), "no {n:?} in\n{stderr}");
+    }
+    assert!(
+        !stderr.contains("sk-ant") && !stderr.contains("Injected"),
+        "{stderr}"
+    );
+    let (code, stderr) = run(command(&[
+        "check-config",
+        "--config.file",
+        config(&open).to_str().unwrap(),
+    ]));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("readable by every user") && stderr.contains(open.to_str().unwrap()),
+        "{stderr}"
+    );
+    // The telemetry path may not be one the health endpoints answer unauthenticated.
+    let (code, stderr) = run(command(&["--web.telemetry-path", "/-/healthy"]));
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--web.telemetry-path"), "{stderr}");
+}
