@@ -6,7 +6,8 @@
 //! cargo run --release --example bench                 # the full grid (about 20 min on 2 cores)
 //! cargo run --release --example bench -- --quick      # a small grid (about a minute), a CI smoke run
 //! cargo run --release --example bench -- --budget-bound   # 1,000 environments on 10 requests/s (about 11 min)
-//! cargo run --release --example bench -- --crowd [--crowd-baseline BIN]   # scrapes beside 2,300 open connections (about 2 min)
+//! cargo run --release --example bench -- --crowd [--crowd-baseline BIN]   # scrapes beside 2,300 open connections (about 4 min)
+//! cargo run --release --example bench -- --auth-flood [--crowd-baseline BIN]   # 16 password guessers (about 2 min)
 //! ```
 //!
 //! For each cell (environments × items per environment) the simulator runs as
@@ -14,6 +15,7 @@
 //! so the exporter's CPU (utime + stime) and peak RSS are read from its own
 //! `/proc/PID`. Results go to `--out` as `results.md` and `results.json`.
 
+mod auth_flood;
 mod budget_bound;
 mod commit_wait;
 mod crowd;
@@ -67,7 +69,10 @@ struct Args {
     /// Only new scrapes of /metrics beside 300 busy keep-alive and 2,000 idle connections; then exit.
     #[arg(long)]
     crowd: bool,
-    /// With --crowd: also measure this exporter binary (another build, e.g. main's) the same way.
+    /// Only 16 clients guessing basic-auth passwords: the exporter's CPU, and scrapes meanwhile; then exit.
+    #[arg(long = "auth-flood")]
+    auth_flood: bool,
+    /// With --crowd or --auth-flood: also measure this exporter binary (another build, e.g. main's) the same way.
     #[arg(long = "crowd-baseline")]
     crowd_baseline: Option<PathBuf>,
 }
@@ -190,6 +195,13 @@ fn main() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
+    if args.auth_flood {
+        println!(
+            "{}",
+            auth_flood::run(&args.out, &rt, args.crowd_baseline.as_deref())
+        );
+        return;
+    }
     if args.crowd {
         println!(
             "{}",
