@@ -81,13 +81,7 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
-                    // Out of file descriptors: the idlest connection makes room.
-                    if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) && table.shed_one() {
-                        guard.site.metrics.http_shed("connection_limit");
-                    } else {
-                        tracing::warn!("accept failed: {e}");
-                    }
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    accept_failed(&e, &table, &guard).await;
                     continue;
                 }
             },
@@ -105,6 +99,23 @@ pub async fn serve(
     }
     drop(listener);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+}
+
+/// After a failed accept: out of file descriptors, the idlest connection
+/// makes room (and if every one is busy, the next try waits for one to end,
+/// quietly: this repeats); anything else is logged.
+async fn accept_failed(e: &std::io::Error, table: &Table, guard: &Guard) {
+    if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+        if table.shed_one() {
+            guard.site.metrics.http_shed("connection_limit");
+        } else {
+            tracing::debug!("accept failed, no idle connection to close: {e}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    } else {
+        tracing::warn!("accept failed: {e}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 struct Connection {

@@ -3,6 +3,7 @@
 mod budget;
 mod capture;
 mod config;
+mod crowd;
 mod discovery;
 mod exporter;
 mod exposition;
