@@ -169,11 +169,6 @@ pub fn run(out: &Path, rt: &tokio::runtime::Runtime, baseline: Option<&Path>) ->
             r.scrape_worst_seconds
         ));
     }
-    std::fs::write(dir.join("auth-flood.md"), &md).expect("write auth-flood.md");
-    std::fs::write(
-        dir.join("auth-flood.json"),
-        serde_json::to_string_pretty(&rows).expect("json"),
-    )
-    .expect("write auth-flood.json");
+    crate::crowd::save(&dir, "auth-flood", &md, &rows);
     md
 }

@@ -1,6 +1,7 @@
 //! `--crowd`: is a new scrape of `/metrics` answered promptly while 300
-//! keep-alive connections ask `/-/healthy` every 8 s and 2,000 more sit idle
-//! (the probe of issue 23)? Side by side in one run: this build with the
+//! keep-alive connections ask `/-/healthy` every 8 s and 2,000 more sit idle,
+//! or while 600 slow-loris clients send request heads a byte a second (the
+//! probes of issue 23)? Side by side in one run: this build with the
 //! crowd spread over five client addresses (no limit reached), this build
 //! with the whole crowd from one address (past the per-client cap of 1,024,
 //! so the idlest connections are shed), and, with `--crowd-baseline BIN`,
@@ -27,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 const IDLE: usize = 2_000;
 const BUSY: usize = 300;
 const BUSY_EVERY: Duration = Duration::from_secs(8);
+const SLOWLORIS: usize = 600;
 const SCRAPES: usize = 5;
 /// A scrape not answered in this long is recorded at this value (Prometheus gives up at 10 s).
 const SCRAPE_GIVE_UP: Duration = Duration::from_secs(40);
@@ -78,6 +80,30 @@ async fn idle_client(src: IpAddr, to: SocketAddr, open: Arc<AtomicUsize>, stop: 
         tokio::select! {
             _ = stop.cancelled() => {}
             _ = s.read(&mut buf) => {}
+        }
+        open.fetch_sub(1, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One slow-loris client: a request head sent a byte a second, never
+/// finished; a new connection when the exporter closes this one.
+async fn slow_client(src: IpAddr, to: SocketAddr, open: Arc<AtomicUsize>, stop: CancellationToken) {
+    while !stop.is_cancelled() {
+        let Some(mut s) = connect_from(src, to).await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        open.fetch_add(1, Ordering::Relaxed);
+        let mut ok = s
+            .write_all(b"GET /metrics HTTP/1.1\r\nX-Slow: ")
+            .await
+            .is_ok();
+        while ok && !stop.is_cancelled() {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => ok = s.write_all(b"a").await.is_ok(),
+            }
         }
         open.fetch_sub(1, Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -162,7 +188,18 @@ fn sample(text: &str, prefix: &str) -> f64 {
         .sum()
 }
 
-async fn one(dir: &Path, sim: &Sim, build: &str, program: Option<&Path>, spread: bool) -> Row {
+/// Who crowds the exporter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Crowd {
+    /// 2,000 idle and 300 busy, from five addresses.
+    Spread,
+    /// The same from one address.
+    OneAddress,
+    /// 600 slow-loris clients, each sending a request head a byte a second.
+    Slowloris,
+}
+
+async fn one(dir: &Path, sim: &Sim, build: &str, program: Option<&Path>, crowd: Crowd) -> Row {
     let run = ExporterRun {
         interval: "30s",
         budget_rps: 5.0,
@@ -180,23 +217,32 @@ async fn one(dir: &Path, sim: &Sim, build: &str, program: Option<&Path>, spread:
     let stop = CancellationToken::new();
     let (idle_open, answers) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let mut tasks = Vec::new();
-    for i in 0..IDLE {
-        let (open, stop) = (idle_open.clone(), stop.clone());
-        tasks.push(tokio::spawn(idle_client(
-            source(spread, i, false),
-            to,
-            open,
-            stop,
-        )));
-    }
-    for i in 0..BUSY {
-        let (answers, stop) = (answers.clone(), stop.clone());
-        tasks.push(tokio::spawn(busy_client(
-            source(spread, i, true),
-            to,
-            answers,
-            stop,
-        )));
+    let spread = crowd == Crowd::Spread;
+    if crowd == Crowd::Slowloris {
+        for _ in 0..SLOWLORIS {
+            let (open, stop) = (idle_open.clone(), stop.clone());
+            let src = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 7));
+            tasks.push(tokio::spawn(slow_client(src, to, open, stop)));
+        }
+    } else {
+        for i in 0..IDLE {
+            let (open, stop) = (idle_open.clone(), stop.clone());
+            tasks.push(tokio::spawn(idle_client(
+                source(spread, i, false),
+                to,
+                open,
+                stop,
+            )));
+        }
+        for i in 0..BUSY {
+            let (answers, stop) = (answers.clone(), stop.clone());
+            tasks.push(tokio::spawn(busy_client(
+                source(spread, i, true),
+                to,
+                answers,
+                stop,
+            )));
+        }
     }
     // Let the crowd form (connects past a full listen queue retry for seconds).
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -245,7 +291,12 @@ async fn one(dir: &Path, sim: &Sim, build: &str, program: Option<&Path>, spread:
     );
     Row {
         build: build.into(),
-        clients: if spread { "5 addresses" } else { "1 address" }.into(),
+        clients: match crowd {
+            Crowd::Spread => "2,000 idle + 300 busy, 5 addresses",
+            Crowd::OneAddress => "2,000 idle + 300 busy, 1 address",
+            Crowd::Slowloris => "600 slow-loris",
+        }
+        .into(),
         idle_open_before,
         busy_answers,
         scrape_seconds,
@@ -263,17 +314,21 @@ pub fn run(out: &Path, rt: &tokio::runtime::Runtime, baseline: Option<&Path>) ->
     std::fs::create_dir_all(&dir).expect("create the directory");
     let sim = procs::start_sim(&dir, 10, 100);
     let mut rows = Vec::new();
-    let mut cells: Vec<(&str, Option<&Path>, bool)> =
-        vec![("this build", None, true), ("this build", None, false)];
+    let mut cells: Vec<(&str, Option<&Path>, Crowd)> = vec![
+        ("this build", None, Crowd::Spread),
+        ("this build", None, Crowd::OneAddress),
+        ("this build", None, Crowd::Slowloris),
+    ];
     if let Some(b) = baseline {
-        cells.push(("baseline", Some(b), true));
+        cells.push(("baseline", Some(b), Crowd::Spread));
+        cells.push(("baseline", Some(b), Crowd::Slowloris));
     }
-    for (build, program, spread) in cells {
-        eprintln!("bench: crowd, {build}, spread={spread} ...");
-        rows.push(rt.block_on(one(&dir, &sim, build, program, spread)));
+    for (build, program, crowd) in cells {
+        eprintln!("bench: crowd, {build}, {crowd:?} ...");
+        rows.push(rt.block_on(one(&dir, &sim, build, program, crowd)));
         std::thread::sleep(Duration::from_secs(1));
     }
-    let mut md = String::from("| build | crowd from | idle open at start | healthy answers meanwhile | new scrape: median | worst | idle open at end | exporter's open connections | shed | peak RSS | fds |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut md = String::from("| build | crowd | crowd open at start | healthy answers meanwhile | new scrape: median | worst | crowd open at end | exporter's open connections | shed | peak RSS | fds |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
     for r in &rows {
         let mut s = r.scrape_seconds.clone();
         s.sort_by(f64::total_cmp);
@@ -292,11 +347,13 @@ pub fn run(out: &Path, rt: &tokio::runtime::Runtime, baseline: Option<&Path>) ->
             r.fds
         ));
     }
-    std::fs::write(dir.join("crowd.md"), &md).expect("write crowd.md");
-    std::fs::write(
-        dir.join("crowd.json"),
-        serde_json::to_string_pretty(&rows).expect("json"),
-    )
-    .expect("write crowd.json");
+    save(&dir, "crowd", &md, &rows);
     md
+}
+
+/// Write a run's table as `NAME.md` and its rows as `NAME.json` into `dir`.
+pub fn save<T: serde::Serialize>(dir: &Path, name: &str, md: &str, rows: &[T]) {
+    std::fs::write(dir.join(format!("{name}.md")), md).expect("write the table");
+    let json = serde_json::to_string_pretty(rows).expect("json");
+    std::fs::write(dir.join(format!("{name}.json")), json).expect("write the rows");
 }

@@ -6,7 +6,7 @@
 //! cargo run --release --example bench                 # the full grid (about 20 min on 2 cores)
 //! cargo run --release --example bench -- --quick      # a small grid (about a minute), a CI smoke run
 //! cargo run --release --example bench -- --budget-bound   # 1,000 environments on 10 requests/s (about 11 min)
-//! cargo run --release --example bench -- --crowd [--crowd-baseline BIN]   # scrapes beside 2,300 open connections (about 4 min)
+//! cargo run --release --example bench -- --crowd [--crowd-baseline BIN]   # scrapes beside 2,300 open connections, or 600 slow-loris (about 9 min with a baseline)
 //! cargo run --release --example bench -- --auth-flood [--crowd-baseline BIN]   # 16 password guessers (about 2 min)
 //! ```
 //!
