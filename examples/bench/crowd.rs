@@ -1,18 +1,19 @@
 //! `--crowd`: is a new scrape of `/metrics` answered promptly while 300
 //! keep-alive connections ask `/-/healthy` every 8 s and 2,000 more sit idle,
 //! or while 600 slow-loris clients send request heads a byte a second (the
-//! probes of issue 23)? Side by side in one run: this build with the
-//! crowd spread over five client addresses (no limit reached), this build
-//! with the whole crowd from one address (past the per-client cap of 1,024,
-//! so the idlest connections are shed), and, with `--crowd-baseline BIN`,
-//! another build (main before the change) with the spread crowd.
+//! probes of issue 23)? Side by side in one run: this build with the idle
+//! and busy crowd spread over five client addresses (no limit reached), the
+//! same crowd from one address (past the per-client cap of 1,024, so the
+//! idlest connections are shed), the slow-loris crowd, and, with
+//! `--crowd-baseline BIN`, another build (main before the change) with the
+//! spread and the slow-loris crowds.
 //!
 //! The crowd is kept at full size: a client whose connection is closed
 //! (shed, or timed out) opens a new one, as the probe's slowloris with
 //! reconnects did. Each scrape is a new connection, as a Prometheus that
-//! just restarted or a second Prometheus would open. Reported: each scrape's latency (median and
-//! worst), how many of the crowd's connections opened and were still open at
-//! the end, what the exporter counted as shed, its open connections, peak
+//! just restarted or a second Prometheus would open. Reported: each
+//! scrape's latency (median and worst), the crowd's open connections before
+//! and after, what the exporter counted as shed, its open connections, peak
 //! memory and file descriptors.
 
 use crate::procs::{self, ExporterRun, Sim};
