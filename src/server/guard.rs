@@ -67,8 +67,8 @@ impl Drop for InFlight<'_> {
 pub(super) struct Guard {
     pub(super) site: Arc<Site>,
     pub(super) web: Option<Arc<WebServerConfig>>,
-    health: Semaphore,
-    pages: Semaphore,
+    pub(super) health: Semaphore,
+    pub(super) pages: Semaphore,
     probes: ProbeGate,
 }
 
