@@ -108,6 +108,47 @@ const SETTABLE_HEADERS: &[&str] = &[
     "strict-transport-security",
 ];
 
+/// `http_server_config.headers`, checked: only the settable names, and the
+/// exporter-toolkit's values where it has an enumeration.
+fn headers(
+    configured: BTreeMap<String, String>,
+) -> Result<Vec<(HeaderName, HeaderValue)>, ConfigError> {
+    let mut out = Vec::new();
+    for (name, value) in configured {
+        let lower = name.to_ascii_lowercase();
+        if !SETTABLE_HEADERS.contains(&lower.as_str()) {
+            return Err(error(
+                format!("http_server_config.headers: {name:?} may not be set"),
+                format!("set only {}", SETTABLE_HEADERS.join(", ")),
+            ));
+        }
+        // The exporter-toolkit's enumerations: anything else would weaken the header.
+        let allowed: &[&str] = match lower.as_str() {
+            "x-content-type-options" => &["nosniff"],
+            "x-frame-options" => &["deny", "sameorigin"],
+            _ => &[],
+        };
+        if !allowed.is_empty() && !allowed.contains(&value.as_str()) {
+            return Err(error(
+                format!("http_server_config.headers.{name}: {value:?} is not allowed"),
+                format!("use one of {}", allowed.join(", ")),
+            ));
+        }
+        let value = HeaderValue::from_str(&value).map_err(|_| {
+            error(
+                format!("http_server_config.headers.{name}: not a valid header value"),
+                "use printable ASCII",
+            )
+        })?;
+        out.push((
+            HeaderName::from_bytes(lower.as_bytes())
+                .map_err(|_| error(format!("{name:?} is not a header name"), "fix the name"))?,
+            value,
+        ));
+    }
+    Ok(out)
+}
+
 /// One checked version of the file.
 pub struct WebConfig {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
@@ -159,31 +200,11 @@ impl WebConfig {
         for (user, hash) in &users {
             auth::check_hash(user, hash)?;
         }
-        let mut headers = Vec::new();
-        for (name, value) in file
-            .http_server_config
-            .and_then(|h| h.headers)
-            .unwrap_or_default()
-        {
-            let lower = name.to_ascii_lowercase();
-            if !SETTABLE_HEADERS.contains(&lower.as_str()) {
-                return Err(error(
-                    format!("http_server_config.headers: {name:?} may not be set"),
-                    format!("set only {}", SETTABLE_HEADERS.join(", ")),
-                ));
-            }
-            let value = HeaderValue::from_str(&value).map_err(|_| {
-                error(
-                    format!("http_server_config.headers.{name}: not a valid header value"),
-                    "use printable ASCII",
-                )
-            })?;
-            headers.push((
-                HeaderName::from_bytes(lower.as_bytes())
-                    .map_err(|_| error(format!("{name:?} is not a header name"), "fix the name"))?,
-                value,
-            ));
-        }
+        let headers = headers(
+            file.http_server_config
+                .and_then(|h| h.headers)
+                .unwrap_or_default(),
+        )?;
         Ok(WebConfig {
             tls,
             client_cert_required,

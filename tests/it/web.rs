@@ -328,6 +328,10 @@ fn a_bad_web_configuration_stops_the_program_before_it_serves() {
         "http_server_config:\n  headers:\n    Content-Type: text/html\n",
         &["may not be set"],
     );
+    start_fails(
+        "http_server_config:\n  headers:\n    X-Frame-Options: allow-from x\n",
+        &["X-Frame-Options", "deny, sameorigin"],
+    );
 }
 
 #[tokio::test]
