@@ -1,8 +1,11 @@
 //! The HTTP server: `/metrics`, the landing and drill-down pages, the
-//! health endpoints, and `/probe` (see `probe_target`). Scrapes of `/metrics`
-//! never wait for the API: they render the latest snapshots. Shutdown is a
-//! parameter; in-flight requests get a short grace. Connections, TLS, basic
-//! auth and the limits are in `accept`.
+//! health endpoints, and `/probe` (see `probe_target`, limited by
+//! `probe_gate`). Scrapes of `/metrics` never wait for the API: they render
+//! the latest snapshots. Shutdown is a parameter; in-flight requests get a
+//! short grace. Connections, TLS and deadlines are in `accept`, which
+//! connection is shed when there are too many in `conns`, and what every
+//! request goes through (basic auth, `rate_limit`, budgets, headers, the
+//! serving metrics) in `guard`.
 
 mod accept;
 mod conns;
