@@ -54,6 +54,25 @@ impl AppError {
     }
 }
 
+/// The configuration, checked on the blocking pool so that no file it reads
+/// can keep SIGINT/SIGTERM from stopping the program (`None`: stopped first).
+pub(crate) async fn load_config(
+    args: &crate::cli::ServeArgs,
+    shutdown: &CancellationToken,
+) -> Result<Option<crate::config::Config>, AppError> {
+    let args = args.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        crate::config::Config::from_args(&args, &crate::config::process_env)
+    });
+    tokio::select! {
+        _ = shutdown.cancelled() => Ok(None),
+        done = task => match done {
+            Ok(result) => Ok(Some(result?)),
+            Err(e) => Err(AppError::Check(format!("reading the configuration failed: {e}"))),
+        },
+    }
+}
+
 /// The log flags of whichever subcommand runs.
 pub fn log_args(cli: &Cli) -> &crate::cli::LogArgs {
     match &cli.command {
@@ -73,7 +92,7 @@ pub async fn run(cli: Cli, shutdown: CancellationToken) -> Result<(), AppError> 
         Some(Command::Serve(args)) => serve::serve(&args, shutdown).await,
         Some(Command::Demo(args)) => demo::run(&args, shutdown).await,
         Some(Command::Simulate(args)) => Ok(simulate::run(&args, shutdown).await?),
-        Some(Command::CheckConfig(args)) => check::check_config(&args).await,
+        Some(Command::CheckConfig(args)) => check::check_config(&args, &shutdown).await,
         Some(Command::Healthcheck(args)) => healthcheck::healthcheck(&args).await,
     }
 }

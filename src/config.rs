@@ -5,6 +5,7 @@
 mod cadence;
 mod family_filter;
 mod file;
+pub mod files;
 mod metadata_labels;
 pub(crate) mod parse;
 mod render_options;

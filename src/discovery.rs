@@ -106,23 +106,38 @@ pub fn watched(
     out.into_values().collect()
 }
 
-/// The key in `dir/<id>`, trimmed; `None` when there is no usable file.
+/// The key in `dir/<id>`, trimmed; `None` when there is no usable file. A
+/// file that is not a regular one, too large, or holding bytes no header can
+/// carry is logged as the configuration error it is, naming the file.
 pub fn read_key(dir: &Path, id: &str) -> Option<Secret> {
+    match key_in(dir, id) {
+        Ok(key) => key,
+        Err(problem) => {
+            tracing::error!(environment_id = %id, "configuration error in --discovery.keys-dir: {problem}");
+            None
+        }
+    }
+}
+
+/// The key in `dir/<id>`: `Ok(None)` when there is no such file, an error
+/// naming the file and the fix when it cannot be used (`check-config` reports those).
+pub fn key_in(dir: &Path, id: &str) -> Result<Option<Secret>, String> {
+    use crate::config::files;
     if !is_plain_id(id) {
-        return None; // never build a path from an id like `../x`
+        return Ok(None); // never build a path from an id like `../x`
     }
     let path = dir.join(id);
-    match std::fs::read_to_string(&path) {
-        Ok(text) if !text.trim().is_empty() => Some(Secret::new(text.trim())),
-        Ok(_) => {
-            tracing::warn!(environment_id = %id, path = %path.display(), "key file is empty");
-            None
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => {
-            tracing::warn!(environment_id = %id, path = %path.display(), "cannot read key file: {e}");
-            None
-        }
+    let text = match files::read_text(&path, files::MAX_KEY_BYTES) {
+        Ok(text) => text,
+        Err(files::FileError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(format!("{e} (fix: {})", e.fix())),
+    };
+    match files::check_key(&text) {
+        Ok(key) => Ok(Some(Secret::new(key))),
+        Err(problem) => Err(format!(
+            "key file {} {problem} (fix: write the key alone on one line)",
+            path.display()
+        )),
     }
 }
 
@@ -234,12 +249,14 @@ impl Discovery {
             }
         };
         let found = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let envs = watched(
-            &self.configured,
-            &found,
-            self.shard,
-            self.settings.keys_dir.as_deref(),
-        );
+        // Key files are read on the blocking pool: a slow disk never stalls a scrape.
+        let (configured, shard) = (self.configured.clone(), self.shard);
+        let keys_dir = self.settings.keys_dir.clone();
+        let envs = tokio::task::spawn_blocking(move || {
+            watched(&configured, &found, shard, keys_dir.as_deref())
+        })
+        .await
+        .unwrap_or_default();
         self.report_keyless(&envs);
         (envs, ok)
     }

@@ -1,13 +1,22 @@
 //! The HTTP server: `/metrics`, the landing and drill-down pages, the
-//! health endpoints, and `/probe` (see `probe_target`). Scrapes of `/metrics`
-//! never wait for the API: they render the latest snapshots. Shutdown is a
-//! parameter; in-flight requests get a short grace. Connections, TLS, basic
-//! auth and the limits are in `accept`.
+//! health endpoints, and `/probe` (see `probe_target`, limited by
+//! `probe_gate`). Scrapes of `/metrics` never wait for the API: they render
+//! the latest snapshots. Shutdown is a parameter; in-flight requests get a
+//! short grace. Connections, TLS and deadlines are in `accept`, which
+//! connection is shed when there are too many in `conns`, and what every
+//! request goes through (basic auth, `rate_limit`, budgets, headers, the
+//! serving metrics) in `guard`.
 
 mod accept;
+mod conns;
+mod guard;
+mod idle_io;
+mod probe_gate;
 mod probe_target;
 
 pub use accept::{serve as serve_with, Limits, ServeOptions, IDLE_TIMEOUT, TLS_HANDSHAKE_TIMEOUT};
+pub use guard::{HEALTH_BUDGET, PAGES_BUDGET};
+pub use probe_gate::{ProbeGate, PROBE_SHARE, REQUESTS_PER_REFRESH};
 
 use crate::metrics::{ExporterMetrics, Format};
 use crate::pages;
@@ -17,7 +26,9 @@ use crate::snapshot::Store;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE};
+use hyper::header::{
+    HeaderValue, ACCEPT, ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS,
+};
 use hyper::{Method, Request, Response, StatusCode};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,8 +36,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use work_api::clock::SharedClock;
 
-/// Most connections served at once; more wait in the accept queue.
-pub const MAX_CONNECTIONS: usize = 256;
+/// Most connections open at once; a new one past it closes the connection
+/// idle longest (`conns`), so no scraper waits in a queue.
+pub const MAX_CONNECTIONS: usize = 4096;
+/// Most connections open at once from one address; the same way past it.
+pub const MAX_CONNECTIONS_PER_CLIENT: usize = 1024;
 /// A client must send its request headers within this time.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest request head accepted.
@@ -64,8 +78,10 @@ fn respond(
 ) -> Response<Body> {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // No answer is ever to be sniffed into another type (a 404's text as HTML).
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     r
 }
 
@@ -187,6 +203,19 @@ impl Site {
 
     /// `/probe?environment=ID`: refresh one environment on demand.
     pub async fn probe(&self, req: &Request<Incoming>) -> Response<Body> {
+        self.probe_gated(req, None).await
+    }
+
+    /// `/probe` as the server answers it: within what `gate` lets probes spend.
+    pub async fn probe_through(&self, req: &Request<Incoming>, gate: &ProbeGate) -> Response<Body> {
+        self.probe_gated(req, Some(gate)).await
+    }
+
+    async fn probe_gated(
+        &self,
+        req: &Request<Incoming>,
+        gate: Option<&ProbeGate>,
+    ) -> Response<Body> {
         if req.method() != Method::GET && req.method() != Method::HEAD {
             return method_not_allowed();
         }
@@ -195,7 +224,7 @@ impl Site {
             .get("x-prometheus-scrape-timeout-seconds")
             .and_then(|v| v.to_str().ok());
         let format = format_of(req);
-        match probe_target::probe(self, req.uri().query(), timeout, format).await {
+        match probe_target::probe(self, req.uri().query(), timeout, format, gate).await {
             Ok(body) => self.maybe_gzip(req, format, body),
             Err((status, message)) => respond(status, "text/plain; charset=utf-8", message),
         }

@@ -6,6 +6,8 @@
 //! cargo run --release --example bench                 # the full grid (about 20 min on 2 cores)
 //! cargo run --release --example bench -- --quick      # a small grid (about a minute), a CI smoke run
 //! cargo run --release --example bench -- --budget-bound   # 1,000 environments on 10 requests/s (about 11 min)
+//! cargo run --release --example bench -- --crowd [--crowd-baseline BIN]   # scrapes beside 2,300 open connections, or 600 slow-loris (about 9 min with a baseline)
+//! cargo run --release --example bench -- --auth-flood [--crowd-baseline BIN]   # 16 password guessers (about 2 min)
 //! ```
 //!
 //! For each cell (environments × items per environment) the simulator runs as
@@ -13,8 +15,10 @@
 //! so the exporter's CPU (utime + stime) and peak RSS are read from its own
 //! `/proc/PID`. Results go to `--out` as `results.md` and `results.json`.
 
+mod auth_flood;
 mod budget_bound;
 mod commit_wait;
+mod crowd;
 mod floor;
 // The binary's allocator setting, so the benchmark runs the exporter as `main.rs` does.
 mod measure;
@@ -62,6 +66,15 @@ struct Args {
     /// at this many environments of 1,000 items (20 s); then exit.
     #[arg(long = "commit-wait")]
     commit_wait: Option<usize>,
+    /// Only new scrapes of /metrics beside 300 busy keep-alive and 2,000 idle connections; then exit.
+    #[arg(long)]
+    crowd: bool,
+    /// Only 16 clients guessing basic-auth passwords: the exporter's CPU, and scrapes meanwhile; then exit.
+    #[arg(long = "auth-flood")]
+    auth_flood: bool,
+    /// With --crowd or --auth-flood: also measure this exporter binary (another build, e.g. main's) the same way.
+    #[arg(long = "crowd-baseline")]
+    crowd_baseline: Option<PathBuf>,
 }
 
 const ENVIRONMENTS: [usize; 4] = [1, 10, 100, 1000];
@@ -182,6 +195,20 @@ fn main() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
+    if args.auth_flood {
+        println!(
+            "{}",
+            auth_flood::run(&args.out, &rt, args.crowd_baseline.as_deref())
+        );
+        return;
+    }
+    if args.crowd {
+        println!(
+            "{}",
+            crowd::run(&args.out, &rt, args.crowd_baseline.as_deref())
+        );
+        return;
+    }
     if args.budget_bound {
         println!("{}", budget_bound::run(&args.out, &rt));
         return;

@@ -33,10 +33,27 @@ impl Drop for Child {
 
 impl Child {
     fn spawn(args: &[String], envs: &[(String, String)], log: &Path) -> Child {
+        Child::spawn_program(None, args, envs, log)
+    }
+
+    /// As `spawn`, or another build's binary (`program`) with the same arguments.
+    fn spawn_program(
+        program: Option<&Path>,
+        args: &[String],
+        envs: &[(String, String)],
+        log: &Path,
+    ) -> Child {
         let exe = std::env::current_exe().expect("the benchmark's own path");
         let log = std::fs::File::create(log).expect("child log file");
-        let proc = Command::new(exe)
-            .arg(EXEC)
+        let mut command = match program {
+            Some(p) => Command::new(p),
+            None => {
+                let mut c = Command::new(exe);
+                c.arg(EXEC);
+                c
+            }
+        };
+        let proc = command
             .args(args)
             .envs(envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
@@ -169,6 +186,16 @@ pub struct Exporter {
 }
 
 pub fn start_exporter(dir: &Path, sim: &Sim, run: &ExporterRun<'_>) -> Exporter {
+    start_exporter_program(None, dir, sim, run)
+}
+
+/// As `start_exporter`, or another build's binary (`program`, for a before/after).
+pub fn start_exporter_program(
+    program: Option<&Path>,
+    dir: &Path,
+    sim: &Sim,
+    run: &ExporterRun<'_>,
+) -> Exporter {
     // Keys reach the exporter as it is meant to be run: a config file naming variables.
     let mut yaml = String::from("api_key: {env: BENCH_API_KEY}\nenvironments:\n");
     let mut envs = vec![("BENCH_API_KEY".to_string(), sim.creds.api_key.clone())];
@@ -203,7 +230,7 @@ pub fn start_exporter(dir: &Path, sim: &Sim, run: &ExporterRun<'_>) -> Exporter 
     .chain(run.extra)
     .map(|s| s.to_string())
     .collect();
-    let child = Child::spawn(&args, &envs, &dir.join("exporter.log"));
+    let child = Child::spawn_program(program, &args, &envs, &dir.join("exporter.log"));
     Exporter {
         child,
         base: format!("http://127.0.0.1:{port}"),

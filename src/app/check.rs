@@ -3,11 +3,31 @@
 
 use super::AppError;
 use crate::cli::CheckConfigArgs;
-use crate::config::{self, Config};
+use crate::config::Config;
 
-pub(super) async fn check_config(args: &CheckConfigArgs) -> Result<(), AppError> {
-    let cfg = Config::from_args(&args.serve, &config::process_env)?;
+pub(super) async fn check_config(
+    args: &CheckConfigArgs,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Result<(), AppError> {
+    let Some(cfg) = super::load_config(&args.serve, shutdown).await? else {
+        return Err(AppError::Check(
+            "stopped before the configuration was read".into(),
+        ));
+    };
     describe(&cfg);
+    let dir = cfg.discovery.as_ref().and_then(|d| d.keys_dir.clone());
+    if let Some(dir) = dir {
+        let problems = tokio::task::spawn_blocking(move || keys_dir_problems(&dir))
+            .await
+            .unwrap_or_default();
+        if !problems.is_empty() {
+            return Err(AppError::Config(crate::config::ConfigError {
+                field: "--discovery.keys-dir".into(),
+                problem: problems.join("; "),
+                fix: "make each file in it a regular file holding one environment's key".into(),
+            }));
+        }
+    }
     if !args.probe {
         return Ok(());
     }
@@ -72,4 +92,21 @@ fn describe(cfg: &Config) {
             }
         );
     }
+}
+
+/// Most files of the keys directory `check-config` reads.
+const KEYS_DIR_CHECKED: usize = 100_000;
+
+/// What is wrong with the files of the keys directory named like environments.
+fn keys_dir_problems(dir: &std::path::Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return vec![format!("cannot list {}", dir.display())];
+    };
+    entries
+        .take(KEYS_DIR_CHECKED)
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|name| crate::config::is_plain_id(name))
+        .filter_map(|name| crate::discovery::key_in(dir, &name).err())
+        .collect()
 }

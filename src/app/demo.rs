@@ -4,8 +4,10 @@
 
 use super::AppError;
 use crate::cli::{DemoArgs, ServeArgs};
-use crate::config::{self, Config, Environment, Sources};
+use crate::config::{self, Config, ConfigError, Environment, Sources};
 use std::collections::BTreeMap;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
 use tokio_util::sync::CancellationToken;
 use work_api::secret::Secret;
 use work_sim as sim;
@@ -26,9 +28,10 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), App
     let mut cfg = Config::new(&serve_args, Sources::given(None, Vec::new()))?;
     let listener = super::bind(cfg.listen_address).await?;
 
-    let credentials_out = args.credentials_out.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join("anthropic-work-exporter-demo-credentials.json")
-    });
+    let credentials_out = match args.credentials_out.clone() {
+        Some(path) => path,
+        None => default_credentials_path()?,
+    };
     let opts = sim::SimOptions {
         listen_address: args.sim_listen_address,
         environments: args.environments,
@@ -67,6 +70,56 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), App
     shutdown.cancel();
     let _ = running.task.await;
     result
+}
+
+const CREDENTIALS_FILE: &str = "anthropic-work-exporter-demo-credentials.json";
+
+/// Where the demo writes its credentials without `--credentials-out`: in
+/// `$XDG_RUNTIME_DIR` (the user's own, mode 0700), else in a directory of
+/// the temporary directory this user owns and only this user can enter,
+/// made when missing. A shared, world-writable /tmp is never written into
+/// directly, where anyone could plant a link at a fixed name.
+fn default_credentials_path() -> Result<PathBuf, AppError> {
+    let refuse = |dir: &Path, why: &str| {
+        AppError::Config(ConfigError {
+            field: "--credentials-out".into(),
+            problem: format!("{} {why}", dir.display()),
+            fix: "pass --credentials-out PATH in a directory of your own".into(),
+        })
+    };
+    if let Some(dir) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
+        if private_dir_of_mine(&dir) {
+            return Ok(dir.join(CREDENTIALS_FILE));
+        }
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    let dir = std::env::temp_dir().join(format!("anthropic-work-exporter-{uid}"));
+    let made = std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map(|_| true);
+    match made {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(refuse(&dir, &format!("cannot be made: {e}"))),
+    }
+    if !private_dir_of_mine(&dir) {
+        return Err(refuse(
+            &dir,
+            "is not a directory that only this user owns and may enter",
+        ));
+    }
+    Ok(dir.join(CREDENTIALS_FILE))
+}
+
+/// True for a directory (not a link to one) this user owns, closed to others.
+fn private_dir_of_mine(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    std::fs::symlink_metadata(dir)
+        .is_ok_and(|m| m.file_type().is_dir() && m.uid() == uid && m.mode() & 0o077 == 0)
 }
 
 /// Where to look and how to switch scenario, printed at start.
@@ -118,4 +171,20 @@ pub fn environments(creds: &sim::Credentials) -> Vec<Environment> {
             cadence: Default::default(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_credentials_path_is_in_a_private_directory_of_this_user() {
+        let path = default_credentials_path().unwrap();
+        let dir = path.parent().unwrap();
+        assert!(private_dir_of_mine(dir), "{}", dir.display());
+        assert!(
+            !private_dir_of_mine(&std::env::temp_dir()),
+            "not /tmp itself"
+        );
+    }
 }

@@ -14,7 +14,7 @@ pub(super) async fn healthcheck(args: &HealthcheckArgs) -> Result<(), AppError> 
     // liveness probe of a server on this host, and it sends no credential.
     let tls = match &args.web_config_file {
         Some(path) => crate::config::web::WebServerConfig::load(path)?
-            .current()
+            .in_force()
             .tls
             .is_some(),
         None => false,

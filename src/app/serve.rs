@@ -3,7 +3,7 @@
 
 use super::AppError;
 use crate::cli::ServeArgs;
-use crate::config::{self, Config, Environment};
+use crate::config::{Config, Environment};
 use crate::discovery::{self, Discovery};
 use crate::metrics::{ExporterMetrics, Settings};
 use crate::refresh::{scheduler, Refresher};
@@ -18,7 +18,9 @@ use work_api::clock::{SharedClock, SystemClock};
 use work_api::{ApiClient, RequestBudget};
 
 pub(super) async fn serve(args: &ServeArgs, shutdown: CancellationToken) -> Result<(), AppError> {
-    let cfg = Config::from_args(args, &config::process_env)?;
+    let Some(cfg) = super::load_config(args, &shutdown).await? else {
+        return Ok(());
+    };
     let listener = bind(cfg.listen_address).await?;
     run_exporter(cfg, listener, Arc::new(SystemClock), shutdown).await
 }
@@ -51,7 +53,7 @@ fn external_url(cfg: &Config, bound: SocketAddr) -> String {
     } else {
         bound.ip().to_string()
     };
-    let tls = cfg.web.as_ref().is_some_and(|w| w.current().tls.is_some());
+    let tls = cfg.web.as_ref().is_some_and(|w| w.in_force().tls.is_some());
     let scheme = if tls { "https" } else { "http" };
     format!("{scheme}://{host}:{}", bound.port())
 }

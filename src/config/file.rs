@@ -87,13 +87,23 @@ pub(super) const RESERVED_LABELS: &[&str] = &[
 fn read_secret(field: &str, source: &SecretSource, env: EnvLookup) -> Result<Secret, ConfigError> {
     match (&source.file, &source.env) {
         (Some(path), None) => read_secret_file(field, path),
-        (None, Some(var)) => env(var).map(Secret::new).ok_or_else(|| {
-            ConfigError::new(
-                field,
-                format!("environment variable {var} is not set or empty"),
-                format!("export {var} or point {field}.file at a key file"),
-            )
-        }),
+        (None, Some(var)) => {
+            let value = env(var).ok_or_else(|| {
+                ConfigError::new(
+                    field,
+                    format!("environment variable {var} is not set or empty"),
+                    format!("export {var} or point {field}.file at a key file"),
+                )
+            })?;
+            let key = super::files::check_key(&value).map_err(|problem| {
+                ConfigError::new(
+                    field,
+                    format!("environment variable {var} {problem}"),
+                    format!("export {var} with the key alone"),
+                )
+            })?;
+            Ok(Secret::new(key))
+        }
         _ => Err(ConfigError::new(
             field,
             "needs exactly one of `file` or `env`",
@@ -102,42 +112,38 @@ fn read_secret(field: &str, source: &SecretSource, env: EnvLookup) -> Result<Sec
     }
 }
 
-/// Largest key file read: a key is a line, and a path pointing at something
-/// endless (a device, a log) must not stop start-up.
-const MAX_KEY_FILE_BYTES: u64 = 64 << 10;
-
-/// Reads a key file, trimming the trailing newline editors and Secrets add.
+/// Reads a key file (bounded, regular files only, never blocking on a FIFO:
+/// `files::read_bounded`), trimming the trailing newline editors and Secrets
+/// add, and refusing bytes that cannot go in a request header.
 pub fn read_secret_file(field: &str, path: &Path) -> Result<Secret, ConfigError> {
-    use std::io::Read;
-    let unreadable = |e: std::io::Error| {
+    let text = super::files::read_text(path, super::files::MAX_KEY_BYTES)
+        .map_err(|e| ConfigError::new(field, format!("key file: {e}"), e.fix()))?;
+    let key = super::files::check_key(&text).map_err(|problem| {
         ConfigError::new(
             field,
-            format!("cannot read key file {}: {e}", path.display()),
-            "check the path and that the exporter's user may read it",
+            format!("key file {} {problem}", path.display()),
+            "write the key alone on one line (printf %s \"$KEY\" > file)",
         )
-    };
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .map_err(unreadable)?
-        .take(MAX_KEY_FILE_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(unreadable)?;
-    if text.len() as u64 > MAX_KEY_FILE_BYTES {
-        return Err(ConfigError::new(
-            field,
-            format!("key file {} is larger than 64 KiB", path.display()),
-            "point it at the file holding just the key",
-        ));
-    }
-    let key = text.trim();
-    if key.is_empty() {
-        return Err(ConfigError::new(
-            field,
-            format!("key file {} is empty", path.display()),
-            "write the key into the file",
-        ));
-    }
+    })?;
     Ok(Secret::new(key))
+}
+
+/// Longest label value (and environment name or id) accepted: each goes on
+/// every series of its environment, in every scrape.
+pub const MAX_LABEL_VALUE_BYTES: usize = 1024;
+
+fn check_label_value(field: &str, value: &str) -> Result<(), ConfigError> {
+    if value.len() > MAX_LABEL_VALUE_BYTES {
+        return Err(ConfigError::new(
+            field,
+            format!(
+                "is {} bytes, more than the {MAX_LABEL_VALUE_BYTES} a label value may be",
+                value.len()
+            ),
+            "shorten it: it goes on every series of the environment",
+        ));
+    }
+    Ok(())
 }
 
 pub(super) fn check_label_name(field: &str, name: &str) -> Result<(), ConfigError> {
@@ -170,13 +176,8 @@ pub(super) fn from_file(
     args: &ServeArgs,
     env: EnvLookup,
 ) -> Result<Sources, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::new(
-            "--config.file",
-            format!("cannot read {}: {e}", path.display()),
-            "check the path",
-        )
-    })?;
+    let text = super::files::read_text(path, super::files::MAX_CONFIG_BYTES)
+        .map_err(|e| ConfigError::new("--config.file", e.to_string(), e.fix()))?;
     from_text(&text, &path.display().to_string(), args, env)
 }
 
@@ -187,6 +188,9 @@ fn from_text(
     args: &ServeArgs,
     env: EnvLookup,
 ) -> Result<Sources, ConfigError> {
+    super::files::check_yaml_nesting(text).map_err(|problem| {
+        ConfigError::new(format!("--config.file {origin}"), problem, "fix the YAML")
+    })?;
     let file: FileConfig = serde_yaml_ng::from_str(text).map_err(|e| {
         ConfigError::new(format!("--config.file {origin}"), e.to_string(), "fix the YAML; known fields: api_key, credentials.stats, workspace_id, environments[].{id,name,labels,key,stats_interval,list_interval,thresholds}, discovery.{interval,name_regex,ids,include_archived,keys_dir,metadata_labels_allowlist}, thresholds.{queue_lag_warning,queue_lag_critical,backlog_depth,pending,stuck_stopping,time_to_drain}")
     })?;
@@ -283,8 +287,19 @@ fn environment(
             "remove the duplicate entry",
         ));
     }
-    for name in e.labels.keys() {
+    for (name, value) in &e.labels {
         check_label_name(&format!("{field}.labels"), name)?;
+        check_label_value(&format!("{field}.labels.{name}"), value)?;
+    }
+    if let Some(name) = &e.name {
+        check_label_value(&format!("{field}.name"), name)?;
+    }
+    if id.len() > MAX_LABEL_VALUE_BYTES {
+        return Err(ConfigError::new(
+            format!("{field}.id"),
+            format!("is {} bytes long", id.len()),
+            "copy the id (env_…) from the Console",
+        ));
     }
     let key = environment_key(field, e, keys)?;
     let cadence = super::CadenceOverrides::parse(

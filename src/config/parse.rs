@@ -132,7 +132,44 @@ pub(super) fn telemetry_path(path: &str) -> Result<String, ConfigError> {
             "use e.g. /metrics",
         ));
     }
+    // The health endpoints answer without credentials, and the other routes
+    // are the server's own: metrics there would be served unguarded or never.
+    let taken = path.starts_with("/-/")
+        || path == "/probe"
+        || path.starts_with("/environments/")
+        || path == "/environments";
+    if taken {
+        return Err(ConfigError::new(
+            "--web.telemetry-path",
+            format!("{path:?} is a path of the exporter's own (health endpoints under /-/ answer without credentials; /probe and /environments/ are routes)"),
+            "use e.g. /metrics",
+        ));
+    }
+    if path.contains(['?', '#', ' ']) || path.chars().any(|c| c.is_control()) {
+        return Err(ConfigError::new(
+            "--web.telemetry-path",
+            format!("{path:?} holds a character a request path cannot"),
+            "use e.g. /metrics",
+        ));
+    }
     Ok(path.to_string())
+}
+
+#[test]
+fn the_telemetry_path_may_not_be_a_health_or_other_route() {
+    for p in [
+        "/-/healthy",
+        "/-/ready",
+        "/-/anything",
+        "/probe",
+        "/environments/x",
+    ] {
+        let e = telemetry_path(p).unwrap_err();
+        assert_eq!(e.field, "--web.telemetry-path", "{p}");
+        assert!(e.problem.contains("own"), "{p}: {e}");
+    }
+    assert!(telemetry_path("/metrics?x").is_err());
+    assert_eq!(telemetry_path("/custom").unwrap(), "/custom");
 }
 
 pub(crate) fn base_url(value: &str) -> Result<url::Url, ConfigError> {

@@ -43,7 +43,7 @@ impl Sources {
     }
 
     fn from_variables(args: &ServeArgs, env: EnvLookup) -> Result<Sources, ConfigError> {
-        let api_key = env("ANTHROPIC_API_KEY").map(Secret::new);
+        let api_key = variable_key(env, "ANTHROPIC_API_KEY")?;
         let stats_credential = if api_key.is_some() {
             CredentialKind::ApiKey
         } else {
@@ -64,7 +64,7 @@ impl Sources {
         let id = env("ANTHROPIC_ENVIRONMENT_ID").ok_or_else(|| {
             ConfigError::new("ANTHROPIC_ENVIRONMENT_ID", "no environment to watch", "set ANTHROPIC_ENVIRONMENT_ID and ANTHROPIC_ENVIRONMENT_KEY, pass --config.file, or discover them with --discovery.enabled and ANTHROPIC_API_KEY (try `demo` to run without an account)")
         })?;
-        let key = env("ANTHROPIC_ENVIRONMENT_KEY").map(Secret::new);
+        let key = variable_key(env, "ANTHROPIC_ENVIRONMENT_KEY")?;
         if key.is_none() {
             return Err(ConfigError::new(
                 "ANTHROPIC_ENVIRONMENT_KEY",
@@ -88,4 +88,17 @@ impl Sources {
             thresholds: Default::default(),
         })
     }
+}
+
+/// A key from an environment variable, refused (naming the variable, never
+/// the value) when it holds a byte no request header can carry.
+fn variable_key(env: EnvLookup, var: &str) -> Result<Option<Secret>, ConfigError> {
+    let Some(value) = env(var) else {
+        return Ok(None);
+    };
+    super::files::check_key(&value)
+        .map(|k| Some(Secret::new(k)))
+        .map_err(|problem| {
+            ConfigError::new(var, problem, format!("export {var} with the key alone"))
+        })
 }

@@ -13,16 +13,16 @@
 //!   headers: {Strict-Transport-Security: max-age=31536000}
 //! basic_auth_users:
 //!   prometheus: $2y$10$...           # bcrypt hash (htpasswd -nBC 10 prometheus)
+//! rate_limit: {interval: 100ms, burst: 10}   # optional; past it, 429
 //! ```
 //!
 //! The first load happens with the rest of the configuration, before any
-//! socket opens: a bad file stops the program. Later, the files are checked
-//! for every new connection and request (a digest of each); a changed file is
-//! re-read, and when the new version is bad the previous one stays in force
-//! (and an error is logged once), so a typo can never switch TLS or
-//! authentication off.
+//! socket opens: a bad file stops the program. Later versions are picked up
+//! by `reload` and fail closed: one that is bad, empty, or would switch TLS,
+//! basic auth or client certificates off keeps the previous one in force.
 
 mod auth;
+mod reload;
 mod tls;
 
 use crate::config::ConfigError;
@@ -30,9 +30,10 @@ use hyper::header::{HeaderName, HeaderValue};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-pub use auth::Verdict;
+pub use auth::{Verdict, DENIAL_REASONS};
+pub use reload::{WebObserver, WebServerConfig, RELOAD_RESULTS};
 
 const FIELD: &str = "--web.config.file";
 
@@ -50,6 +51,43 @@ struct File {
     tls_server_config: Option<tls::TlsFile>,
     http_server_config: Option<HttpFile>,
     basic_auth_users: Option<BTreeMap<String, String>>,
+    rate_limit: Option<RateLimitFile>,
+}
+
+/// `rate_limit` as the exporter-toolkit takes it: one token every
+/// `interval`, up to `burst` saved; a request finding none gets 429.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateLimitFile {
+    interval: Option<String>,
+    burst: Option<u32>,
+}
+
+/// A checked `rate_limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub interval: Duration,
+    pub burst: u32,
+}
+
+fn rate_limit(f: Option<RateLimitFile>) -> Result<Option<RateLimit>, ConfigError> {
+    let Some(f) = f else { return Ok(None) };
+    let interval = match f.interval.as_deref() {
+        None | Some("0s") | Some("0") => return Ok(None),
+        Some(text) => humantime::parse_duration(text.trim()).map_err(|_| {
+            error(
+                format!("rate_limit.interval: {text:?} is not a duration"),
+                "write e.g. 100ms or 1s",
+            )
+        })?,
+    };
+    if interval.is_zero() {
+        return Ok(None);
+    }
+    Ok(Some(RateLimit {
+        interval,
+        burst: f.burst.unwrap_or(0).max(1),
+    }))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -70,6 +108,47 @@ const SETTABLE_HEADERS: &[&str] = &[
     "strict-transport-security",
 ];
 
+/// `http_server_config.headers`, checked: only the settable names, and the
+/// exporter-toolkit's values where it has an enumeration.
+fn headers(
+    configured: BTreeMap<String, String>,
+) -> Result<Vec<(HeaderName, HeaderValue)>, ConfigError> {
+    let mut out = Vec::new();
+    for (name, value) in configured {
+        let lower = name.to_ascii_lowercase();
+        if !SETTABLE_HEADERS.contains(&lower.as_str()) {
+            return Err(error(
+                format!("http_server_config.headers: {name:?} may not be set"),
+                format!("set only {}", SETTABLE_HEADERS.join(", ")),
+            ));
+        }
+        // The exporter-toolkit's enumerations: anything else would weaken the header.
+        let allowed: &[&str] = match lower.as_str() {
+            "x-content-type-options" => &["nosniff"],
+            "x-frame-options" => &["deny", "sameorigin"],
+            _ => &[],
+        };
+        if !allowed.is_empty() && !allowed.contains(&value.as_str()) {
+            return Err(error(
+                format!("http_server_config.headers.{name}: {value:?} is not allowed"),
+                format!("use one of {}", allowed.join(", ")),
+            ));
+        }
+        let value = HeaderValue::from_str(&value).map_err(|_| {
+            error(
+                format!("http_server_config.headers.{name}: not a valid header value"),
+                "use printable ASCII",
+            )
+        })?;
+        out.push((
+            HeaderName::from_bytes(lower.as_bytes())
+                .map_err(|_| error(format!("{name:?} is not a header name"), "fix the name"))?,
+            value,
+        ));
+    }
+    Ok(out)
+}
+
 /// One checked version of the file.
 pub struct WebConfig {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
@@ -79,6 +158,7 @@ pub struct WebConfig {
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// The certificate, key and CA files it names, watched for changes.
     files: Vec<PathBuf>,
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -115,41 +195,23 @@ impl WebConfig {
             }
             None => (None, false),
         };
+        let rate_limit = rate_limit(file.rate_limit)?;
         let users = file.basic_auth_users.unwrap_or_default();
         for (user, hash) in &users {
             auth::check_hash(user, hash)?;
         }
-        let mut headers = Vec::new();
-        for (name, value) in file
-            .http_server_config
-            .and_then(|h| h.headers)
-            .unwrap_or_default()
-        {
-            let lower = name.to_ascii_lowercase();
-            if !SETTABLE_HEADERS.contains(&lower.as_str()) {
-                return Err(error(
-                    format!("http_server_config.headers: {name:?} may not be set"),
-                    format!("set only {}", SETTABLE_HEADERS.join(", ")),
-                ));
-            }
-            let value = HeaderValue::from_str(&value).map_err(|_| {
-                error(
-                    format!("http_server_config.headers.{name}: not a valid header value"),
-                    "use printable ASCII",
-                )
-            })?;
-            headers.push((
-                HeaderName::from_bytes(lower.as_bytes())
-                    .map_err(|_| error(format!("{name:?} is not a header name"), "fix the name"))?,
-                value,
-            ));
-        }
+        let headers = headers(
+            file.http_server_config
+                .and_then(|h| h.headers)
+                .unwrap_or_default(),
+        )?;
         Ok(WebConfig {
             tls,
             client_cert_required,
             users,
             headers,
             files,
+            rate_limit,
         })
     }
 
@@ -158,111 +220,19 @@ impl WebConfig {
         !self.users.is_empty()
     }
 
-    fn read(path: &Path) -> Result<WebConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            error(
-                format!("cannot read {}: {e}", path.display()),
-                "check the path and that the exporter's user may read it",
-            )
-        })?;
+    /// Read and check the file; the flag says it was blank (empty or only
+    /// whitespace), which a reload refuses.
+    fn read(path: &Path) -> Result<(WebConfig, bool), ConfigError> {
+        use crate::config::files;
+        let text = files::read_text(path, files::MAX_WEB_FILE_BYTES)
+            .map_err(|e| error(e.to_string(), e.fix()))?;
+        files::check_yaml_nesting(&text)
+            .map_err(|problem| error(format!("{}: {problem}", path.display()), "fix the YAML"))?;
         let dir = path.parent().unwrap_or(Path::new("."));
-        WebConfig::parse(&text, dir).map_err(|mut e| {
+        let config = WebConfig::parse(&text, dir).map_err(|mut e| {
             e.problem = format!("{}: {}", path.display(), e.problem);
             e
-        })
-    }
-}
-
-/// What identifies a version of a file: a digest of its content. These
-/// files are small, and modification times are too coarse to tell two quick
-/// edits apart (or can go back, as when a Kubernetes Secret is swapped).
-type Stamp = Option<[u8; 32]>;
-
-/// Read at most this much of a file to stamp it.
-const STAMP_MAX_BYTES: u64 = 1 << 20;
-
-fn stamp(path: &Path) -> Stamp {
-    use std::io::Read;
-    let mut content = Vec::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(STAMP_MAX_BYTES)
-        .read_to_end(&mut content)
-        .ok()?;
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, &content).as_ref());
-    Some(out)
-}
-
-struct Loaded {
-    stamps: Vec<Stamp>,
-    config: Arc<WebConfig>,
-    /// Stamps of a version that failed to load, so it is neither re-read nor re-logged.
-    failed: Option<Vec<Stamp>>,
-}
-
-/// The web configuration in force, re-read when its files change.
-pub struct WebServerConfig {
-    path: PathBuf,
-    loaded: Mutex<Loaded>,
-    verifier: auth::Verifier,
-}
-
-impl std::fmt::Debug for WebServerConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WebServerConfig")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
-    }
-}
-
-impl WebServerConfig {
-    /// The first load: any problem is a configuration error.
-    pub fn load(path: &Path) -> Result<WebServerConfig, ConfigError> {
-        let config = WebConfig::read(path)?;
-        let stamps = Self::stamps(path, &config);
-        Ok(WebServerConfig {
-            path: path.to_path_buf(),
-            loaded: Mutex::new(Loaded {
-                stamps,
-                config: Arc::new(config),
-                failed: None,
-            }),
-            verifier: auth::Verifier::new(),
-        })
-    }
-
-    fn stamps(path: &Path, config: &WebConfig) -> Vec<Stamp> {
-        std::iter::once(path)
-            .chain(config.files.iter().map(PathBuf::as_path))
-            .map(stamp)
-            .collect()
-    }
-
-    /// The version in force, re-reading the files first if any changed.
-    pub fn current(&self) -> Arc<WebConfig> {
-        let mut l = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Self::stamps(&self.path, &l.config);
-        if now == l.stamps || l.failed.as_ref() == Some(&now) {
-            return l.config.clone();
-        }
-        match WebConfig::read(&self.path) {
-            Ok(config) => {
-                tracing::info!(file = %self.path.display(), tls = config.tls.is_some(), basic_auth = config.needs_auth(), "web configuration reloaded");
-                l.stamps = Self::stamps(&self.path, &config);
-                l.config = Arc::new(config);
-                l.failed = None;
-            }
-            Err(e) => {
-                tracing::error!(file = %self.path.display(), "web configuration not reloaded, the previous one stays in force: {e}");
-                l.failed = Some(now);
-            }
-        }
-        l.config.clone()
-    }
-
-    /// Check a request's `Authorization` header against `config`'s users.
-    pub async fn authorize(&self, config: &WebConfig, header: Option<&HeaderValue>) -> Verdict {
-        self.verifier.check(&config.users, header).await
+        })?;
+        Ok((config, text.trim().is_empty()))
     }
 }

@@ -32,6 +32,8 @@ pub(super) struct Instruments {
     pub(super) shard_info: GaugeVec,
     /// Registered only when discovery is on.
     pub(super) discovery: Option<DiscoveryInstruments>,
+    /// The exporter's own HTTP serving.
+    pub(super) serving: super::serving::Serving,
 }
 
 pub(super) struct DiscoveryInstruments {
@@ -84,6 +86,7 @@ impl Instruments {
                 true => Some(DiscoveryInstruments::new(registry)?),
                 false => None,
             },
+            serving: super::serving::Serving::new(registry)?,
         })
     }
 

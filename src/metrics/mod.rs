@@ -13,6 +13,7 @@ pub mod format;
 mod instruments;
 mod own;
 pub mod protobuf;
+pub mod serving;
 pub mod shared;
 pub mod text;
 

@@ -1,26 +1,30 @@
-//! The accept loop and each connection's life: a cap on connections (more
-//! wait in the listen queue), TLS when the web configuration asks for it
-//! (with a handshake deadline), basic auth, a deadline for request headers
-//! (a slow-loris client is cut off), and an idle deadline (a connection on
-//! which no byte moves either way is closed, whether it idles between
-//! requests or stalls mid-request or mid-response).
+//! The accept loop and each connection's life. Every connection is accepted
+//! at once and entered in the connection table (`conns`), which closes the
+//! connection idle longest when there are too many in all or from one
+//! client: a scrape never waits in a queue behind idle or chatty clients.
+//! Then TLS when the web configuration asks for it (with a handshake
+//! deadline, and a plain-HTTP request to the TLS port answered with a 400
+//! that says so), a deadline for request headers (a slow-loris client is
+//! cut off), and an idle deadline (a connection on which no byte moves
+//! either way is closed, whether it idles between requests or stalls
+//! mid-request or mid-response). Each request goes through `guard`.
 
-use super::{Site, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, MAX_HEADER_BYTES, SHUTDOWN_GRACE};
-use crate::config::web::{Verdict, WebServerConfig};
-use bytes::Bytes;
-use http_body_util::Full;
+use super::conns::{Table, Ticket};
+use super::guard::Guard;
+use super::idle_io::IdleIo;
+use super::{
+    Site, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT, MAX_HEADER_BYTES,
+    SHUTDOWN_GRACE,
+};
+use crate::config::web::WebServerConfig;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
-use hyper::{Request, Response, StatusCode};
+use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -33,6 +37,7 @@ pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_connections: usize,
+    pub max_connections_per_client: usize,
     pub header_read_timeout: Duration,
     pub max_header_bytes: usize,
     pub idle_timeout: Duration,
@@ -43,6 +48,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: MAX_CONNECTIONS,
+            max_connections_per_client: MAX_CONNECTIONS_PER_CLIENT,
             header_read_timeout: HEADER_READ_TIMEOUT,
             max_header_bytes: MAX_HEADER_BYTES,
             idle_timeout: IDLE_TIMEOUT,
@@ -58,27 +64,6 @@ pub struct ServeOptions {
     pub web: Option<Arc<WebServerConfig>>,
 }
 
-/// Health endpoints answer without credentials: they say nothing but
-/// "Healthy"/"Ready", and orchestrators' probes rarely carry a password.
-fn is_health(path: &str) -> bool {
-    path == "/-/healthy" || path == "/-/ready"
-}
-
-fn unauthorized() -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from_static(b"Unauthorized\n")));
-    *r.status_mut() = StatusCode::UNAUTHORIZED;
-    let h = r.headers_mut();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    h.insert(
-        WWW_AUTHENTICATE,
-        HeaderValue::from_static("Basic realm=\"anthropic-work-exporter\", charset=\"UTF-8\""),
-    );
-    r
-}
-
 /// Serve on `listener` until `shutdown`.
 pub async fn serve(
     listener: TcpListener,
@@ -87,99 +72,136 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(opts.limits.max_connections.max(1)));
+    let limits = opts.limits;
+    let table = Table::new(limits.max_connections, limits.max_connections_per_client);
+    let guard = Arc::new(Guard::new(site, opts.web));
     loop {
-        // Beyond the cap, connections wait in the listen queue for a free slot.
-        let permit = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            p = Arc::clone(&slots).acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-        };
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
-                    tracing::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    accept_failed(&e, &table, &guard).await;
                     continue;
                 }
             },
         };
+        let (ticket, shed) = table.admit(peer.ip());
+        for reason in shed {
+            guard.site.metrics.http_shed(reason);
+        }
         let conn = Connection {
-            site: Arc::clone(&site),
-            web: opts.web.clone(),
-            limits: opts.limits.clone(),
+            guard: Arc::clone(&guard),
+            limits: limits.clone(),
             watcher: graceful.watcher(),
         };
-        tokio::spawn(async move {
-            conn.run(stream).await;
-            drop(permit);
-        });
+        tokio::spawn(conn.run(stream, ticket));
     }
     drop(listener);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
 }
 
+/// After a failed accept: out of file descriptors, the idlest connection
+/// makes room (and if every one is busy, the next try waits for one to end,
+/// quietly: this repeats); anything else is logged.
+async fn accept_failed(e: &std::io::Error, table: &Table, guard: &Guard) {
+    if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+        if table.shed_one() {
+            guard.site.metrics.http_shed("connection_limit");
+        } else {
+            tracing::debug!("accept failed, no idle connection to close: {e}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    } else {
+        tracing::warn!("accept failed: {e}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 struct Connection {
-    site: Arc<Site>,
-    web: Option<Arc<WebServerConfig>>,
+    guard: Arc<Guard>,
     limits: Limits,
     watcher: hyper_util::server::graceful::Watcher,
 }
 
+/// Marks a connection busy while a request is answered (until dropped,
+/// so a request abandoned midway does not leave it marked).
+struct Busy(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Busy {
+    fn start(count: Arc<std::sync::atomic::AtomicUsize>) -> Busy {
+        count.fetch_add(1, Ordering::Relaxed);
+        Busy(count)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What a client that sent plain HTTP to the TLS port is told (as Go's
+/// net/http tells it), rather than a TLS alert it cannot read.
+const PLAIN_HTTP_TO_TLS: &[u8] = b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\nClient sent an HTTP request to an HTTPS server: use https://\n";
+
+/// True when the first bytes are a TLS handshake record; false for
+/// anything else (a plain HTTP request). Waits for the first byte.
+async fn starts_with_tls(stream: &TcpStream) -> std::io::Result<bool> {
+    let mut first = [0u8; 1];
+    let n = stream.peek(&mut first).await?;
+    Ok(n == 0 || first[0] == 0x16)
+}
+
 impl Connection {
-    async fn run(self, stream: tokio::net::TcpStream) {
-        let tls = self.web.as_ref().and_then(|w| w.current().tls.clone());
-        match tls {
-            None => self.serve(stream).await,
-            Some(acceptor) => {
-                match tokio::time::timeout(
-                    self.limits.tls_handshake_timeout,
-                    acceptor.accept(stream),
-                )
-                .await
-                {
-                    Ok(Ok(stream)) => self.serve(stream).await,
-                    Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
-                    Err(_) => tracing::debug!("TLS handshake not finished in time"),
-                }
+    async fn run(self, stream: TcpStream, ticket: Ticket) {
+        let metrics = self.guard.site.metrics.clone();
+        metrics.http_connections(1);
+        let shed = ticket.shed.clone();
+        tokio::select! {
+            _ = shed.cancelled() => tracing::debug!("connection shed to make room"),
+            _ = self.handshake(stream, &ticket) => {}
+        }
+        metrics.http_connections(-1);
+        drop(ticket);
+    }
+
+    async fn handshake(self, mut stream: TcpStream, ticket: &Ticket) {
+        let tls = match &self.guard.web {
+            Some(w) => w.current().await.tls.clone(),
+            None => None,
+        };
+        let Some(acceptor) = tls else {
+            return self.serve(stream, ticket).await;
+        };
+        let deadline = self.limits.tls_handshake_timeout;
+        let handshake = async {
+            if !starts_with_tls(&stream).await? {
+                let _ = stream.write_all(PLAIN_HTTP_TO_TLS).await;
+                let _ = stream.shutdown().await;
+                return Err(std::io::Error::other("plain HTTP sent to the TLS port"));
             }
+            acceptor.accept(stream).await
+        };
+        match tokio::time::timeout(deadline, handshake).await {
+            Ok(Ok(stream)) => self.serve(stream, ticket).await,
+            Ok(Err(e)) => tracing::debug!("TLS handshake failed: {e}"),
+            Err(_) => tracing::debug!("TLS handshake not finished in time"),
         }
     }
 
-    async fn serve<I>(self, io: I)
+    async fn serve<I>(self, io: I, ticket: &Ticket)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let io = IdleIo::new(io);
-        let activity = io.activity.clone();
-        let (site, web) = (self.site, self.web);
+        let activity = ticket.activity.clone();
+        let io = IdleIo::new(io, activity.clone());
+        let (guard, busy) = (self.guard, ticket.busy.clone());
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-            let (site, web) = (Arc::clone(&site), web.clone());
+            let (guard, busy) = (Arc::clone(&guard), busy.clone());
             async move {
-                let config = web.as_ref().map(|w| w.current());
-                if let (Some(web), Some(config)) = (&web, &config) {
-                    if config.needs_auth()
-                        && !is_health(req.uri().path())
-                        && web
-                            .authorize(config, req.headers().get(AUTHORIZATION))
-                            .await
-                            != Verdict::Allowed
-                    {
-                        return Ok::<_, std::convert::Infallible>(unauthorized());
-                    }
-                }
-                let mut resp = if req.uri().path() == "/probe" {
-                    site.probe(&req).await
-                } else {
-                    site.handle(&req).await
-                };
-                if let Some(config) = &config {
-                    for (name, value) in &config.headers {
-                        resp.headers_mut().insert(name.clone(), value.clone());
-                    }
-                }
-                Ok(resp)
+                let _busy = Busy::start(busy);
+                Ok::<_, std::convert::Infallible>(guard.answer(req).await)
             }
         });
         let conn = hyper::server::conn::http1::Builder::new()
@@ -201,90 +223,6 @@ impl Connection {
                 }
             }
         }
-    }
-}
-
-/// When bytes last moved on a connection.
-#[derive(Debug)]
-struct Activity {
-    start: Instant,
-    last_ms: AtomicU64,
-}
-
-impl Activity {
-    fn touch(&self) {
-        self.last_ms
-            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
-    }
-    fn last(&self) -> Instant {
-        self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
-    }
-}
-
-/// A stream that notes every byte read or written.
-struct IdleIo<I> {
-    inner: I,
-    activity: Arc<Activity>,
-}
-
-impl<I> IdleIo<I> {
-    fn new(inner: I) -> Self {
-        IdleIo {
-            inner,
-            activity: Arc::new(Activity {
-                start: Instant::now(),
-                last_ms: AtomicU64::new(0),
-            }),
-        }
-    }
-}
-
-impl<I: AsyncRead + Unpin> AsyncRead for IdleIo<I> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.activity.touch();
-        }
-        r
-    }
-}
-
-impl<I: AsyncWrite + Unpin> AsyncWrite for IdleIo<I> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
-        }
-        r
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
-        }
-        r
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

@@ -9,8 +9,11 @@
 //! Probes draw on the same request budget as background refreshes, a probe
 //! never runs beside another refresh of the same environment, and a refresh
 //! that ended less than `REUSE` ago is served instead of a new one, so
-//! scraping `/probe` harder cannot make the exporter call the API harder.
+//! scraping `/probe` harder cannot make the exporter call the API harder;
+//! `probe_gate` caps what probes may spend in all and keeps one refresh in
+//! flight per environment.
 
+use super::probe_gate::{Admission, ProbeGate};
 use super::Site;
 use crate::metrics::{render_probe, Format};
 use hyper::StatusCode;
@@ -50,6 +53,7 @@ pub async fn probe(
     query: Option<&str>,
     scrape_timeout_header: Option<&str>,
     format: Format,
+    gate: Option<&ProbeGate>,
 ) -> Result<Vec<u8>, (StatusCode, String)> {
     let started = Instant::now();
     let id = environment_param(query).ok_or_else(|| {
@@ -64,20 +68,25 @@ pub async fn probe(
         .get(&id)
         .map(|s| s.environment.clone())
         .ok_or_else(|| {
-            let shown: String = id.chars().take(128).collect();
+            // The id is not echoed: nothing a client sends comes back as text.
             (
                 StatusCode::NOT_FOUND,
-                format!(
-                    "environment {shown:?} is not watched by this exporter: only configured or discovered environments \
-                     (of this shard, when sharded) can be probed; nothing was sent to the API\n"
-                ),
+                "the environment asked for is not watched by this exporter: only configured or discovered environments \
+                 (of this shard, when sharded) can be probed; nothing was sent to the API\n"
+                    .to_string(),
             )
         })?;
-    let allowed = time_allowed(scrape_timeout_header, site.refresher.settings().timeout);
-    let fresh_since = started.checked_sub(REUSE).unwrap_or(started);
-    site.refresher
-        .refresh_unless_fresh(&env, fresh_since, started + allowed)
-        .await;
+    let admission = gate.map(|g| g.pass(&id));
+    if matches!(admission, Some(Admission::Spent)) {
+        site.metrics.http_shed("probe_budget");
+    } else {
+        let allowed = time_allowed(scrape_timeout_header, site.refresher.settings().timeout);
+        let fresh_since = started.checked_sub(REUSE).unwrap_or(started);
+        site.refresher
+            .refresh_unless_fresh(&env, fresh_since, started + allowed)
+            .await;
+    }
+    drop(admission);
     let ctx = site.render_context(site.clock.now_ms(), format);
     Ok(render_probe(
         &site.store,

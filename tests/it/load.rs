@@ -150,11 +150,11 @@ async fn a_slow_loris_client_is_cut_off_and_scrapes_go_on_meanwhile() {
 }
 
 #[tokio::test]
-async fn connections_beyond_the_cap_wait_for_a_slot_and_are_then_served() {
+async fn past_the_cap_the_idlest_connection_is_closed_and_the_scrape_served_at_once() {
     let pair = Pair::start(Options::default()).await;
     let limits = Limits {
         max_connections: 2,
-        header_read_timeout: Duration::from_secs(1),
+        header_read_timeout: Duration::from_secs(5),
         ..Limits::default()
     };
     let addr = pair
@@ -163,8 +163,8 @@ async fn connections_beyond_the_cap_wait_for_a_slot_and_are_then_served() {
             ..Default::default()
         })
         .await;
-    // Two clients take both slots and say nothing.
-    let _a = TcpStream::connect(addr).await.unwrap();
+    // Two clients take both places and say nothing.
+    let mut a = TcpStream::connect(addr).await.unwrap();
     let _b = TcpStream::connect(addr).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let t = Instant::now();
@@ -176,23 +176,32 @@ async fn connections_beyond_the_cap_wait_for_a_slot_and_are_then_served() {
         .get(format!("http://{addr}/metrics"))
         .send()
         .await
-        .expect("waits, then is served");
+        .expect("served");
     assert_eq!(resp.status(), 200);
+    resp.text().await.unwrap();
     let waited = t.elapsed();
-    // Served only once the header timeout (1 s) freed a slot, and before
-    // the client's own 5 s timeout (the `expect` above).
+    // Not after the 5 s header timeout freed a place: at once.
+    assert!(waited < Duration::from_secs(1), "{waited:?}");
+    // The idlest, the first, was closed to make room, and counted.
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(1), a.read(&mut buf))
+        .await
+        .expect("closed")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "the idlest connection was shed");
+    let shed = c
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
-        waited >= Duration::from_millis(700),
-        "it waited for a slot: {waited:?}"
-    );
-    // The server is none the worse.
-    assert_eq!(
-        c.get(format!("http://{addr}/-/healthy"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
+        shed.contains("anthropic_work_exporter_http_shed_total{reason=\"connection_limit\"} 2")
+            || shed
+                .contains("anthropic_work_exporter_http_shed_total{reason=\"connection_limit\"} 1"),
+        "{shed}"
     );
 }
 

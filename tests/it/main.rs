@@ -3,6 +3,7 @@
 mod budget;
 mod capture;
 mod config;
+mod crowd;
 mod discovery;
 mod drilldown;
 mod exporter;
@@ -13,6 +14,7 @@ mod formats;
 
 mod ground_truth;
 mod healthchecks;
+mod hostile_files;
 mod leaks;
 mod load;
 mod metadata_labels;

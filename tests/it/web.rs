@@ -10,11 +10,14 @@ use std::sync::Arc;
 use work_exporter::config::web::WebServerConfig;
 use work_exporter::server::ServeOptions;
 
+mod guard;
 mod pki;
+pub mod proc;
+mod reload;
 
 use pki::{client, hash, Ca, Files};
 
-async fn serve(config: &Path) -> (Pair, std::net::SocketAddr) {
+pub async fn serve(config: &Path) -> (Pair, std::net::SocketAddr) {
     let pair = Pair::start(Options::default()).await;
     let web = Arc::new(WebServerConfig::load(config).unwrap());
     let addr = pair
@@ -117,9 +120,16 @@ async fn client_certificates_are_required_and_verified_when_configured() {
     let good = client(&ca).identity(clients.client()).build().unwrap();
     assert_eq!(status(good.get(&url)).await, Ok(200));
 
-    // VerifyClientCertIfGiven: none is fine, a bad one is not.
-    f.write("web.yml", "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: clients.crt\n");
+    // Relaxed to VerifyClientCertIfGiven while running: refused (it takes a
+    // restart), so a client without a certificate is still turned away.
+    let if_given = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: clients.crt\n";
+    f.write("web.yml", if_given);
     let none = client(&ca).build().unwrap();
+    assert!(status(none.get(&url)).await.is_err(), "still required");
+
+    // Started with VerifyClientCertIfGiven: none is fine, a bad one is not.
+    let (_pair, addr) = serve(&config).await;
+    let url = format!("https://127.0.0.1:{}/metrics", addr.port());
     assert_eq!(status(none.get(&url)).await, Ok(200));
     let foreign = client(&ca)
         .identity(Ca::new("rogue CA").client())
@@ -235,34 +245,31 @@ async fn changes_to_the_file_and_certificates_apply_to_new_requests_and_a_bad_ve
     f.write("web.yml", "tls_server_config: [not, a, map]\n");
     assert_eq!(status(c.get(&url)).await, Ok(401));
 
-    // TLS is switched on: new connections need it.
+    // TLS is switched on (the users kept): new connections need it.
     let ca = Ca::new("test CA");
     f.server_cert(&ca);
     f.write(
         "web.yml",
-        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+        &format!("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  prometheus: {}\n", hash("two")),
     );
     let https = format!("https://127.0.0.1:{}/metrics", addr.port());
+    let authed = |c: reqwest::Client| c.get(&https).basic_auth("prometheus", Some("two"));
+    assert_eq!(status(authed(client(&ca).build().unwrap())).await, Ok(200));
     assert_eq!(
-        status(client(&ca).build().unwrap().get(&https)).await,
-        Ok(200)
-    );
-    assert!(
-        status(reqwest::Client::new().get(&url)).await.is_err(),
-        "plain HTTP is over"
+        status(reqwest::Client::new().get(&url)).await,
+        Ok(400),
+        "plain HTTP is over, and told so"
     );
 
     // The certificate is rotated to one from a new CA: new connections get it.
     let next = Ca::new("next CA");
     f.server_cert(&next);
     assert!(
-        status(client(&ca).build().unwrap().get(&https))
-            .await
-            .is_err(),
+        status(authed(client(&ca).build().unwrap())).await.is_err(),
         "the old certificate is gone"
     );
     assert_eq!(
-        status(client(&next).build().unwrap().get(&https)).await,
+        status(authed(client(&next).build().unwrap())).await,
         Ok(200)
     );
 }
@@ -320,6 +327,10 @@ fn a_bad_web_configuration_stops_the_program_before_it_serves() {
     start_fails(
         "http_server_config:\n  headers:\n    Content-Type: text/html\n",
         &["may not be set"],
+    );
+    start_fails(
+        "http_server_config:\n  headers:\n    X-Frame-Options: allow-from x\n",
+        &["X-Frame-Options", "deny, sameorigin"],
     );
 }
 

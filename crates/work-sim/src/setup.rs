@@ -33,7 +33,12 @@ pub(crate) fn check(opts: &SimOptions) -> Result<Scenario, SimError> {
     Ok(scenario)
 }
 
-/// Writes the credentials as JSON, readable by the owner only (mode 0600).
+/// Writes the credentials as JSON, readable by the owner only (mode 0600),
+/// into a file created new (`O_CREAT|O_EXCL|O_NOFOLLOW`): a planted symlink
+/// or someone else's file is never followed, truncated or re-moded. The one
+/// file it replaces is an earlier credentials file of this user's (a regular
+/// file it owns, mode 0600, holding credentials), as a restarted simulator
+/// or demo leaves it.
 pub fn write_credentials(path: &Path, credentials: &Credentials) -> Result<(), SimError> {
     use std::io::Write;
     let fail = |source| SimError::CredentialsWrite {
@@ -42,21 +47,50 @@ pub fn write_credentials(path: &Path, credentials: &Credentials) -> Result<(), S
     };
     let body =
         serde_json::to_vec_pretty(credentials).map_err(|e| fail(std::io::Error::other(e)))?;
+    if std::fs::symlink_metadata(path).is_ok() {
+        ours_to_replace(path).map_err(fail)?;
+        std::fs::remove_file(path).map_err(fail)?;
+    }
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        options.mode(0o600);
-        // An existing file keeps its mode on open: tighten it before writing keys.
-        if path.exists() {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(fail)?;
-        }
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
     }
     let mut file = options.open(path).map_err(fail)?;
     file.write_all(&body)
         .and_then(|_| file.write_all(b"\n"))
         .map_err(fail)
+}
+
+/// Ok when `path` is an earlier credentials file of this user's.
+fn ours_to_replace(path: &Path) -> std::io::Result<()> {
+    let refuse = |why: &str| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!("it exists and {why}, so it is left alone; remove it or choose another path"),
+        ))
+    };
+    let meta = std::fs::symlink_metadata(path)?;
+    if !meta.file_type().is_file() {
+        return refuse("is not a regular file (a symlink?)");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if meta.uid() != unsafe { libc::geteuid() } || meta.mode() & 0o077 != 0 {
+            return refuse("is not a private file of this user's");
+        }
+    }
+    if meta.len() > 64 << 20 {
+        return refuse("is not a credentials file");
+    }
+    match serde_json::from_slice::<Credentials>(&std::fs::read(path)?) {
+        Ok(_) => Ok(()),
+        Err(_) => refuse("does not hold simulator credentials"),
+    }
 }
 
 #[cfg(test)]
@@ -113,7 +147,6 @@ mod tests {
     fn credentials_file_is_private() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("creds.json");
-        std::fs::write(&path, "old").unwrap();
         let creds = Credentials {
             base_url: "http://x".into(),
             api_key: "k".into(),
@@ -134,6 +167,27 @@ mod tests {
         }
         let back: Credentials = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         assert_eq!(back.environments[0].id, "env_01");
+        write_credentials(&path, &creds).expect("its own earlier file is replaced");
+        // Something it did not write is never overwritten, nor a symlink followed.
+        let other = dir.path().join("other.txt");
+        std::fs::write(&other, "precious").unwrap();
+        let err = write_credentials(&other, &creds).unwrap_err();
+        assert!(err.to_string().contains("left alone"), "{err}");
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link.json");
+            std::os::unix::fs::symlink(&other, &link).unwrap();
+            let err = write_credentials(&link, &creds).unwrap_err();
+            assert!(err.to_string().contains("symlink"), "{err}");
+            let dangling = dir.path().join("dangling.json");
+            std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+            assert!(write_credentials(&dangling, &creds).is_err());
+            assert!(
+                !dir.path().join("nowhere").exists(),
+                "no file made through a link"
+            );
+        }
+        assert_eq!(std::fs::read_to_string(&other).unwrap(), "precious");
         let err = write_credentials(&dir.path().join("missing/creds.json"), &creds).unwrap_err();
         assert_eq!(err.reason(), "credentials_write");
     }

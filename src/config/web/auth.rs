@@ -1,9 +1,11 @@
 //! Basic auth against bcrypt hashes. bcrypt is slow on purpose (tens of
-//! milliseconds), so it runs on the blocking pool, at most two at a time,
-//! and a successful check is remembered (as a salted SHA-256 of user, hash
-//! and password, never the password) so a scraper that keeps sending the
-//! right password costs one bcrypt, not one per scrape. An unknown user is
-//! checked against a dummy hash, so timing does not tell which users exist.
+//! milliseconds), so it runs on the blocking pool one check at a time (as
+//! the exporter-toolkit does), and its outcome is remembered both ways (as a
+//! salted SHA-256 of user, hash and password, never the password): a
+//! scraper that keeps sending the right password costs one bcrypt, not one
+//! per scrape, and a client repeating a wrong one costs one too. An unknown
+//! user is checked against a dummy hash, so timing does not tell which users
+//! exist.
 
 use super::error;
 use crate::config::ConfigError;
@@ -14,19 +16,24 @@ use std::str::FromStr;
 use std::sync::{Mutex, OnceLock};
 use tokio::sync::Semaphore;
 
-/// Remembered successful checks before the memory is cleared.
+/// Remembered checks (each way) before that memory is cleared.
 const CACHE_MAX: usize = 1024;
 /// bcrypt checks running at once; more wait.
-const CONCURRENT_CHECKS: usize = 2;
+const CONCURRENT_CHECKS: usize = 1;
 
 /// What a request's credentials are worth.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Let it through.
     Allowed,
-    /// No or malformed `Authorization: Basic` header, or a wrong user or password.
-    Denied,
+    /// Refused, and why: `no_credentials` (no or malformed `Authorization:
+    /// Basic` header), `wrong` (a bcrypt check failed) or `wrong_remembered`
+    /// (the same wrong user and password as before, refused without bcrypt).
+    Denied(&'static str),
 }
+
+/// Every reason of `Verdict::Denied`.
+pub const DENIAL_REASONS: [&str; 3] = ["no_credentials", "wrong", "wrong_remembered"];
 
 pub(super) fn check_hash(user: &str, hash: &str) -> Result<(), ConfigError> {
     if user.is_empty() || user.contains(':') {
@@ -47,6 +54,7 @@ pub(super) fn check_hash(user: &str, hash: &str) -> Result<(), ConfigError> {
 pub(super) struct Verifier {
     salt: [u8; 16],
     granted: Mutex<HashSet<[u8; 32]>>,
+    refused: Mutex<HashSet<[u8; 32]>>,
     slots: Semaphore,
 }
 
@@ -84,6 +92,7 @@ impl Verifier {
         Verifier {
             salt,
             granted: Mutex::new(HashSet::new()),
+            refused: Mutex::new(HashSet::new()),
             slots: Semaphore::new(CONCURRENT_CHECKS),
         }
     }
@@ -114,21 +123,18 @@ impl Verifier {
             return Verdict::Allowed;
         }
         let Some((user, password)) = header.and_then(basic) else {
-            return Verdict::Denied;
+            return Verdict::Denied("no_credentials");
         };
         let hash = users.get(&user).cloned();
         let memo = self.memo(&user, hash.as_deref().unwrap_or(""), &password);
-        if hash.is_some()
-            && self
-                .granted
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(&memo)
-        {
+        if hash.is_some() && remembered(&self.granted, &memo) {
             return Verdict::Allowed;
         }
+        if remembered(&self.refused, &memo) {
+            return Verdict::Denied("wrong_remembered");
+        }
         let Ok(_permit) = self.slots.acquire().await else {
-            return Verdict::Denied;
+            return Verdict::Denied("wrong");
         };
         let known = hash.is_some();
         let cost = users
@@ -142,16 +148,26 @@ impl Verifier {
         })
         .await
         .unwrap_or(false);
-        if !(ok && known) {
-            return Verdict::Denied;
+        if ok && known {
+            remember(&self.granted, memo);
+            Verdict::Allowed
+        } else {
+            remember(&self.refused, memo);
+            Verdict::Denied("wrong")
         }
-        let mut granted = self.granted.lock().unwrap_or_else(|p| p.into_inner());
-        if granted.len() >= CACHE_MAX {
-            granted.clear();
-        }
-        granted.insert(memo);
-        Verdict::Allowed
     }
+}
+
+fn remembered(set: &Mutex<HashSet<[u8; 32]>>, memo: &[u8; 32]) -> bool {
+    set.lock().unwrap_or_else(|p| p.into_inner()).contains(memo)
+}
+
+fn remember(set: &Mutex<HashSet<[u8; 32]>>, memo: [u8; 32]) {
+    let mut set = set.lock().unwrap_or_else(|p| p.into_inner());
+    if set.len() >= CACHE_MAX {
+        set.clear();
+    }
+    set.insert(memo);
 }
 
 #[cfg(test)]
@@ -192,13 +208,21 @@ mod tests {
         );
         assert_eq!(
             v.check(&users, Some(&header("prom", "wrong"))).await,
-            Verdict::Denied
+            Verdict::Denied("wrong")
+        );
+        assert_eq!(
+            v.check(&users, Some(&header("prom", "wrong"))).await,
+            Verdict::Denied("wrong_remembered"),
+            "the same wrong password again costs no bcrypt"
         );
         assert_eq!(
             v.check(&users, Some(&header("nobody", "right"))).await,
-            Verdict::Denied
+            Verdict::Denied("wrong")
         );
-        assert_eq!(v.check(&users, None).await, Verdict::Denied);
+        assert_eq!(
+            v.check(&users, None).await,
+            Verdict::Denied("no_credentials")
+        );
         assert_eq!(v.check(&BTreeMap::new(), None).await, Verdict::Allowed);
         assert!(
             check_hash("prom", "right").is_err(),

@@ -97,9 +97,17 @@ fn resolve(dir: &Path, p: &str) -> PathBuf {
     }
 }
 
+/// The bytes of a certificate or key file, bounded (`config::files`).
+fn read_pem(field: &str, path: &Path) -> Result<Vec<u8>, ConfigError> {
+    use crate::config::files;
+    files::read_bounded(path, files::MAX_WEB_FILE_BYTES)
+        .map_err(|e| error(format!("tls_server_config.{field}: {e}"), e.fix()))
+}
+
 fn read_certs(field: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> {
-    let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+    let pem = read_pem(field, path)?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
         .map_err(|e| {
             error(
                 format!(
@@ -170,7 +178,7 @@ pub(super) fn build(
     let cert_path = resolve(dir, cert_file);
     let key_path = resolve(dir, key_file);
     let certs = read_certs("cert_file", &cert_path)?;
-    let key = PrivateKeyDer::from_pem_file(&key_path).map_err(|e| {
+    let key = PrivateKeyDer::from_pem_slice(&read_pem("key_file", &key_path)?).map_err(|e| {
         error(
             format!(
                 "tls_server_config.key_file: cannot read a private key from {}: {e}",
