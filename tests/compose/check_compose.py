@@ -381,7 +381,7 @@ def check_readme_claims(c, compose, text):
             c.fail(f"README.md quotes `{setting}`, which compose.yaml does not set")
     fors = [minutes(r["for"]) for p in glob.glob(os.path.join(c.root, "alerts", "*.rules.yml"))
             for g in load_yaml(p)["groups"] for r in g["rules"] if "alert" in r and "for" in r]
-    m = re.search(r"`for:` durations \((\d+) to (\d+) minutes\)", text)
+    m = re.search(r"`for:` durations \(([\d.]+) to ([\d.]+) minutes\)", text)
     if fors and not (m and (float(m.group(1)), float(m.group(2))) == (min(fors), max(fors))):
         c.fail(f"README.md must give the rules' `for:` durations as ({min(fors):g} to {max(fors):g} minutes)"
                f", not {m.group(0) if m else 'nothing'}")
