@@ -17,6 +17,7 @@ mod load;
 mod multi_target;
 mod paging;
 mod pair;
+mod pickup_slo;
 mod refresh;
 mod rig;
 mod server;
