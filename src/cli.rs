@@ -290,7 +290,7 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 3)]
     pub environments: usize,
     /// Workload scenario: steady, backlog, workers-down, saturated, stale-heartbeats,
-    /// stuck-stopping, api-flaky, api-down.
+    /// stuck-stopping, api-flaky, api-down, slow-pickups.
     #[arg(long, default_value = "steady")]
     pub scenario: String,
     /// Seed for the workload's randomness.

@@ -16,6 +16,7 @@
 //! time: the first notification of a new group waits that long),
 //! `--promtool PATH`, `--keep DIR` (keep the promtool files).
 
+mod history;
 mod promtool;
 mod record;
 mod table;
@@ -38,7 +39,23 @@ pub(crate) struct Drill {
     pub expect: Option<(&'static str, Option<Duration>)>,
     /// Simulated time after the fault.
     pub run: Duration,
+    /// Steady traffic replayed before the recording (`history.rs`): the
+    /// pick-up SLO drills need their 1 h and 6 h windows full.
+    pub history: Duration,
+    /// Seconds between the replay's samples and evaluations: `record::SCRAPE`,
+    /// or a minute for the SLO drills (hours of replay; a page can only come later).
+    pub step: Duration,
 }
+
+impl Drill {
+    /// Seconds from the start of the replay to the fault.
+    pub fn fault_at(&self) -> u64 {
+        (self.history + WARMUP).as_secs()
+    }
+}
+
+/// History of the pick-up SLO drills: the longest page window, 6 h.
+const SLO_HISTORY: Duration = Duration::from_secs(6 * 60 * MIN);
 
 fn drills() -> Vec<Drill> {
     let d = |name, fault, expect, run_min: u64| Drill {
@@ -46,6 +63,13 @@ fn drills() -> Vec<Drill> {
         fault,
         expect,
         run: Duration::from_secs(run_min * MIN),
+        history: Duration::ZERO,
+        step: record::SCRAPE,
+    };
+    let slo = |name, fault, expect, run_min: u64| Drill {
+        history: SLO_HISTORY,
+        step: Duration::from_secs(MIN),
+        ..d(name, fault, expect, run_min)
     };
     let s = |n| Some(Fault::Scenario(n));
     vec![
@@ -84,6 +108,21 @@ fn drills() -> Vec<Drill> {
             Some(Fault::ExporterGone),
             Some(("AnthropicWorkExporterAbsent", None)),
             20,
+        ),
+        slo(
+            "pick-ups stop (SLO 99%, 6 h history)",
+            s("workers-down"),
+            Some((
+                "AnthropicWorkPickupBudgetFastBurn",
+                Some(Duration::from_secs(15 * MIN)),
+            )),
+            20,
+        ),
+        slo(
+            "slow-pickups (SLO 99%, 6 h history)",
+            s("slow-pickups"),
+            Some(("AnthropicWorkPickupBudgetSlowBurn", None)),
+            120,
         ),
         d("steady", None, None, 60),
         d("saturated", s("saturated"), None, 60),
@@ -126,6 +165,13 @@ fn parse_args() -> Args {
         }
     }
     a
+}
+
+/// A drill's name as a file name.
+fn slug(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
 }
 
 fn usage(problem: &str) -> ! {
@@ -183,7 +229,8 @@ async fn main() {
     for drill in drills() {
         let started = std::time::Instant::now();
         let rec = record::record(drill.fault, WARMUP, WARMUP + drill.run).await;
-        let file = dir.join(format!("{}.test.yml", drill.name.replace(' ', "-")));
+        let rec = history::replayed(rec, drill.history, drill.step);
+        let file = dir.join(format!("{}.test.yml", slug(drill.name)));
         std::fs::write(&file, promtool::test_file(&rules, &groups, &rec, &alerts))
             .expect("write promtool file");
         let firing = promtool::firing(&a.promtool, &file).unwrap_or_else(|e| usage(&e));

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
-use crate::record::{Recording, SCRAPE};
+use crate::record::Recording;
 
 /// Firing (not pending) alerts: name -> (severity, seconds at which it fired).
 pub type Firing = BTreeMap<String, (String, Vec<u64>)>;
@@ -45,7 +45,7 @@ pub fn test_file(
     rec: &Recording,
     alerts: &[String],
 ) -> String {
-    let step = SCRAPE.as_secs();
+    let step = rec.step();
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -148,8 +148,7 @@ fn seconds(text: &str) -> Option<u64> {
 }
 
 /// Start times of the firing episodes: a new one after any gap in the firing.
-pub fn episodes(times: &[u64]) -> Vec<u64> {
-    let step = SCRAPE.as_secs();
+pub fn episodes(times: &[u64], step: u64) -> Vec<u64> {
     let mut starts = Vec::new();
     let mut prev: Option<u64> = None;
     for &t in times {

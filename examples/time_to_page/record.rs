@@ -34,11 +34,21 @@ pub enum Fault {
 #[derive(Debug, Default)]
 pub struct Recording {
     pub scrapes: usize,
+    /// Seconds between two kept samples: `SCRAPE` when 0 (every scrape kept).
+    pub step_secs: u64,
     pub series: BTreeMap<String, Vec<Option<String>>>,
     pub stale: BTreeSet<(String, usize)>,
 }
 
 impl Recording {
+    /// Seconds between two samples (and promtool's evaluations) of the replay.
+    pub fn step(&self) -> u64 {
+        match self.step_secs {
+            0 => SCRAPE.as_secs(),
+            s => s,
+        }
+    }
+
     fn add_scrape(&mut self, exposition: Option<&str>) {
         let i = self.scrapes;
         self.scrapes += 1;

@@ -11,12 +11,11 @@ fn minutes(s: u64) -> String {
 }
 
 /// (alert, seconds after the fault) for every firing episode that began after it.
-fn after_fault(firing: &Firing) -> Vec<(String, u64)> {
-    let fault_at = WARMUP.as_secs();
+fn after_fault(firing: &Firing, fault_at: u64, step: u64) -> Vec<(String, u64)> {
     firing
         .iter()
         .flat_map(|(name, (_, times))| {
-            episodes(times)
+            episodes(times, step)
                 .into_iter()
                 .filter(|&t| t >= fault_at)
                 .map(move |t| (name.clone(), t - fault_at))
@@ -50,7 +49,7 @@ pub fn row(drill: &Drill, firing: &Firing, wait: Duration) -> (String, Vec<Strin
     let mut problems = Vec::new();
     let before: Vec<&String> = firing
         .iter()
-        .filter(|(_, (_, times))| times.iter().any(|&t| t < WARMUP.as_secs()))
+        .filter(|(_, (_, times))| times.iter().any(|&t| t < drill.fault_at()))
         .map(|(n, _)| n)
         .collect();
     if !before.is_empty() {
@@ -59,7 +58,7 @@ pub fn row(drill: &Drill, firing: &Firing, wait: Duration) -> (String, Vec<Strin
             drill.name
         ));
     }
-    let after = after_fault(firing);
+    let after = after_fault(firing, drill.fault_at(), drill.step.as_secs());
     let line = match drill.expect {
         Some((alert, limit)) => alert_row(drill.name, alert, limit, &after, wait, &mut problems),
         None => quiet_row(drill, firing, &after, &mut problems),
@@ -113,14 +112,14 @@ fn quiet_row(
     let pages: usize = firing
         .values()
         .filter(|(severity, _)| severity == "critical")
-        .map(|(_, times)| episodes(times).len())
+        .map(|(_, times)| episodes(times, drill.step.as_secs()).len())
         .sum();
     if pages > 0 {
         problems.push(format!("{}: {pages} page(s) in {run_min} min", drill.name));
     }
     let capacity = firing
         .get("AnthropicWorkCapacityExhausted")
-        .map_or(0, |(_, t)| episodes(t).len());
+        .map_or(0, |(_, t)| episodes(t, drill.step.as_secs()).len());
     if capacity > 1 {
         problems.push(format!(
             "{}: CapacityExhausted flapped ({capacity} firing episodes)",

@@ -190,3 +190,30 @@ fn healthchecks_arrive_on_time_are_force_stopped_unstarted_and_wait_while_worker
         .map_or(0, |t| r.now - t);
     assert!(waiting_ms < 10_000, "{back:?}");
 }
+
+#[test]
+fn slow_pickups_leave_one_session_in_twenty_waiting_while_the_rest_flow() {
+    let mut r = Rig::new(5, 4, 20.0);
+    r.run(Scenario::Steady, 120);
+    let switched = r.now;
+    // Wait (ms) of every session created after the switch, sampled before pruning.
+    let mut waits = std::collections::BTreeMap::new();
+    for _ in 0..20 {
+        let t = r.run(Scenario::SlowPickups, 60);
+        assert!(t.counts["queued"] < 20, "the queue keeps draining: {t:?}");
+        for it in r.q.items() {
+            if it.kind == ItemKind::Session && it.created > switched && it.acked != NONE {
+                waits.insert(it.seq, it.acked - it.created);
+            }
+        }
+    }
+    let late = waits.values().filter(|&&w| w >= LEFT_WAITING_MS).count();
+    let share = late as f64 / waits.len() as f64;
+    assert!(waits.len() > 300, "{} sessions", waits.len());
+    assert!(
+        (0.02..0.09).contains(&share),
+        "{late} of {} late",
+        waits.len()
+    );
+    assert!(waits.values().all(|&w| w < LEFT_WAITING_MS + 30_000));
+}
