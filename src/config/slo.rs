@@ -224,6 +224,23 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_flag_stops_the_program_naming_it() {
+        let args = |f: fn(&mut ServeArgs)| {
+            let mut a = ServeArgs::defaults();
+            f(&mut a);
+            a
+        };
+        let e = from_args(&args(|a| a.slo_pickup_objective = Some(1.5))).unwrap_err();
+        assert_eq!(e.field, "--slo.pickup-objective");
+        let e = from_args(&args(|a| a.slo_pickup_latency = Some("0s".into()))).unwrap_err();
+        assert_eq!(e.field, "--slo.pickup-latency");
+        let e = from_args(&args(|a| a.slo_window = Some("3d".into()))).unwrap_err();
+        assert_eq!(e.field, "--slo.window");
+        let ok = from_args(&args(|a| a.slo_pickup_latency = Some("90s".into()))).unwrap();
+        assert_eq!((ok.latency_seconds, ok.objective), (90.0, 0.99));
+    }
+
+    #[test]
     fn the_windows_are_those_the_mixin_records_a_budget_over() {
         let config = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
