@@ -133,4 +133,94 @@ mod tests {
         let quick = stamps(0, Some(50_000), None);
         assert_eq!(RULE.judge(quick, false, 40_000), Verdict::Good);
     }
+
+    mod in_a_fold {
+        //! The rule as walks apply it: once per session, whatever it skips.
+        use super::super::super::{Fold, Lifecycle, Tracker};
+        use super::*;
+        use work_api::decode::work_page;
+        use work_api::wire::format_timestamp_ms;
+
+        const T0: i64 = 1_800_000_000_000;
+
+        fn ts(ms: Option<i64>) -> String {
+            ms.map_or("null".into(), |m| {
+                format!("\"{}\"", format_timestamp_ms(T0 + m))
+            })
+        }
+
+        /// A row whose times are seconds after T0.
+        fn row(
+            id: &str,
+            kind: &str,
+            state: &str,
+            acked: Option<i64>,
+            stopped: Option<i64>,
+        ) -> String {
+            let (acked, stopped) = (acked.map(|s| s * 1000), stopped.map(|s| s * 1000));
+            let created = id[1..].parse::<i64>().unwrap() * 1000;
+            format!(
+                r#"{{"id":"{id}","type":"work","environment_id":"env_1","state":"{state}","created_at":{},"acknowledged_at":{},"started_at":null,"latest_heartbeat_at":null,"stop_requested_at":{},"stopped_at":{},"data":{{"id":"s_{id}","type":"{kind}"}},"metadata":{{}},"secret":null}}"#,
+                ts(Some(created)),
+                ts(acked),
+                ts(stopped),
+                ts(stopped)
+            )
+        }
+
+        fn walk(t: &Tracker, at_s: i64, rows: &[String]) -> (Lifecycle, Tracker) {
+            let body = format!(r#"{{"data":[{}],"next_page":null}}"#, rows.join(","));
+            let page = work_page(body.as_bytes()).unwrap();
+            let rule = PickupRule {
+                latency_ms: 60_000,
+                now_ms: T0 + at_s * 1000,
+            };
+            let mut fold = Fold::new(t, T0).with_pickups(rule);
+            for r in &page.data {
+                fold.add(r);
+            }
+            let (_, delta, next) = fold.finish(false, 1);
+            (delta, next)
+        }
+
+        #[test]
+        fn each_session_is_judged_once_whatever_it_skips_between_walks() {
+            // Ids carry their creation second: "a0" was created at T0.
+            let t = Tracker::new(T0);
+            let (d, t) = walk(
+                &t,
+                10,
+                &[
+                    row("a0", "session", "queued", None, None),
+                    row("b0", "session", "queued", None, None),
+                ],
+            );
+            assert_eq!((d.pickups_good, d.pickups_bad), (0, 0), "both within 60 s");
+            // a0: acknowledged at 30 s and stopped, unseen in between; b0 still waits
+            // at 100 s (listed twice: the list shifted); a healthcheck waits 95 s.
+            let b0 = row("b0", "session", "queued", None, None);
+            let rows = [
+                row("a0", "session", "stopped", Some(30), Some(40)),
+                b0.clone(),
+                b0,
+                row("h5", "healthcheck", "queued", None, None),
+            ];
+            let (d, t) = walk(&t, 100, &rows);
+            assert_eq!((d.pickups_good, d.pickups_bad), (1, 1));
+            // b0 is picked up at 150 s: already bad, not again. c110 lived its
+            // whole life between two walks, acknowledged 70 s after creation: bad.
+            let rows = [
+                row("b0", "session", "active", Some(150), None),
+                row("c110", "session", "stopped", Some(180), Some(190)),
+            ];
+            let (d, t) = walk(&t, 200, &rows);
+            assert_eq!((d.pickups_good, d.pickups_bad), (0, 1));
+            let (d, _) = walk(
+                &t,
+                300,
+                &[row("b0", "session", "stopped", Some(150), Some(250))],
+            );
+            assert_eq!((d.pickups_good, d.pickups_bad), (0, 0));
+        }
+    }
 }
