@@ -59,11 +59,30 @@ pub fn row(drill: &Drill, firing: &Firing, wait: Duration) -> (String, Vec<Strin
         ));
     }
     let after = after_fault(firing, drill.fault_at(), drill.step.as_secs());
+    problems.extend(slow_burn_paged(drill, firing));
     let line = match drill.expect {
         Some((alert, limit)) => alert_row(drill.name, alert, limit, &after, wait, &mut problems),
         None => quiet_row(drill, firing, &after, &mut problems),
     };
     (line, problems)
+}
+
+/// An SLO drill whose alert is a ticket (a slow burn) must not page: the
+/// point of the burn-rate pairs is that a slow burn does not wake anyone.
+fn slow_burn_paged(drill: &Drill, firing: &Firing) -> Option<String> {
+    let (alert, _) = drill.expect?;
+    let ticket = firing.get(alert).is_some_and(|(sev, _)| sev == "warning");
+    if drill.history.is_zero() || !ticket {
+        return None;
+    }
+    let pages: Vec<&String> = firing
+        .iter()
+        .filter(|(_, (sev, times))| {
+            sev == "critical" && times.iter().any(|&t| t >= drill.fault_at())
+        })
+        .map(|(n, _)| n)
+        .collect();
+    (!pages.is_empty()).then(|| format!("{}: a slow burn paged: {pages:?}", drill.name))
 }
 
 /// A fault drill: when its alert fired, and whether it was in time.
