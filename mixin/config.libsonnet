@@ -85,5 +85,32 @@
     // saturated fleet's inputs dip for a scrape or two without the fleet
     // recovering (alerts/README.md, "CapacityExhausted holds").
     capacityExhaustedKeepFiringFor: '10m',
+  
+    // The pick-up SLO (docs/runbooks.md, "Pick-up SLO"). The exporter serves
+    // each environment's objective as anthropic_work_pickup_slo{setting}
+    // (--slo.* flags, pickup_* in its config file); these are used only
+    // where none is served.
+    slo: {
+      objective: 0.99,
+      // Error-budget windows the rules record; an environment's
+      // window_seconds picks one. The exporter accepts only these
+      // (src/config/slo.rs, WINDOWS_DAYS; a test compares the two lists).
+      budgetWindows: ['7d', '14d', '28d', '30d'],
+      // Error-ratio windows (the SRE workbook's).
+      windows: ['5m', '30m', '1h', '2h', '6h', '1d', '3d'],
+      // Multi-window, multi-burn-rate alerts: each fires when the burn rate
+      // is above `factor` over both its long and its short window.
+      burns: [
+        { severity: 'critical', long: '1h', short: '5m', factor: 14.4 },
+        { severity: 'critical', long: '6h', short: '30m', factor: 6 },
+        { severity: 'warning', long: '1d', short: '2h', factor: 3 },
+        { severity: 'warning', long: '3d', short: '6h', factor: 1 },
+      ],
+      // Minimum traffic: no burn alert unless the long window holds at
+      // least this many judged pick-ups (one slow start of an environment
+      // with three sessions a day is not an outage).
+      minEvents: 10,
+      'for': { critical: '2m', warning: '15m' },
+    },
   },
 }

@@ -6,5 +6,6 @@
 // and deploy/kubernetes/components/monitoring/ (checked in).
 (import 'config.libsonnet')
 + (import 'rules/recording.libsonnet')
++ (import 'rules/slo.libsonnet')
 + (import 'alerts/alerts.libsonnet')
 + (import 'dashboards/dashboards.libsonnet')

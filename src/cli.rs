@@ -157,6 +157,16 @@ pub struct ServeArgs {
     /// default) are the `stale_heartbeat` threshold, apart from this.
     #[arg(long = "lease.ttl", default_value = "300s")]
     pub lease_ttl: String,
+    /// Pick-up SLO: a session acknowledged within this is good, one waiting longer is bad.
+    /// Default 60s; the config file's thresholds blocks override it (pickup_latency).
+    #[arg(long = "slo.pickup-latency")]
+    pub slo_pickup_latency: Option<String>,
+    /// Pick-up SLO: the share of sessions to pick up in time, between 0 and 1. Default 0.99.
+    #[arg(long = "slo.pickup-objective")]
+    pub slo_pickup_objective: Option<f64>,
+    /// Pick-up SLO: the error budget's window, one of 7d, 14d, 28d, 30d. Default 28d.
+    #[arg(long = "slo.window")]
+    pub slo_window: Option<String>,
 
     /// Discover environments by listing them with the API key (a `discovery:` section in
     /// --config.file implies it).
@@ -286,7 +296,7 @@ pub struct SimArgs {
     #[arg(long, default_value_t = 3)]
     pub environments: usize,
     /// Workload scenario: steady, backlog, workers-down, saturated, stale-heartbeats,
-    /// stuck-stopping, api-flaky, api-down.
+    /// stuck-stopping, api-flaky, api-down, slow-pickups.
     #[arg(long, default_value = "steady")]
     pub scenario: String,
     /// Seed for the workload's randomness.

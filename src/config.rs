@@ -11,6 +11,7 @@ pub(crate) mod parse;
 mod render_options;
 mod scale;
 mod scope;
+pub mod slo;
 mod sources;
 mod thresholds;
 pub mod web;
@@ -165,6 +166,8 @@ impl Config {
                     .flat_map(|e| e.labels.keys().map(move |l| (e.id.as_str(), l.as_str()))),
             )?;
         }
+        let mut thresholds = sources.thresholds;
+        thresholds.pickup.flags = slo::from_args(args)?;
         Ok(Config {
             listen_address: parse_listen_address("--web.listen-address", &args.listen_address)?,
             telemetry_path: parse::telemetry_path(&args.telemetry_path)?,
@@ -188,7 +191,7 @@ impl Config {
             discovery,
             shard,
             probe_only: args.probe_only,
-            exposition: render_options::from_args(&args.metrics, sources.thresholds)?,
+            exposition: render_options::from_args(&args.metrics, thresholds)?,
             web: match &args.web_config_file {
                 Some(path) => Some(std::sync::Arc::new(
                     crate::config::web::WebServerConfig::load(path)?,

@@ -20,6 +20,7 @@
 //! drill, scraped as the targets of that Prometheus `/api/v1/targets` answer
 //! are; see `multi`).
 
+mod history;
 mod multi;
 mod promtool;
 mod record;
@@ -43,18 +44,31 @@ pub(crate) struct Drill {
     pub expect: Option<(&'static str, Option<Duration>)>,
     /// Simulated time after the fault.
     pub run: Duration,
-    /// Scrape and rule evaluation interval.
+    /// Scrape and rule evaluation interval of the recording.
     pub interval: Duration,
+    /// Steady traffic replayed before the recording (`history.rs`): the
+    /// pick-up SLO drills need their 1 h and 6 h windows full.
+    pub history: Duration,
+    /// Seconds between the replay's samples and promtool's evaluations when
+    /// they differ from `interval`: a minute for the SLO drills (hours of
+    /// replay; a page can only come later).
+    pub replay_step: Option<Duration>,
 }
 
 impl Drill {
+    /// Seconds between two samples (and evaluations) of the replay.
     pub fn step(&self) -> u64 {
-        self.interval.as_secs()
+        self.replay_step.unwrap_or(self.interval).as_secs()
+    }
+
+    /// Seconds from the start of the replay to the fault.
+    pub fn fault_at(&self) -> u64 {
+        (self.history + WARMUP).as_secs()
     }
 
     /// " at 30 s" for a drill not at the table's 15 s.
     pub fn cadence_note(&self) -> String {
-        match self.step() {
+        match self.interval.as_secs() {
             15 => String::new(),
             s => format!(" at {s} s"),
         }
@@ -68,6 +82,8 @@ impl Drill {
 const FIFTEEN: Duration = Duration::from_secs(15);
 /// The Prometheus Operator's scrape (ServiceMonitor) and evaluation defaults.
 const THIRTY: Duration = Duration::from_secs(30);
+/// History of the pick-up SLO drills: the longest page window, 6 h.
+const SLO_HISTORY: Duration = Duration::from_secs(6 * 60 * MIN);
 
 fn drills() -> Vec<Drill> {
     let d = |name, fault, expect, run_min: u64| Drill {
@@ -76,10 +92,17 @@ fn drills() -> Vec<Drill> {
         expect,
         run: Duration::from_secs(run_min * MIN),
         interval: FIFTEEN,
+        history: Duration::ZERO,
+        replay_step: None,
     };
     let at30 = |d: Drill| Drill {
         interval: THIRTY,
         ..d
+    };
+    let slo = |name, fault, expect, run_min: u64| Drill {
+        history: SLO_HISTORY,
+        replay_step: Some(Duration::from_secs(MIN)),
+        ..d(name, fault, expect, run_min)
     };
     let s = |n| Some(Fault::Scenario(n));
     let workers_down = || {
@@ -126,6 +149,21 @@ fn drills() -> Vec<Drill> {
             Some(Fault::ExporterGone),
             Some(("AnthropicWorkExporterAbsent", None)),
             20,
+        ),
+        slo(
+            "pick-ups stop (SLO 99%, 6 h history)",
+            s("workers-down"),
+            Some((
+                "AnthropicWorkPickupBudgetFastBurn",
+                Some(Duration::from_secs(15 * MIN)),
+            )),
+            20,
+        ),
+        slo(
+            "slow-pickups (SLO 99%, 6 h history)",
+            s("slow-pickups"),
+            Some(("AnthropicWorkPickupBudgetSlowBurn", None)),
+            120,
         ),
         d("steady", None, None, 60),
         d("saturated", s("saturated"), None, 60),
@@ -186,6 +224,13 @@ fn parse_args() -> Args {
         }
     }
     a
+}
+
+/// A drill's name as a file name.
+fn slug(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
 }
 
 fn usage(problem: &str) -> ! {
@@ -259,8 +304,9 @@ async fn main() {
         let started = std::time::Instant::now();
         let layout = Layout::single(drill.interval);
         let rec = record::record(drill.fault, WARMUP, WARMUP + drill.run, &layout).await;
-        let file = dir.join(format!("{}.test.yml", drill.label().replace(' ', "-")));
-        let test = promtool::test_file(&rules, &groups, &rec, &alerts, drill.step(), None);
+        let rec = history::replayed(rec, drill.history, Duration::from_secs(drill.step()));
+        let file = dir.join(format!("{}.test.yml", slug(&drill.label())));
+        let test = promtool::test_file(&rules, &groups, &rec, &alerts, rec.step(), None);
         std::fs::write(&file, test).expect("write promtool file");
         let (firing, _) = promtool::firing(&a.promtool, &file).unwrap_or_else(|e| usage(&e));
         let (line, p) = table::row(&drill, &firing, wait);

@@ -95,11 +95,18 @@ impl Layout {
 #[derive(Debug, Default)]
 pub struct Recording {
     pub scrapes: usize,
+    /// Seconds between two kept samples (and promtool's evaluations).
+    pub step_secs: u64,
     pub series: BTreeMap<String, Vec<Option<String>>>,
     pub stale: BTreeSet<(String, usize)>,
 }
 
 impl Recording {
+    /// Seconds between two samples (and promtool's evaluations) of the replay.
+    pub fn step(&self) -> u64 {
+        self.step_secs
+    }
+
     /// One scrape of every target: its exposition, or None when it failed.
     fn add_step(&mut self, answers: &[(&Target, Option<String>)]) {
         let i = self.scrapes;
@@ -208,8 +215,11 @@ pub async fn record(
     let layout = &layout.for_environment(&env.id);
     let http = reqwest::Client::new();
 
-    let mut rec = Recording::default();
     let step_s = layout.interval.as_secs();
+    let mut rec = Recording {
+        step_secs: step_s,
+        ..Default::default()
+    };
     let steps = (total.as_secs() / step_s) as usize;
     let fault_step = (warmup.as_secs() / step_s) as usize;
     let mut gone = false;

@@ -11,8 +11,7 @@ fn minutes(s: u64) -> String {
 }
 
 /// (alert, seconds after the fault) for every firing episode that began after it.
-fn after_fault(firing: &Firing, step: u64) -> Vec<(String, u64)> {
-    let fault_at = WARMUP.as_secs();
+fn after_fault(firing: &Firing, fault_at: u64, step: u64) -> Vec<(String, u64)> {
     firing
         .iter()
         .flat_map(|(name, (_, times))| {
@@ -50,7 +49,7 @@ pub fn row(drill: &Drill, firing: &Firing, wait: Duration) -> (String, Vec<Strin
     let mut problems = Vec::new();
     let before: Vec<&String> = firing
         .iter()
-        .filter(|(_, (_, times))| times.iter().any(|&t| t < WARMUP.as_secs()))
+        .filter(|(_, (_, times))| times.iter().any(|&t| t < drill.fault_at()))
         .map(|(n, _)| n)
         .collect();
     if !before.is_empty() {
@@ -59,7 +58,8 @@ pub fn row(drill: &Drill, firing: &Firing, wait: Duration) -> (String, Vec<Strin
             drill.name
         ));
     }
-    let after = after_fault(firing, drill.step());
+    let after = after_fault(firing, drill.fault_at(), drill.step());
+    problems.extend(slow_burn_paged(drill, firing));
     let line = match drill.expect {
         Some((alert, limit)) => {
             alert_row(&drill.label(), alert, limit, &after, wait, &mut problems)
@@ -67,6 +67,24 @@ pub fn row(drill: &Drill, firing: &Firing, wait: Duration) -> (String, Vec<Strin
         None => quiet_row(drill, firing, &after, &mut problems),
     };
     (line, problems)
+}
+
+/// An SLO drill whose alert is a ticket (a slow burn) must not page: the
+/// point of the burn-rate pairs is that a slow burn does not wake anyone.
+fn slow_burn_paged(drill: &Drill, firing: &Firing) -> Option<String> {
+    let (alert, _) = drill.expect?;
+    let ticket = firing.get(alert).is_some_and(|(sev, _)| sev == "warning");
+    if drill.history.is_zero() || !ticket {
+        return None;
+    }
+    let pages: Vec<&String> = firing
+        .iter()
+        .filter(|(_, (sev, times))| {
+            sev == "critical" && times.iter().any(|&t| t >= drill.fault_at())
+        })
+        .map(|(n, _)| n)
+        .collect();
+    (!pages.is_empty()).then(|| format!("{}: a slow burn paged: {pages:?}", drill.name))
 }
 
 /// A fault drill: when its alert fired, and whether it was in time.

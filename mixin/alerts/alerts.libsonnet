@@ -3,3 +3,4 @@
 + (import 'workers.libsonnet')
 + (import 'leases.libsonnet')
 + (import 'exporter.libsonnet')
++ (import 'slo.libsonnet')

@@ -142,7 +142,7 @@ fn print_welcome(
         "  credentials:    {} (mode 0600)",
         credentials_out.display()
     );
-    println!("  switch scenario (steady, backlog, workers-down, saturated, stale-heartbeats, stuck-stopping, api-flaky, api-down):");
+    println!("  switch scenario (steady, backlog, workers-down, saturated, stale-heartbeats, stuck-stopping, api-flaky, api-down, slow-pickups):");
     println!(
         "    curl -X POST -H \"Authorization: Bearer $(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))[\"admin_token\"])' {})\" -d '{{\"scenario\":\"workers-down\"}}' {}/_sim/scenario",
         credentials_out.display(),

@@ -80,15 +80,18 @@ pub fn assemble(cfg: &Config, clock: SharedClock) -> Result<Parts, AppError> {
     let store = Store::default();
     store.set_environments(&watched);
     store.set_discovery_pending(cfg.discovery.is_some());
-    let refresher = Arc::new(Refresher::new(
-        client.clone(),
-        store.clone(),
-        cfg.refresh.clone(),
-        cfg.api.api_key.clone(),
-        cfg.api.stats_credential,
-        clock,
-        metrics.clone(),
-    ));
+    let refresher = Arc::new(
+        Refresher::new(
+            client.clone(),
+            store.clone(),
+            cfg.refresh.clone(),
+            cfg.api.api_key.clone(),
+            cfg.api.stats_credential,
+            clock,
+            metrics.clone(),
+        )
+        .with_pickup_slos(Arc::new(cfg.exposition.thresholds.pickup.clone())),
+    );
     Ok(Parts {
         metrics,
         client,

@@ -82,6 +82,8 @@ pub(super) const RESERVED_LABELS: &[&str] = &[
     "cluster",
     "prometheus",
     "prometheus_replica",
+    "outcome",
+    "setting",
 ];
 
 fn read_secret(field: &str, source: &SecretSource, env: EnvLookup) -> Result<Secret, ConfigError> {
@@ -192,7 +194,7 @@ fn from_text(
         ConfigError::new(format!("--config.file {origin}"), problem, "fix the YAML")
     })?;
     let file: FileConfig = serde_yaml_ng::from_str(text).map_err(|e| {
-        ConfigError::new(format!("--config.file {origin}"), e.to_string(), "fix the YAML; known fields: api_key, credentials.stats, workspace_id, environments[].{id,name,labels,key,stats_interval,list_interval,thresholds}, discovery.{interval,name_regex,ids,include_archived,keys_dir,metadata_labels_allowlist}, thresholds.{queue_lag_warning,queue_lag_critical,backlog_depth,pending,stuck_stopping,time_to_drain}")
+        ConfigError::new(format!("--config.file {origin}"), e.to_string(), "fix the YAML; known fields: api_key, credentials.stats, workspace_id, environments[].{id,name,labels,key,stats_interval,list_interval,thresholds}, discovery.{interval,name_regex,ids,include_archived,keys_dir,metadata_labels_allowlist}, thresholds.{queue_lag_warning,queue_lag_critical,backlog_depth,pending,stuck_stopping,time_to_drain,stale_heartbeat,pickup_latency,pickup_objective,pickup_window}")
     })?;
     let api_key = match &file.api_key {
         Some(src) => Some(read_secret("api_key", src, env)?),
@@ -207,10 +209,12 @@ fn from_text(
             "add at least one `- id: env_…` with its key, or a `discovery:` section",
         ));
     }
+    let top = file.thresholds.unwrap_or_default();
     let mut thresholds = super::Thresholds {
-        defaults: super::ThresholdSet::parse("thresholds", &file.thresholds.unwrap_or_default())?,
+        defaults: super::ThresholdSet::parse("thresholds", &top)?,
         ..Default::default()
     };
+    thresholds.pickup.top = super::slo::PickupOverride::parse("thresholds", &top)?;
     let keys = KeyRules {
         from_keys_dir: discovering && scale::keys_dir_given(args, file.discovery.as_ref()),
         stats,
@@ -225,6 +229,11 @@ fn from_text(
             let field = format!("{field}.thresholds");
             let own = super::ThresholdSet::parse(&field, block)?;
             thresholds.add_environment(&field, &environment.id, own)?;
+            let pickup = super::slo::PickupOverride::parse(&field, block)?;
+            thresholds
+                .pickup
+                .environments
+                .insert(environment.id.clone(), pickup);
         }
         out.push(environment);
     }

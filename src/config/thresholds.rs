@@ -98,8 +98,12 @@ impl ThresholdSet {
     pub fn parse(field: &str, block: &BTreeMap<String, Value>) -> Result<Self, ConfigError> {
         let mut values = BTreeMap::new();
         for (key, value) in block {
+            if super::slo::KEYS.contains(&key.as_str()) {
+                continue; // the pick-up SLO's keys: `slo.rs` reads them
+            }
             let Some(t) = Threshold::from_key(key) else {
-                let known: Vec<&str> = Threshold::ALL.iter().map(|t| t.key()).collect();
+                let mut known: Vec<&str> = Threshold::ALL.iter().map(|t| t.key()).collect();
+                known.extend(super::slo::KEYS);
                 return Err(ConfigError::new(
                     format!("{field}.{key}"),
                     "is not a threshold",
@@ -197,6 +201,8 @@ pub struct Thresholds {
     pub defaults: ThresholdSet,
     /// Each configured environment's own block, by id.
     pub environments: BTreeMap<String, ThresholdSet>,
+    /// The pick-up SLO of every environment (flags, then the same blocks).
+    pub pickup: super::slo::PickupSlos,
 }
 
 impl Thresholds {

@@ -103,6 +103,10 @@ pub const FAMILIES: &[Family] = &[
     Family { name: "anthropic_work_stop_seconds", kind: Hist, labels: &[], help: "Time from stop request to stopped (stopped_at - stop_requested_at), observed once per item.", read: Read::Histogram(|v| &v.state.lifecycle.stop) },
     Family { name: "anthropic_work_items_created_total", kind: Counter, labels: &[], help: "Work items first seen that were created after the exporter started.", read: One(|v| Some(v.state.lifecycle.created as f64)) },
     Family { name: "anthropic_work_items_stopped_total", kind: Counter, labels: &[], help: "Work items seen reaching stopped after the exporter started.", read: One(|v| Some(v.state.lifecycle.stopped as f64)) },
+    Family { name: "anthropic_work_pickups_total", kind: Counter, labels: &["outcome"], help: "Sessions judged against the pick-up SLO's latency threshold, once each: outcome good (acknowledged within it) or bad (waited past it, acknowledged or not; counted the walk its wait is seen past it). Healthchecks excluded.", read: Each(|v, emit| {
+        emit(&["good"], v.state.lifecycle.pickups_good as f64);
+        emit(&["bad"], v.state.lifecycle.pickups_bad as f64);
+    }) },
     Family { name: "anthropic_work_exporter_refresh_failures_total", kind: Counter, labels: &["reason"], help: "Failed refreshes of the environment, by reason.", read: Each(|v, emit| {
         for (reason, n) in &v.state.failures {
             emit(&[reason], *n as f64);
@@ -117,6 +121,11 @@ pub const FAMILIES: &[Family] = &[
     Family { name: "anthropic_work_alert_threshold", kind: Gauge, labels: &["threshold"], help: "Alert thresholds set for the environment in the exporter's config file (its own, or the file's top-level thresholds), in base units; the alert rules use their own default for a threshold not served.", read: Each(|v, emit| {
         for served in v.ctx.options.thresholds.served(&v.state.environment.id) {
             emit(&[served.threshold.label()], served.value);
+        }
+    }) },
+    Family { name: "anthropic_work_pickup_slo", kind: Gauge, labels: &["setting"], help: "The environment's pick-up SLO (--slo.* flags, or the config file's pickup_* thresholds): setting objective_ratio, latency_threshold_seconds or window_seconds.", read: Each(|v, emit| {
+        for (setting, value) in v.ctx.options.thresholds.pickup.get(&v.state.environment.id).served() {
+            emit(&[setting], value);
         }
     }) },
 ];

@@ -9,12 +9,14 @@
 //! `stopped_at` being later than every `stopped_at` of earlier walks.
 
 use crate::snapshot::{ItemSample, Lifecycle, WorkSnapshot};
+pub use pickup::PickupRule;
 use std::collections::BinaryHeap;
 pub use tracker::Tracker;
 use tracker::{KeyMap, KeySet, Tracked};
 use work_api::decode::{DataType, WorkRow};
 use work_api::wire::WorkState;
 
+mod pickup;
 mod tracker;
 
 const ACKED: u8 = 1;
@@ -65,6 +67,8 @@ pub struct Fold<'t> {
     heartbeats: Oldest,
     stopping: Oldest,
     waiting_healthchecks: Oldest,
+    /// Judges pick-ups for the SLI; `None` counts none.
+    pickup: Option<PickupRule>,
 }
 
 /// A row as the drill-down page names it.
@@ -105,7 +109,14 @@ impl<'t> Fold<'t> {
             heartbeats: Oldest::default(),
             stopping: Oldest::default(),
             waiting_healthchecks: Oldest::default(),
+            pickup: None,
         }
+    }
+
+    /// Count pick-ups good or bad by `rule` in this walk.
+    pub fn with_pickups(mut self, rule: PickupRule) -> Self {
+        self.pickup = Some(rule);
+        self
     }
 
     /// Count one row of a page.
@@ -180,6 +191,7 @@ impl<'t> Fold<'t> {
         };
         let known = known.is_some();
         self.observe_waits(&mut t, row, known);
+        self.judge_pickup(&mut t, row, known);
         if stopped {
             // Stopped and observed: forget it.
             return self.observe_stop(t, row, known);
@@ -238,6 +250,28 @@ impl<'t> Fold<'t> {
                     .observe(secs(acked.or(created), started).unwrap_or(0.0));
             }
         }
+    }
+
+    /// The session's pick-up counted good or bad once, when it is decided.
+    #[inline]
+    fn judge_pickup(&mut self, t: &mut Tracked, row: &WorkRow<'_>, known: bool) {
+        let Some(rule) = self.pickup else { return };
+        if t.observed & pickup::JUDGED != 0 {
+            return;
+        }
+        let stamps = pickup::Stamps {
+            created: row.created_at_ms,
+            acked: row.acknowledged_at_ms,
+            stop_requested: row.stop_requested_at_ms,
+            stopped: row.stopped_at_ms,
+        };
+        match rule.judge(stamps, known, self.started_ms) {
+            pickup::Verdict::Open => return,
+            pickup::Verdict::Good => self.delta.pickups_good += 1,
+            pickup::Verdict::Bad => self.delta.pickups_bad += 1,
+            pickup::Verdict::Uncounted => {}
+        }
+        t.observed |= pickup::JUDGED;
     }
 
     /// A stopped session: counted once, with its run (started to stopped) and

@@ -40,6 +40,8 @@ pub struct Refresher {
     /// probe's, never both at once), holding when the last one ended.
     running: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Instant>>>>>,
     observer: Arc<dyn RefreshObserver>,
+    /// Each environment's pick-up SLO, whose latency threshold the walks judge by.
+    pickup: Arc<crate::config::slo::PickupSlos>,
 }
 
 /// Which parts of an environment one refresh reads.
@@ -89,7 +91,14 @@ impl Refresher {
             trackers: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
             observer,
+            pickup: Arc::default(),
         }
+    }
+
+    /// Judge pick-ups by these SLOs (the defaults' 60 s until called).
+    pub fn with_pickup_slos(mut self, slos: Arc<crate::config::slo::PickupSlos>) -> Self {
+        self.pickup = slos;
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -318,7 +327,11 @@ impl Refresher {
         ),
         ApiError,
     > {
-        let mut fold = Fold::new(tracker, self.started_ms);
+        let rule = fold::PickupRule {
+            latency_ms: self.pickup.get(&env.id).latency_ms(),
+            now_ms: self.clock.now_ms(),
+        };
+        let mut fold = Fold::new(tracker, self.started_ms).with_pickups(rule);
         // The paging rules (and their guards) are the API layer's one walker.
         let mut walk = PageWalk::new(endpoint::LIST_WORK, self.settings.max_pages);
         loop {

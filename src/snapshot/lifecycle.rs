@@ -67,6 +67,10 @@ pub struct Lifecycle {
     pub stop: Histogram,
     pub created: u64,
     pub stopped: u64,
+    /// Sessions picked up within the SLO's latency threshold (`refresh/fold/pickup.rs`).
+    pub pickups_good: u64,
+    /// Sessions whose wait passed the threshold, acknowledged or not.
+    pub pickups_bad: u64,
 }
 
 impl Default for Lifecycle {
@@ -78,6 +82,8 @@ impl Default for Lifecycle {
             stop: Histogram::new(STOP_BUCKETS),
             created: 0,
             stopped: 0,
+            pickups_good: 0,
+            pickups_bad: 0,
         }
     }
 }
@@ -90,5 +96,7 @@ impl Lifecycle {
         self.stop.merge(&d.stop);
         self.created += d.created;
         self.stopped += d.stopped;
+        self.pickups_good += d.pickups_good;
+        self.pickups_bad += d.pickups_bad;
     }
 }

@@ -118,6 +118,15 @@ def documented_metrics(root):
     return out
 
 
+def recorded_rules(root):
+    """Names the rule files in alerts/ record."""
+    names = set()
+    for p in glob.glob(os.path.join(root, "alerts", "*.yml")):
+        with open(p, encoding="utf-8") as f:
+            names.update(re.findall(r"^\s*-?\s*record:\s*['\"]?([\w:]+)", f.read(), re.M))
+    return names
+
+
 def alert_rules(root):
     """(alert names, runbook base URLs) from alerts/*.yml, or None when alerts/ is absent."""
     d = os.path.join(root, "alerts")
@@ -255,6 +264,7 @@ def check_structure(root, dashboards=None):
         rep.error("dashboards/", "no *.json dashboards")
         return rep, []
     metrics = documented_metrics(root)
+    recorded = recorded_rules(root)
     alerts = alert_rules(root)
     runbooks_md = os.path.join(root, "docs", "runbooks.md")
     anchors = github_anchors(runbooks_md) if os.path.exists(runbooks_md) else None
@@ -367,6 +377,12 @@ def check_structure(root, dashboards=None):
                         rep.error(tw, f"uses ${var}, which is neither a variable of this dashboard nor a Grafana built-in")
                 if tg.get("hide"):
                     rep.error(tw, "hidden target: remove it rather than hide it")
+                # A recording rule (level:metric:operations) must be one the
+                # shipped rules record; its middle part is no exporter metric.
+                for rule in re.findall(r"\b[a-z_]+:[a-z0-9_]+:[a-z0-9_]+\b", expr):
+                    if rule not in recorded:
+                        rep.error(tw, f"recording rule {rule} is not recorded in alerts/")
+                expr = re.sub(r"\b[a-z_]+:[a-z0-9_]+:[a-z0-9_]+\b", "", expr)
                 for metric in re.findall(r"\b(?:anthropic_work_[a-z0-9_]+|process_[a-z0-9_]+)\b", expr):
                     base = re.sub(r"_(bucket|count|sum)$", "", metric)
                     if metric in metrics or metric.startswith("process_"):
@@ -464,6 +480,7 @@ MUTATIONS = {
     "environment from wrong label": lambda d: next(v for v in d["templating"]["list"] if v["name"] == "environment").update(query="label_values(anthropic_work_up, environment)", definition="label_values(anthropic_work_up, environment)"),
     "DS_ input": lambda d: first_panel(d).__setitem__("datasource", {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}),
     "typo in metric name": lambda d: first_panel(d)["targets"][0].__setitem__("expr", "sum(anthropic_work_queue_dept)"),
+    "unrecorded recording rule": lambda d: first_panel(d)["targets"][0].__setitem__("expr", "sum(environment_id:anthropic_work_up:ratio_rate9m)"),
     "uid changed": lambda d: d.__setitem__("uid", "something-else"),
     "numeric id": lambda d: d.__setitem__("id", 7),
     "runbook anchor not lowercase": lambda d: first_panel(d).__setitem__("links", [{"title": "r", "url": "https://x/docs/runbooks.md#AnthropicWorkQueueLag"}]),

@@ -55,6 +55,10 @@ mutants=(
   "no-workers-for|{'for'+: {noWorkers: '2m'}}|workers.test.yml"
   "capacity-keep-firing|{capacityExhaustedKeepFiringFor: '5m'}|capacity.test.yml"
   "rate-limited|{rateLimitedRatio: 0.5}|exporter.test.yml"
+  "slo-min-events|{slo+: {minEvents: 50}}|slo.test.yml"
+  "slo-objective|{slo+: {objective: 0.95}}|slo.test.yml"
+  "slo-fast-for|{slo+: {'for'+: {critical: '10m'}}}|slo.test.yml"
+  "slo-slow-factor|{slo+: {burns: [b + (if b.long == '3d' then {factor: 2} else {}) for b in super.burns]}}|slo_slow.test.yml"
 )
 for m in "${mutants[@]}"; do
   IFS='|' read -r name config file <<<"$m"

@@ -21,6 +21,7 @@ mod metadata_labels;
 mod multi_target;
 mod paging;
 mod pair;
+mod pickup_slo;
 mod refresh;
 mod rig;
 mod server;

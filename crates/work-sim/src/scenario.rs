@@ -21,6 +21,9 @@ pub enum Scenario {
     ApiFlaky,
     /// Every API request fails.
     ApiDown,
+    /// Pick-ups slow down without stopping: one session in twenty is left
+    /// waiting about two minutes (workers that claim it drop the claim).
+    SlowPickups,
 }
 
 /// An unknown scenario name; the message lists the valid ones.
@@ -31,7 +34,7 @@ pub struct UnknownScenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::Steady,
         Scenario::Backlog,
         Scenario::WorkersDown,
@@ -40,6 +43,7 @@ impl Scenario {
         Scenario::StuckStopping,
         Scenario::ApiFlaky,
         Scenario::ApiDown,
+        Scenario::SlowPickups,
     ];
 
     pub fn name(self) -> &'static str {
@@ -52,6 +56,7 @@ impl Scenario {
             Scenario::StuckStopping => "stuck-stopping",
             Scenario::ApiFlaky => "api-flaky",
             Scenario::ApiDown => "api-down",
+            Scenario::SlowPickups => "slow-pickups",
         }
     }
 

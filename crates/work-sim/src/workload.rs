@@ -22,6 +22,10 @@ const MAX_STEP_MS: i64 = 5_000;
 const BACKLOG_CAP: usize = 20_000;
 /// Share of claims a worker "crashes" on between poll and ack (shows `pending`).
 const CRASH_SHARE: f64 = 0.01;
+/// `slow-pickups`: one session in this many is left waiting...
+const LEFT_WAITING_ONE_IN: u64 = 20;
+/// ...until it is this old (a worker claiming it sooner drops the claim).
+const LEFT_WAITING_MS: i64 = 120_000;
 
 /// Which official worker the simulated workers behave as (`--worker-sdk`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -258,6 +262,11 @@ impl Workload {
             return;
         };
         let (seq, kind) = (q.items()[i].seq, q.items()[i].kind);
+        if scenario == Scenario::SlowPickups && left_waiting(seq, kind, q.items()[i].created, now) {
+            // Dropped, as a crash between claim and ack: pending until reclaimed.
+            w.next_poll = now + rng.range(1_000, 3_000);
+            return;
+        }
         if scenario != Scenario::Saturated && rng.chance(CRASH_SHARE) {
             // Died between claim and ack: the item stays pending until reclaimed.
             w.next_poll = now + rng.range(1_000, 3_000);
@@ -318,6 +327,14 @@ fn heartbeat(
         }
         _ => false,
     }
+}
+
+/// Whether `slow-pickups` keeps this item waiting a while longer: a fixed
+/// share of sessions, chosen by their sequence number.
+fn left_waiting(seq: u64, kind: ItemKind, created: i64, now: i64) -> bool {
+    kind == ItemKind::Session
+        && mix(seq) % LEFT_WAITING_ONE_IN == 0
+        && now - created < LEFT_WAITING_MS
 }
 
 #[cfg(test)]

@@ -263,3 +263,30 @@ fn worker_sdk_names_parse_and_unknown_ones_do_not() {
     assert_eq!(WorkerSdk::parse("3"), None);
     assert_eq!(WorkerSdk::default(), WorkerSdk::V2_16);
 }
+
+#[test]
+fn slow_pickups_leave_one_session_in_twenty_waiting_while_the_rest_flow() {
+    let mut r = Rig::new(5, 4, 20.0);
+    r.run(Scenario::Steady, 120);
+    let switched = r.now;
+    // Wait (ms) of every session created after the switch, sampled before pruning.
+    let mut waits = std::collections::BTreeMap::new();
+    for _ in 0..20 {
+        let t = r.run(Scenario::SlowPickups, 60);
+        assert!(t.counts["queued"] < 20, "the queue keeps draining: {t:?}");
+        for it in r.q.items() {
+            if it.kind == ItemKind::Session && it.created > switched && it.acked != NONE {
+                waits.insert(it.seq, it.acked - it.created);
+            }
+        }
+    }
+    let late = waits.values().filter(|&&w| w >= LEFT_WAITING_MS).count();
+    let share = late as f64 / waits.len() as f64;
+    assert!(waits.len() > 300, "{} sessions", waits.len());
+    assert!(
+        (0.02..0.09).contains(&share),
+        "{late} of {} late",
+        waits.len()
+    );
+    assert!(waits.values().all(|&w| w < LEFT_WAITING_MS + 30_000));
+}

@@ -228,3 +228,32 @@ fn stale_heartbeat_is_a_duration_per_environment_defaulting_to_three_missed_hear
         "{err}"
     );
 }
+
+#[test]
+fn the_pick_up_slo_keys_sit_beside_the_thresholds_and_override_the_flags() {
+    let cfg = load(
+        "thresholds: {pickup_latency: 2m, backlog_depth: 100}",
+        "    thresholds: {pickup_objective: 0.995, pickup_window: 7d}",
+    )
+    .unwrap();
+    let slos = &cfg.exposition.thresholds.pickup;
+    let a = slos.get("env_a");
+    assert_eq!(
+        (a.latency_seconds, a.objective, a.window_seconds),
+        (120.0, 0.995, 7 * 86_400)
+    );
+    let b = slos.get("env_b");
+    assert_eq!(
+        (b.latency_seconds, b.objective, b.window_seconds),
+        (120.0, 0.99, 28 * 86_400)
+    );
+    // The SLO keys are not alert thresholds: only backlog_depth is served as one.
+    assert_eq!(
+        served(&cfg, "env_b"),
+        [("backlog_depth_items", 100.0, "exporter default")]
+    );
+    let e = load("", "    thresholds: {pickup_objective: 1.0}").unwrap_err();
+    assert_eq!(e.field, "environments[0].thresholds.pickup_objective");
+    let e = load("thresholds: {pickup_window: 90d}", "").unwrap_err();
+    assert_eq!(e.field, "thresholds.pickup_window");
+}
