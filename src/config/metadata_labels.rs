@@ -65,10 +65,15 @@ impl MetadataLabels {
 
     /// The labels of an environment with this `metadata`: one per
     /// allow-listed key it has (a missing key gives no label, rendered empty).
+    /// A value longer than a configured label value may be is left out, not
+    /// cut: its owners set it, it would go on every series of every scrape,
+    /// and a truncated `team` would route pages to the wrong owner.
     pub fn labels_of(&self, metadata: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         self.keys
             .iter()
-            .filter_map(|(k, l)| metadata.get(k).map(|v| (l.clone(), v.clone())))
+            .filter_map(|(k, l)| metadata.get(k).map(|v| (l, v)))
+            .filter(|(_, v)| v.len() <= super::file::MAX_LABEL_VALUE_BYTES)
+            .map(|(l, v)| (l.clone(), v.clone()))
             .collect()
     }
 
@@ -125,6 +130,21 @@ mod tests {
 
     fn parse(list: &str) -> Result<MetadataLabels, ConfigError> {
         MetadataLabels::parse("--discovery.metadata-labels-allowlist", list.split(','))
+    }
+
+    #[test]
+    fn a_value_over_the_label_value_limit_is_left_out_not_cut() {
+        let m = parse("team,owner").unwrap();
+        let long = "x".repeat(super::super::file::MAX_LABEL_VALUE_BYTES + 1);
+        let metadata = BTreeMap::from([
+            ("team".to_string(), long),
+            ("owner".to_string(), "payments".to_string()),
+        ]);
+        let got = m.labels_of(&metadata);
+        assert_eq!(
+            got,
+            BTreeMap::from([("owner".to_string(), "payments".to_string())])
+        );
     }
 
     #[test]
