@@ -2,6 +2,7 @@
 
 mod budget;
 mod capture;
+mod compression;
 mod config;
 mod discovery;
 mod exporter;
