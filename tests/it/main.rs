@@ -16,6 +16,7 @@ mod healthchecks;
 mod leaks;
 mod load;
 mod multi_target;
+mod network;
 mod paging;
 mod pair;
 mod refresh;
