@@ -34,9 +34,21 @@ impl Drop for Child {
 impl Child {
     fn spawn(args: &[String], envs: &[(String, String)], log: &Path) -> Child {
         let exe = std::env::current_exe().expect("the benchmark's own path");
+        let args: Vec<String> = std::iter::once(EXEC.to_string())
+            .chain(args.iter().cloned())
+            .collect();
+        Self::spawn_program(&exe, &args, envs, log)
+    }
+
+    /// Any program as a child (the Python peer).
+    pub fn spawn_program(
+        program: &Path,
+        args: &[String],
+        envs: &[(String, String)],
+        log: &Path,
+    ) -> Child {
         let log = std::fs::File::create(log).expect("child log file");
-        let proc = Command::new(exe)
-            .arg(EXEC)
+        let proc = Command::new(program)
             .args(args)
             .envs(envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
@@ -105,6 +117,18 @@ pub fn start_sim_with(
     workers: usize,
     arrivals: f64,
 ) -> Sim {
+    start_sim_flags(dir, environments, items, workers, arrivals, &[])
+}
+
+/// `start_sim_with` and more `simulate` flags (TLS, round trip, bandwidth).
+pub fn start_sim_flags(
+    dir: &Path,
+    environments: usize,
+    items: usize,
+    workers: usize,
+    arrivals: f64,
+    extra: &[String],
+) -> Sim {
     let creds_path = dir.join("sim-credentials.json");
     let _ = std::fs::remove_file(&creds_path);
     let args: Vec<String> = [
@@ -130,6 +154,7 @@ pub fn start_sim_with(
     ]
     .iter()
     .map(|s| s.to_string())
+    .chain(extra.iter().cloned())
     .collect();
     let mut child = Child::spawn(&args, &[], &dir.join("sim.log"));
     // The credentials file is written once the population is seeded.
@@ -169,10 +194,15 @@ pub struct Exporter {
 }
 
 pub fn start_exporter(dir: &Path, sim: &Sim, run: &ExporterRun<'_>) -> Exporter {
+    start_exporter_at(dir, &sim.creds, run)
+}
+
+/// `start_exporter` against `creds.base_url` (which may be a meter in front of the simulator).
+pub fn start_exporter_at(dir: &Path, creds: &Credentials, run: &ExporterRun<'_>) -> Exporter {
     // Keys reach the exporter as it is meant to be run: a config file naming variables.
     let mut yaml = String::from("api_key: {env: BENCH_API_KEY}\nenvironments:\n");
-    let mut envs = vec![("BENCH_API_KEY".to_string(), sim.creds.api_key.clone())];
-    for (i, e) in sim.creds.environments.iter().enumerate() {
+    let mut envs = vec![("BENCH_API_KEY".to_string(), creds.api_key.clone())];
+    for (i, e) in creds.environments.iter().enumerate() {
         yaml.push_str(&format!(
             "  - id: {}\n    key: {{env: BENCH_ENV_KEY_{i}}}\n",
             e.id
@@ -187,7 +217,7 @@ pub fn start_exporter(dir: &Path, sim: &Sim, run: &ExporterRun<'_>) -> Exporter 
         "--config.file",
         &config.to_string_lossy(),
         "--api.base-url",
-        &sim.creds.base_url,
+        &creds.base_url,
         "--web.listen-address",
         &format!("127.0.0.1:{port}"),
         "--refresh.interval",
@@ -210,7 +240,7 @@ pub fn start_exporter(dir: &Path, sim: &Sim, run: &ExporterRun<'_>) -> Exporter 
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
