@@ -21,6 +21,7 @@ mod floor;
 mod measure;
 #[path = "../../src/memory.rs"]
 mod memory;
+mod meter;
 mod probe;
 mod procs;
 mod render;
