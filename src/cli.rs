@@ -146,6 +146,14 @@ pub struct ServeArgs {
     /// Request budget for the whole process (the organisation's read limit is 20/s, shared).
     #[arg(long = "api.max-requests-per-second", default_value_t = 5.0)]
     pub max_requests_per_second: f64,
+    /// Ask the API for compressed responses (`accept-encoding: gzip, deflate`, as the SDK's
+    /// HTTP client does) and decode them as they stream; `--api.compression=false` for plain.
+    #[arg(long = "api.compression", default_value_t = true, action = clap::ArgAction::Set)]
+    pub compression: bool,
+    /// PEM bundle of CA certificates trusted for the API connection besides the compiled-in
+    /// public roots: a private CA, or a TLS-inspecting egress proxy's.
+    #[arg(long = "api.ca-file", env = "SSL_CERT_FILE")]
+    pub ca_file: Option<String>,
     /// Work items asked for per list page (1 to 1000).
     #[arg(long = "list.page-size", default_value_t = 1000)]
     pub page_size: u32,
@@ -273,6 +281,12 @@ pub struct DemoArgs {
     /// manual clock moved only by `POST /_sim/advance`.
     #[arg(long = "sim.clock", value_enum, default_value_t = SimClockKind::Wall)]
     pub sim_clock: SimClockKind,
+    /// Round trip the simulator adds to every connection, as a network would (e.g. 40ms).
+    #[arg(long = "sim.round-trip", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub sim_round_trip: std::time::Duration,
+    /// Most the simulator sends on each connection, in Mbit/s (0: no cap).
+    #[arg(long = "sim.bandwidth-mbps", default_value_t = 0.0)]
+    pub sim_bandwidth_mbps: f64,
     /// Refresh interval of the exporter in the demo.
     #[arg(long = "refresh.interval", default_value = "5s")]
     pub refresh_interval: String,
@@ -332,6 +346,18 @@ pub struct SimArgs {
     /// The simulator's time: the wall, or a manual clock moved only by `POST /_sim/advance`.
     #[arg(long = "clock", value_enum, default_value_t = SimClockKind::Wall)]
     pub clock: SimClockKind,
+    /// Serve HTTPS with this PEM certificate (leaf first; with --tls-key-file), as the API does.
+    #[arg(long = "tls-cert-file", requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// The PEM private key of --tls-cert-file.
+    #[arg(long = "tls-key-file", requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
+    /// Round trip added to every connection, as a network would (e.g. 40ms).
+    #[arg(long = "round-trip", default_value = "0s", value_parser = humantime::parse_duration)]
+    pub round_trip: std::time::Duration,
+    /// Most bytes each connection sends, in Mbit/s (0: no cap).
+    #[arg(long = "bandwidth-mbps", default_value_t = 0.0)]
+    pub bandwidth_mbps: f64,
 
     #[command(flatten)]
     pub log: LogArgs,

@@ -108,6 +108,8 @@ pub struct ApiSettings {
     pub workspace_id: Option<String>,
     /// The `anthropic-version` header (`--api.version`).
     pub version: String,
+    /// Compression and extra CA roots (`--api.compression`, `--api.ca-file`).
+    pub transport: work_api::client::Transport,
 }
 
 /// The checked configuration of `serve`.
@@ -186,6 +188,10 @@ impl Config {
                 stats_credential: sources.stats_credential,
                 workspace_id: sources.workspace_id,
                 version: parse_api_version(&args.api_version)?,
+                transport: work_api::client::Transport {
+                    compression: args.compression,
+                    extra_roots: parse::ca_file(args.ca_file.as_deref())?,
+                },
             },
             environments: sources.environments,
             discovery,

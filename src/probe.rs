@@ -9,13 +9,13 @@ use work_api::{ApiClient, ApiError, Credential, RequestBudget};
 
 /// Print the probe table; `Err` when any call failed.
 pub async fn print_probe(cfg: &Config) -> Result<(), String> {
-    let client = ApiClient::new(
+    let client = ApiClient::with_transport(
         cfg.api.base_url.clone(),
         cfg.api.workspace_id.clone(),
-        1,
-        cfg.api.max_body_bytes,
+        (1, cfg.api.max_body_bytes),
         Arc::new(RequestBudget::new(cfg.api.max_requests_per_second)),
         Arc::new(NoObserver),
+        &cfg.api.transport,
     )
     .map_err(|e| e.to_string())?
     .with_api_version(cfg.api.version.clone());

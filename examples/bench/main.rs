@@ -19,11 +19,13 @@ mod auth_flood;
 mod budget_bound;
 mod commit_wait;
 mod crowd;
+mod deployed;
 mod floor;
 // The binary's allocator setting, so the benchmark runs the exporter as `main.rs` does.
 mod measure;
 #[path = "../../src/memory.rs"]
 mod memory;
+mod meter;
 mod probe;
 mod procs;
 mod render;
@@ -75,6 +77,49 @@ struct Args {
     /// With --crowd or --auth-flood: also measure this exporter binary (another build, e.g. main's) the same way.
     #[arg(long = "crowd-baseline")]
     crowd_baseline: Option<PathBuf>,
+    /// Only the cells as deployed, e.g. `1000x1000,100x10000`: loopback beside TLS with a
+    /// 40 ms round trip and 100 Mbit/s per connection, the exporter with and without
+    /// compression, and the Python peer (official SDK + prometheus_client); then exit.
+    #[arg(long, value_delimiter = ',')]
+    deployed: Vec<String>,
+    /// `--deployed`: the measurement window of each run, seconds.
+    #[arg(long, default_value_t = 60.0)]
+    window: f64,
+    /// `--deployed`: the exporter's refresh interval, seconds.
+    #[arg(long, default_value_t = 30)]
+    interval: u64,
+    /// `--deployed`: the Python with the SDK and prometheus_client (tests/requirements.txt's venv).
+    #[arg(long, env = "WORK_EXPORTER_PYTHON", default_value = "python3")]
+    python: PathBuf,
+}
+
+/// `--deployed CELLS`: each cell as deployed, beside loopback; results in `OUT/deployed/`.
+fn deployed(args: &Args, rt: &tokio::runtime::Runtime, raw: &[String]) {
+    let dir = args.out.join("deployed");
+    std::fs::create_dir_all(&dir).expect("create the directory");
+    let sdk = deployed::sdk_version(&args.python);
+    let machine = report::machine();
+    eprintln!("bench: {machine:?}, SDK {sdk}");
+    let timing = deployed::Timing {
+        interval: args.interval,
+        window: args.window,
+    };
+    let mut cells = Vec::new();
+    for cell in args.deployed.iter().map(|s| parse_cell(s)) {
+        let cell_dir = dir.join(format!("{}x{}", cell.0, cell.1));
+        std::fs::create_dir_all(&cell_dir).expect("create the cell's directory");
+        cells.push(rt.block_on(deployed::run_cell(&cell_dir, cell, timing, &args.python)));
+        let md = format!(
+            "Command: `{}`  \nMachine: {machine:?}, load average at the end {}  \nPython peer: anthropic {sdk}\n\n{}",
+            raw.join(" "),
+            std::fs::read_to_string("/proc/loadavg").unwrap_or_default().trim(),
+            deployed::markdown(&cells)
+        );
+        std::fs::write(dir.join("results.md"), &md).expect("write results.md");
+        let json = serde_json::to_string_pretty(&cells).expect("json");
+        std::fs::write(dir.join("results.json"), json).expect("write results.json");
+        println!("{md}");
+    }
 }
 
 const ENVIRONMENTS: [usize; 4] = [1, 10, 100, 1000];
@@ -207,6 +252,10 @@ fn main() {
             "{}",
             crowd::run(&args.out, &rt, args.crowd_baseline.as_deref())
         );
+        return;
+    }
+    if !args.deployed.is_empty() {
+        deployed(&args, &rt, &raw);
         return;
     }
     if args.budget_bound {

@@ -81,7 +81,12 @@ pub async fn scrape_load(base: &str, scrapers: usize, secs: f64, gzip: bool) -> 
         let url = format!("{base}/metrics");
         tasks.push(tokio::spawn(async move {
             // One client each: one keep-alive connection per scraper, as Prometheus has.
-            let client = reqwest::Client::new();
+            // No transparent decoding: "plain" stays plain, gzip is timed as received.
+            let client = reqwest::Client::builder()
+                .no_gzip()
+                .no_deflate()
+                .build()
+                .expect("a client");
             let mut lat = Vec::new();
             let mut size = 0;
             while Instant::now() < deadline {

@@ -33,27 +33,35 @@ impl Drop for Child {
 
 impl Child {
     fn spawn(args: &[String], envs: &[(String, String)], log: &Path) -> Child {
-        Child::spawn_program(None, args, envs, log)
+        let exe = std::env::current_exe().expect("the benchmark's own path");
+        let args: Vec<String> = std::iter::once(EXEC.to_string())
+            .chain(args.iter().cloned())
+            .collect();
+        Self::spawn_program(&exe, &args, envs, log)
     }
 
-    /// As `spawn`, or another build's binary (`program`) with the same arguments.
-    fn spawn_program(
+    /// As `spawn`, or another build's exporter binary (`program`) with the same arguments.
+    fn spawn_build(
         program: Option<&Path>,
         args: &[String],
         envs: &[(String, String)],
         log: &Path,
     ) -> Child {
-        let exe = std::env::current_exe().expect("the benchmark's own path");
+        match program {
+            Some(p) => Self::spawn_program(p, args, envs, log),
+            None => Self::spawn(args, envs, log),
+        }
+    }
+
+    /// Any program as a child (another build, the Python peer).
+    pub fn spawn_program(
+        program: &Path,
+        args: &[String],
+        envs: &[(String, String)],
+        log: &Path,
+    ) -> Child {
         let log = std::fs::File::create(log).expect("child log file");
-        let mut command = match program {
-            Some(p) => Command::new(p),
-            None => {
-                let mut c = Command::new(exe);
-                c.arg(EXEC);
-                c
-            }
-        };
-        let proc = command
+        let proc = Command::new(program)
             .args(args)
             .envs(envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
@@ -122,6 +130,18 @@ pub fn start_sim_with(
     workers: usize,
     arrivals: f64,
 ) -> Sim {
+    start_sim_flags(dir, environments, items, workers, arrivals, &[])
+}
+
+/// `start_sim_with` and more `simulate` flags (TLS, round trip, bandwidth).
+pub fn start_sim_flags(
+    dir: &Path,
+    environments: usize,
+    items: usize,
+    workers: usize,
+    arrivals: f64,
+    extra: &[String],
+) -> Sim {
     let creds_path = dir.join("sim-credentials.json");
     let _ = std::fs::remove_file(&creds_path);
     let args: Vec<String> = [
@@ -147,6 +167,7 @@ pub fn start_sim_with(
     ]
     .iter()
     .map(|s| s.to_string())
+    .chain(extra.iter().cloned())
     .collect();
     let mut child = Child::spawn(&args, &[], &dir.join("sim.log"));
     // The credentials file is written once the population is seeded.
@@ -186,7 +207,7 @@ pub struct Exporter {
 }
 
 pub fn start_exporter(dir: &Path, sim: &Sim, run: &ExporterRun<'_>) -> Exporter {
-    start_exporter_program(None, dir, sim, run)
+    start_exporter_at(None, dir, &sim.creds, run)
 }
 
 /// As `start_exporter`, or another build's binary (`program`, for a before/after).
@@ -196,10 +217,20 @@ pub fn start_exporter_program(
     sim: &Sim,
     run: &ExporterRun<'_>,
 ) -> Exporter {
+    start_exporter_at(program, dir, &sim.creds, run)
+}
+
+/// `start_exporter` against `creds.base_url` (which may be a meter in front of the simulator).
+pub fn start_exporter_at(
+    program: Option<&Path>,
+    dir: &Path,
+    creds: &Credentials,
+    run: &ExporterRun<'_>,
+) -> Exporter {
     // Keys reach the exporter as it is meant to be run: a config file naming variables.
     let mut yaml = String::from("api_key: {env: BENCH_API_KEY}\nenvironments:\n");
-    let mut envs = vec![("BENCH_API_KEY".to_string(), sim.creds.api_key.clone())];
-    for (i, e) in sim.creds.environments.iter().enumerate() {
+    let mut envs = vec![("BENCH_API_KEY".to_string(), creds.api_key.clone())];
+    for (i, e) in creds.environments.iter().enumerate() {
         yaml.push_str(&format!(
             "  - id: {}\n    key: {{env: BENCH_ENV_KEY_{i}}}\n",
             e.id
@@ -214,7 +245,7 @@ pub fn start_exporter_program(
         "--config.file",
         &config.to_string_lossy(),
         "--api.base-url",
-        &sim.creds.base_url,
+        &creds.base_url,
         "--web.listen-address",
         &format!("127.0.0.1:{port}"),
         "--refresh.interval",
@@ -230,14 +261,14 @@ pub fn start_exporter_program(
     .chain(run.extra)
     .map(|s| s.to_string())
     .collect();
-    let child = Child::spawn_program(program, &args, &envs, &dir.join("exporter.log"));
+    let child = Child::spawn_build(program, &args, &envs, &dir.join("exporter.log"));
     Exporter {
         child,
         base: format!("http://127.0.0.1:{port}"),
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

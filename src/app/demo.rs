@@ -46,7 +46,12 @@ pub async fn run(args: &DemoArgs, shutdown: CancellationToken) -> Result<(), App
         paging: sim::Paging::default(),
         clock: args.sim_clock.clock(),
     };
-    let running = sim::start(opts, shutdown.clone()).await?;
+    let serving = sim::Serving {
+        tls: None,
+        round_trip: args.sim_round_trip,
+        bandwidth: super::simulate::bandwidth("--sim.bandwidth-mbps", args.sim_bandwidth_mbps)?,
+    };
+    let running = sim::start_serving(opts, serving, shutdown.clone()).await?;
     let creds = running.credentials.clone();
     let base_url = config::parse::base_url(&creds.base_url)?;
     cfg.point_at(

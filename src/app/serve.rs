@@ -171,13 +171,13 @@ fn exporter_metrics(cfg: &Config) -> Result<Arc<ExporterMetrics>, AppError> {
 /// The one client of the process, with the one request budget.
 fn api_client(cfg: &Config, metrics: Arc<ExporterMetrics>) -> Result<Arc<ApiClient>, AppError> {
     let budget = Arc::new(RequestBudget::new(cfg.api.max_requests_per_second));
-    let client = ApiClient::new(
+    let client = ApiClient::with_transport(
         cfg.api.base_url.clone(),
         cfg.api.workspace_id.clone(),
-        cfg.api.max_concurrency,
-        cfg.api.max_body_bytes,
+        (cfg.api.max_concurrency, cfg.api.max_body_bytes),
         budget,
         metrics,
+        &cfg.api.transport,
     )
     .map_err(|e| AppError::Client(e.to_string()))?
     .with_api_version(cfg.api.version.clone());

@@ -2,7 +2,7 @@
 
 use crate::cli::{SimArgs, SimClockKind};
 use tokio_util::sync::CancellationToken;
-use work_sim::{LastCursor, Paging, SimError, SimOptions};
+use work_sim::{LastCursor, Paging, Serving, SimError, SimOptions, TlsFiles};
 
 /// The simulator's options from its flags.
 pub fn options(a: &SimArgs) -> SimOptions {
@@ -31,10 +31,37 @@ pub fn options(a: &SimArgs) -> SimOptions {
     }
 }
 
+/// How the simulator is reached, from its flags (`--tls-*`, `--round-trip`, `--bandwidth-mbps`).
+pub fn serving(a: &SimArgs) -> Result<Serving, SimError> {
+    let tls = match (&a.tls_cert_file, &a.tls_key_file) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => None,
+    };
+    Ok(Serving {
+        tls,
+        round_trip: a.round_trip,
+        bandwidth: bandwidth("--bandwidth-mbps", a.bandwidth_mbps)?,
+    })
+}
+
+/// Mbit/s as bytes a second; 0 is no cap.
+pub fn bandwidth(flag: &'static str, mbps: f64) -> Result<Option<u64>, SimError> {
+    if !(mbps.is_finite() && mbps >= 0.0) {
+        return Err(SimError::InvalidOption {
+            flag,
+            problem: format!("{mbps} is not a rate: use Mbit/s such as 100, or 0 for no cap"),
+        });
+    }
+    Ok((mbps > 0.0).then(|| ((mbps * 1e6 / 8.0) as u64).max(1)))
+}
+
 /// `simulate`: start, say where it listens and where the keys went, and
 /// serve until `shutdown` fires.
 pub async fn run(args: &SimArgs, shutdown: CancellationToken) -> Result<(), SimError> {
-    let sim = work_sim::start(options(args), shutdown.clone()).await?;
+    let sim = work_sim::start_serving(options(args), serving(args)?, shutdown.clone()).await?;
     let base_url = &sim.credentials.base_url;
     tracing::info!(%base_url, environments = args.environments, scenario = %args.scenario, "simulator listening");
     println!("Simulated Environments Work API listening on {base_url}");

@@ -203,3 +203,36 @@ pub(super) fn external_url(value: Option<&str>) -> Result<Option<String>, Config
     })?;
     Ok(Some(u))
 }
+
+/// `--api.ca-file` (or `SSL_CERT_FILE`): the bundle's certificates as DER,
+/// read and checked before anything connects. Certificates webpki cannot use
+/// as trust anchors are left out (system bundles carry a few); a bundle with
+/// none usable, or broken PEM, stops the program.
+pub(super) fn ca_file(path: Option<&str>) -> Result<Vec<Vec<u8>>, ConfigError> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let Some(path) = path.filter(|p| !p.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let field = "--api.ca-file (or SSL_CERT_FILE)";
+    let fix = "give a PEM file of CA certificates (-----BEGIN CERTIFICATE-----), or unset it";
+    let bytes = std::fs::read(path)
+        .map_err(|e| ConfigError::new(field, format!("cannot read {path:?}: {e}"), fix))?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ConfigError::new(field, format!("{path:?} is not valid PEM ({e})"), fix))?;
+    let mut roots = rustls::RootCertStore::empty();
+    let mut usable = Vec::new();
+    for cert in certs {
+        if roots.add(cert.clone()).is_ok() {
+            usable.push(cert.to_vec());
+        }
+    }
+    if usable.is_empty() {
+        return Err(ConfigError::new(
+            field,
+            format!("{path:?} holds no usable CA certificate"),
+            fix,
+        ));
+    }
+    Ok(usable)
+}

@@ -2,6 +2,7 @@
 
 mod budget;
 mod capture;
+mod compression;
 mod config;
 mod crowd;
 mod discovery;
@@ -19,6 +20,7 @@ mod leaks;
 mod load;
 mod metadata_labels;
 mod multi_target;
+mod network;
 mod paging;
 mod pair;
 mod pickup_slo;

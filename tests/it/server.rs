@@ -85,7 +85,11 @@ async fn metrics_pages_and_health_are_served_and_shutdown_is_graceful() {
     assert!(text.contains("anthropic_work_exporter_build_info{"));
     assert!(text.contains("process_resident_memory_bytes"));
 
-    let gz = reqwest::Client::new()
+    // reqwest's own decoding off (the workspace enables it for the API client), to see the bytes.
+    let gz = reqwest::Client::builder()
+        .no_gzip()
+        .build()
+        .unwrap()
         .get(format!("{url}/metrics"))
         .header("accept-encoding", "gzip")
         .send()

@@ -57,8 +57,11 @@ async fn an_outage_under_the_scheduler_stays_within_four_attempts_per_refresh() 
         (1.0..=most).contains(&refreshes),
         "at most one refresh per interval: {seen}"
     );
+    // A refresh still retrying when the token cancels it has sent its
+    // attempts but recorded no failure (seen once on a loaded machine: 2
+    // failed refreshes, 9 requests): allow that one unrecorded refresh.
     assert!(
-        attempts <= 4.0 * refreshes,
+        attempts <= 4.0 * (refreshes + 1.0),
         "at most four attempts per request: {seen}"
     );
     assert!(attempts > refreshes, "server errors are retried: {seen}");

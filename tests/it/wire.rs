@@ -86,11 +86,15 @@ async fn recorded(creds: &Credentials, endpoint: &str) -> Vec<(String, BTreeMap<
 /// What SDK 2.14 sends on a GET of `endpoint` (`_base_client.py`
 /// `default_headers`, `_client.py` `auth_headers` and `default_headers`,
 /// `resources/beta/environments/`), less its `x-stainless-*` telemetry,
-/// `user-agent` and httpx's transport headers (`accept-encoding`,
-/// `connection`), which the exporter does not copy (README, "How it refreshes").
+/// `user-agent` and httpx's `connection`, which the exporter does not copy
+/// (README, "How it refreshes"). `accept-encoding` is httpx's default
+/// (`httpx2/_client.py` `ACCEPT_ENCODING` in 2.17: `gzip, deflate`, plus
+/// `br`/`zstd` only when those packages are installed), which the exporter
+/// sends unless `--api.compression=false`.
 fn sdk_headers(endpoint: &str, version: &str) -> BTreeMap<String, String> {
     let mut h: BTreeMap<String, String> = [
         ("accept", "application/json"),
+        ("accept-encoding", "gzip, deflate"),
         ("anthropic-beta", "managed-agents-2026-04-01"),
         ("anthropic-version", version),
     ]
@@ -110,6 +114,11 @@ fn sdk_headers(endpoint: &str, version: &str) -> BTreeMap<String, String> {
 }
 
 async fn assert_headers_pinned(creds: &Credentials, version: &str) {
+    assert_headers(creds, version, true).await;
+}
+
+/// The SDK's headers, less `accept-encoding` when `compression` is off.
+async fn assert_headers(creds: &Credentials, version: &str, compression: bool) {
     for endpoint in ["work.stats", "work.list", "environments.list"] {
         let seen = recorded(creds, endpoint).await;
         assert!(!seen.is_empty(), "{endpoint}");
@@ -117,7 +126,11 @@ async fn assert_headers_pinned(creds: &Credentials, version: &str) {
             let agent = headers.remove("user-agent").unwrap_or_default();
             assert!(agent.starts_with("anthropic-work-exporter/"), "{agent}");
             assert!(headers.remove("host").is_some(), "{endpoint}");
-            assert_eq!(headers, sdk_headers(endpoint, version), "{endpoint}");
+            let mut expected = sdk_headers(endpoint, version);
+            if !compression {
+                expected.remove("accept-encoding");
+            }
+            assert_eq!(headers, expected, "{endpoint}");
         }
     }
 }
@@ -133,6 +146,13 @@ async fn every_request_carries_exactly_the_headers_sdk_2_14_sends_on_that_endpoi
 async fn api_version_pins_another_version_that_the_api_accepts() {
     let (creds, shutdown) = exporter_on_sim(&["--api.version", "2023-06-01"]).await;
     assert_headers_pinned(&creds, "2023-06-01").await;
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn api_compression_false_asks_for_plain_responses() {
+    let (creds, shutdown) = exporter_on_sim(&["--api.compression=false"]).await;
+    assert_headers(&creds, "2026-10-21", false).await;
     shutdown.cancel();
 }
 

@@ -170,7 +170,6 @@ def _():
 SDK_ONLY = {
     "user-agent": "the exporter names itself (anthropic-work-exporter/VERSION)",
     "x-stainless-*": "the SDK's telemetry about the Python client (lang, os, arch, runtime, retry count, timeouts)",
-    "accept-encoding": "httpx negotiates compression; the exporter reads bodies uncompressed",
     "connection": "HTTP transport (keep-alive is the default of HTTP/1.1)",
     "host": "HTTP transport; names the same server either way",
 }

@@ -5,6 +5,9 @@
 
 mod attempt;
 mod retrying;
+mod transport;
+
+pub use transport::Transport;
 
 use super::budget::RequestBudget;
 use super::error::ApiError;
@@ -14,7 +17,7 @@ use crate::secret::Secret;
 use bytes::Bytes;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
-use tokio::time::{Duration, Instant};
+use tokio::time::Instant;
 
 /// Told about every HTTP request, so the exporter can count them without the
 /// client knowing about metrics.
@@ -71,6 +74,11 @@ pub struct ApiClient {
     workspace_id: Option<String>,
     api_version: String,
     max_body: usize,
+    /// The last work-list page's decoded size: a compressed page announces no
+    /// length, and growing its buffer by doubling copied each page twice.
+    page_hint: std::sync::atomic::AtomicUsize,
+    /// `accept-encoding` as the SDK writes it, when compression is on.
+    accept_encoding: Option<&'static str>,
     budget: Arc<RequestBudget>,
     in_flight: Semaphore,
     max_concurrency: usize,
@@ -86,6 +94,7 @@ impl std::fmt::Debug for ApiClient {
 }
 
 impl ApiClient {
+    /// A client with the SDK's transport (compressed responses, public roots).
     pub fn new(
         base: url::Url,
         workspace_id: Option<String>,
@@ -94,22 +103,35 @@ impl ApiClient {
         budget: Arc<RequestBudget>,
         observer: Arc<dyn RequestObserver>,
     ) -> Result<ApiClient, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            // Keys go only to the configured base URL: never follow a redirect.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!(
-                "anthropic-work-exporter/",
-                env!("CARGO_PKG_VERSION")
-            ))
-            .connect_timeout(Duration::from_secs(5))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()?;
+        let limits = (max_concurrency, max_body);
+        Self::with_transport(
+            base,
+            workspace_id,
+            limits,
+            budget,
+            observer,
+            &Transport::default(),
+        )
+    }
+
+    /// A client with `transport`; `limits` is (most requests in flight, largest decoded body).
+    pub fn with_transport(
+        base: url::Url,
+        workspace_id: Option<String>,
+        (max_concurrency, max_body): (usize, usize),
+        budget: Arc<RequestBudget>,
+        observer: Arc<dyn RequestObserver>,
+        transport: &Transport,
+    ) -> Result<ApiClient, reqwest::Error> {
+        let http = transport.http_client()?;
         Ok(ApiClient {
             http,
             base,
             workspace_id,
             api_version: wire::API_VERSION.to_owned(),
             max_body,
+            page_hint: std::sync::atomic::AtomicUsize::new(0),
+            accept_encoding: transport.accept_encoding(),
             budget,
             in_flight: Semaphore::new(max_concurrency.max(1)),
             max_concurrency: max_concurrency.max(1),

@@ -1,11 +1,13 @@
-//! The HTTP server of the simulator (hyper 1): connection handling, the
-//! request id on every response, error envelopes, and fault injection.
+//! The HTTP server of the simulator (hyper 1): connection handling (TLS and
+//! the shaped link of `serving`), the request id on every response, gzip
+//! when asked, error envelopes, and fault injection.
 
+use crate::link::Link;
 use crate::record::Recorded;
 use crate::scenario::{inject, Injected};
 use crate::state::Fault;
 use crate::world::World;
-use crate::{admin, routes};
+use crate::{admin, routes, serving};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -15,6 +17,7 @@ use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use work_api::wire::{error_type_for_status, ErrorBody, ErrorDetail};
@@ -24,7 +27,19 @@ pub(crate) type Resp = Response<Full<Bytes>>;
 /// Largest request body accepted.
 const MAX_BODY: usize = 1 << 20;
 
-pub(crate) async fn serve(world: Arc<World>, listener: TcpListener, shutdown: CancellationToken) {
+/// How connections are accepted: TLS or not, through a shaped link or not.
+#[derive(Clone)]
+pub(crate) struct Accept {
+    pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
+    pub(crate) link: Link,
+}
+
+pub(crate) async fn serve(
+    world: Arc<World>,
+    listener: TcpListener,
+    accept: Accept,
+    shutdown: CancellationToken,
+) {
     loop {
         let stream = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -39,30 +54,58 @@ pub(crate) async fn serve(world: Arc<World>, listener: TcpListener, shutdown: Ca
             },
         };
         let _ = stream.set_nodelay(true);
+        let (world, shutdown, tls) = (world.clone(), shutdown.clone(), accept.tls.clone());
+        if accept.link.shapes() {
+            let shaped = accept.link.attach(stream, shutdown.clone());
+            tokio::spawn(connection(world, shaped, tls, shutdown));
+        } else {
+            tokio::spawn(connection(world, stream, tls, shutdown));
+        }
+    }
+}
+
+/// One connection: the TLS handshake when configured, then HTTP/1.1 until
+/// the client leaves or `shutdown` fires.
+async fn connection<IO>(
+    world: Arc<World>,
+    io: IO,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: CancellationToken,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match tls {
+        Some(acceptor) => match acceptor.accept(io).await {
+            Ok(stream) => http1(world, stream, shutdown).await,
+            Err(e) => tracing::debug!(error = %e, "simulator TLS handshake failed"),
+        },
+        None => http1(world, io, shutdown).await,
+    }
+}
+
+async fn http1<IO>(world: Arc<World>, io: IO, shutdown: CancellationToken)
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req| {
         let world = world.clone();
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
-                let world = world.clone();
-                async move { Ok::<_, Infallible>(handle(&world, req).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = shutdown.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
-                }
-            }
-        });
+        async move { Ok::<_, Infallible>(handle(&world, req).await) }
+    });
+    let conn = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+        }
     }
 }
 
 async fn handle(world: &Arc<World>, req: Request<Incoming>) -> Resp {
     let n = world.next_request();
     let rid = world.token("req_01", 22);
+    let gzip = serving::accepts_gzip(req.headers());
     let result = if req.uri().path().starts_with("/_sim/") {
         admin::handle(world, req).await
     } else {
@@ -72,7 +115,23 @@ async fn handle(world: &Arc<World>, req: Request<Incoming>) -> Resp {
     if let Ok(v) = HeaderValue::from_str(&rid) {
         resp.headers_mut().insert("request-id", v);
     }
+    if gzip {
+        resp = gzipped(resp).await;
+    }
     resp
+}
+
+/// The response with its body gzipped, as the API answers a client that asks.
+async fn gzipped(resp: Resp) -> Resp {
+    let (mut parts, body) = resp.into_parts();
+    let Ok(body) = body.collect().await.map(|b| b.to_bytes());
+    match serving::gzip(&body) {
+        Some(compressed) => {
+            serving::mark_gzipped(&mut parts.headers);
+            Response::from_parts(parts, Full::new(compressed))
+        }
+        None => Response::from_parts(parts, Full::new(body)),
+    }
 }
 
 async fn api(world: &World, req: Request<Incoming>, n: u64) -> Result<Resp, Fault> {

@@ -17,11 +17,13 @@ mod endpoint;
 mod http;
 mod ids;
 mod json;
+mod link;
 mod paging;
 mod record;
 mod routes;
 mod scenario;
 mod seed;
+mod serving;
 mod sessions;
 mod setup;
 mod state;
@@ -32,6 +34,7 @@ mod world;
 pub use clock::{SimClock, MAX_ADVANCE};
 pub use paging::{LastCursor, Paging};
 pub use scenario::{Scenario, UnknownScenario};
+pub use serving::{Serving, TlsFiles};
 pub use setup::write_credentials;
 pub use workload::WorkerSdk;
 
@@ -158,9 +161,27 @@ impl RunningSim {
     }
 }
 
-/// Bind, generate keys, start the workload, and serve in the background.
+/// Bind, generate keys, start the workload, and serve in the background
+/// (plain HTTP on loopback).
 pub async fn start(opts: SimOptions, shutdown: CancellationToken) -> Result<RunningSim, SimError> {
+    start_serving(opts, Serving::default(), shutdown).await
+}
+
+/// `start`, reached as `serving` says: over TLS, through a link with a round
+/// trip and a bandwidth cap.
+pub async fn start_serving(
+    opts: SimOptions,
+    serving: Serving,
+    shutdown: CancellationToken,
+) -> Result<RunningSim, SimError> {
     let scenario = check(&opts)?;
+    let accept = http::Accept {
+        tls: serving.acceptor()?,
+        link: link::Link {
+            round_trip: serving.round_trip,
+            bandwidth: serving.bandwidth,
+        },
+    };
     let listener = tokio::net::TcpListener::bind(opts.listen_address)
         .await
         .map_err(|source| SimError::Bind {
@@ -182,7 +203,7 @@ pub async fn start(opts: SimOptions, shutdown: CancellationToken) -> Result<Runn
             })?
     };
     let world = Arc::new(world);
-    let credentials = world.credentials(format!("http://{addr}"));
+    let credentials = world.credentials(format!("{}://{addr}", serving.scheme()));
     if let Some(path) = &opts.credentials_out {
         write_credentials(path, &credentials)?;
     }
@@ -191,7 +212,7 @@ pub async fn start(opts: SimOptions, shutdown: CancellationToken) -> Result<Runn
         // On a manual clock nothing ticks by itself: `advance` steps the workload.
         let ticker = matches!(opts.clock, SimClock::Wall)
             .then(|| tokio::spawn(ticking::tick_loop(served.clone(), shutdown.clone())));
-        http::serve(served, listener, shutdown).await;
+        http::serve(served, listener, accept, shutdown).await;
         if let Some(t) = ticker {
             let _ = t.await;
         }

@@ -3,6 +3,7 @@
 //! typed error of a failed answer (with the server's retry advice) or of no
 //! answer at all (`timeout`, `connect`).
 
+use super::endpoint::LIST_WORK;
 use super::{ApiClient, Credential, Response, Workspace};
 use crate::clock::{Clock, SystemClock};
 use crate::error::ApiError;
@@ -10,8 +11,9 @@ use crate::redact::scrub;
 use crate::retry::{header_str, retry_after, should_retry};
 use crate::secret::Secret;
 use crate::wire;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use reqwest::header::HeaderMap;
+use std::sync::atomic::Ordering::Relaxed;
 use tokio::time::{Duration, Instant};
 
 /// What one attempt produced when it failed, with the server's retry advice.
@@ -67,7 +69,7 @@ impl ApiClient {
         self.read_ratelimit(headers);
         let retry_after = retry_after(headers);
         let should_retry = should_retry(headers);
-        let body = match self.read_body(&mut resp).await {
+        let body = match self.read_body(endpoint, &mut resp).await {
             Ok(body) => body,
             Err(Unread::TooLarge) => {
                 let limit = self.max_body;
@@ -75,6 +77,18 @@ impl ApiClient {
                     endpoint,
                     request_id,
                     limit,
+                };
+                return Err((Failure::without_advice(error), status.to_string()));
+            }
+            Err(Unread::Broken(e)) if corrupt_encoding(&e) => {
+                // A compressed body that does not decode: the server's fault, not the network's.
+                let error = ApiError::Decode {
+                    endpoint,
+                    request_id,
+                    message: scrub(
+                        &format!("cannot decode the compressed body: {}", chain(&e)),
+                        secret,
+                    ),
                 };
                 return Err((Failure::without_advice(error), status.to_string()));
             }
@@ -101,7 +115,8 @@ impl ApiClient {
     }
 
     /// The GET as SDK 2.14 sends it (tests/it/wire.rs pins the headers):
-    /// both kinds of key as a bearer token, the version, the beta, `accept`.
+    /// both kinds of key as a bearer token, the version, the beta, `accept`
+    /// (and `accept-encoding`, from `Transport`).
     fn request(
         &self,
         url: url::Url,
@@ -115,29 +130,53 @@ impl ApiClient {
             .header("anthropic-version", &self.api_version)
             .header("anthropic-beta", wire::BETA_HEADER)
             .bearer_auth(secret.expose());
+        let req = match self.accept_encoding {
+            Some(coding) => req.header("accept-encoding", coding),
+            None => req,
+        };
         match (workspace, &self.workspace_id) {
             (Workspace::Offered, Some(ws)) => req.header("anthropic-workspace-id", ws),
             _ => req,
         }
     }
 
-    /// The body: refused early when its announced length is over the cap,
-    /// counted as it streams when not.
-    async fn read_body(&self, resp: &mut reqwest::Response) -> Result<Bytes, Unread> {
+    /// The decoded body: refused early when its announced length is over the
+    /// cap, counted as it streams (decoded bytes, when compressed) when not.
+    /// The buffer never grows past the cap, so a compression bomb costs at
+    /// most `max_body` of memory before it fails as `too_large`.
+    async fn read_body(
+        &self,
+        endpoint: &'static str,
+        resp: &mut reqwest::Response,
+    ) -> Result<Bytes, Unread> {
         let announced = resp.content_length();
         if announced.is_some_and(|len| len as usize > self.max_body) {
             return Err(Unread::TooLarge);
         }
-        // Sized from content-length when given: growing by doubling copied each page twice.
-        let mut body =
-            BytesMut::with_capacity(announced.map_or(0, |len| len as usize).min(self.max_body));
+        let hint = match announced {
+            Some(len) => len as usize,
+            None if endpoint == LIST_WORK => self.page_hint.load(Relaxed),
+            None => 0,
+        };
+        let mut body = Vec::with_capacity(hint.min(self.max_body));
         while let Some(chunk) = resp.chunk().await.map_err(Unread::Broken)? {
-            if body.len() + chunk.len() > self.max_body {
+            let len = body.len() + chunk.len();
+            if len > self.max_body {
                 return Err(Unread::TooLarge);
+            }
+            if len > body.capacity() {
+                // Doubling as Vec does, but never past the cap.
+                let target = len.max(body.capacity() * 2).min(self.max_body);
+                body.reserve_exact(target - body.len());
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(body.freeze())
+        if endpoint == LIST_WORK {
+            // A little over the largest page, so the next one is read without a copy.
+            self.page_hint
+                .fetch_max(body.len() + body.len() / 16, Relaxed);
+        }
+        Ok(Bytes::from(body))
     }
 
     fn read_ratelimit(&self, headers: &HeaderMap) {
@@ -182,13 +221,7 @@ fn transport_error(
         );
     }
     // reqwest's message never carries header values, but scrub anyway.
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
+    let message = chain(e);
     (
         ApiError::Connect {
             endpoint,
@@ -196,6 +229,29 @@ fn transport_error(
         },
         "connect".into(),
     )
+}
+
+/// Whether a body failed because its compressed bytes do not decode rather
+/// than because the connection broke: the decoder reports an `io::Error`
+/// around its own error, which has no cause; a broken connection arrives as
+/// hyper's error (a cause inside), whether the body was compressed or not.
+fn corrupt_encoding(e: &reqwest::Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .and_then(|io| io.get_ref())
+        .is_some_and(|inner| inner.source().is_none())
+}
+
+/// The error and its sources, one line.
+fn chain(e: &reqwest::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    message
 }
 
 /// The `code` label of a successful request.
