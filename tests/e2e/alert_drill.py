@@ -255,6 +255,44 @@ def ok_status(url):
         return False
 
 
+
+def start_rules_stack(procs, args, w, base_url, ports, webhook, mixin_config):
+    """The exporter (serve --config.file w/exporter.yml, refreshing every second), the shipped
+    rules rendered with `mixin_config`, and Prometheus and Alertmanager (the shipped config, its
+    receivers pointed at `webhook`) on loopback; waits until the exporter and Prometheus are ready
+    and returns Prometheus' URL. `ports`: (exporter, Prometheus, Alertmanager). Shared by
+    mixed_fleet.py and metadata_routing.py, which differ in the exporter's config and the checks."""
+    exp_port, prom_port, am_port = ports
+    procs.start("exporter", [
+        args.bin, "serve", "--config.file", str(w / "exporter.yml"), "--api.base-url", base_url,
+        "--refresh.interval", "1s", "--web.listen-address", f"127.0.0.1:{exp_port}"])
+    render = subprocess.run([sys.executable, str(ROOT / "mixin/render.py"), "--rules-only", "--out", str(w),
+                             "--config", mixin_config], capture_output=True, text=True)
+    if render.returncode != 0:
+        raise DrillFailure(f"mixin/render.py failed: {render.stderr}")
+    am_rules = [(p, f"http://127.0.0.1:{webhook.server_address[1]}" if r is None else r, n)
+                for p, r, n in AM_REWRITES]
+    (w / "alertmanager.yml").write_text(
+        rewrite((ROOT / "deploy/alertmanager/alertmanager.yml").read_text(), am_rules, "alertmanager.yml"))
+    (w / "prometheus.yml").write_text(f"""\
+global: {{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}}
+rule_files: ['{w}/alerts/anthropic-work-exporter.rules.yml']
+alerting: {{alertmanagers: [{{static_configs: [{{targets: ['127.0.0.1:{am_port}']}}]}}]}}
+scrape_configs:
+  - job_name: anthropic-work-exporter
+    static_configs: [{{targets: ['127.0.0.1:{exp_port}']}}]
+""")
+    procs.start("alertmanager", [
+        args.alertmanager, f"--config.file={w / 'alertmanager.yml'}", f"--storage.path={w / 'am-data'}",
+        f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address=", "--log.level=warn"])
+    procs.start("prometheus", [
+        args.prometheus, f"--config.file={w / 'prometheus.yml'}", f"--storage.tsdb.path={w / 'prom-data'}",
+        f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"])
+    prom = f"http://127.0.0.1:{prom_port}"
+    wait_until("the exporter to be ready", lambda: ok_status(f"http://127.0.0.1:{exp_port}/-/ready"), 30, procs)
+    wait_until("Prometheus to be ready", lambda: ok_status(prom + "/-/ready"), 60, procs)
+    return prom
+
 # --- simulated time ---------------------------------------------------------
 
 class SimClock:

@@ -20,16 +20,14 @@ team="search". Exit status 0 when every check passed.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from alert_drill import (AM_REWRITES, DrillFailure, Inbox, Procs, free_port, get_json, log,  # noqa: E402
-                         ok_status, rewrite, start_webhook, wait_until)
+from alert_drill import (DrillFailure, Inbox, Procs, free_port, get_json, log,  # noqa: E402
+                         start_rules_stack, start_webhook, wait_until)
 
-ROOT = Path(__file__).resolve().parents[2]
 MIXIN_CONFIG = "{'for'+: {queueLag: '2s'}}"
 DEADLINE_S = 120
 
@@ -75,34 +73,8 @@ class Run:
         }, indent=2))
         # The API key reaches the exporter as its config file says: by environment variable.
         os.environ["ANTHROPIC_API_KEY"] = creds["api_key"]
-        self.procs.start("exporter", [
-            self.args.bin, "serve", "--config.file", str(w / "exporter.yml"), "--api.base-url", creds["base_url"],
-            "--refresh.interval", "1s", "--web.listen-address", f"127.0.0.1:{exp_port}"])
-        render = subprocess.run([sys.executable, str(ROOT / "mixin/render.py"), "--rules-only", "--out", str(w),
-                                 "--config", MIXIN_CONFIG], capture_output=True, text=True)
-        if render.returncode != 0:
-            raise DrillFailure(f"mixin/render.py failed: {render.stderr}")
-        am_rules = [(p, f"http://127.0.0.1:{webhook.server_address[1]}" if r is None else r, n)
-                    for p, r, n in AM_REWRITES]
-        (w / "alertmanager.yml").write_text(
-            rewrite((ROOT / "deploy/alertmanager/alertmanager.yml").read_text(), am_rules, "alertmanager.yml"))
-        (w / "prometheus.yml").write_text(f"""\
-global: {{scrape_interval: 1s, scrape_timeout: 1s, evaluation_interval: 1s}}
-rule_files: ['{w}/alerts/anthropic-work-exporter.rules.yml']
-alerting: {{alertmanagers: [{{static_configs: [{{targets: ['127.0.0.1:{am_port}']}}]}}]}}
-scrape_configs:
-  - job_name: anthropic-work-exporter
-    static_configs: [{{targets: ['127.0.0.1:{exp_port}']}}]
-""")
-        self.procs.start("alertmanager", [
-            self.args.alertmanager, f"--config.file={w / 'alertmanager.yml'}", f"--storage.path={w / 'am-data'}",
-            f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address=", "--log.level=warn"])
-        self.procs.start("prometheus", [
-            self.args.prometheus, f"--config.file={w / 'prometheus.yml'}", f"--storage.tsdb.path={w / 'prom-data'}",
-            f"--web.listen-address=127.0.0.1:{prom_port}", "--log.level=warn"])
-        self.prom = f"http://127.0.0.1:{prom_port}"
-        wait_until("the exporter to be ready", lambda: ok_status(f"http://127.0.0.1:{exp_port}/-/ready"), 30, self.procs)
-        wait_until("Prometheus to be ready", lambda: ok_status(self.prom + "/-/ready"), 60, self.procs)
+        self.prom = start_rules_stack(self.procs, self.args, w, creds["base_url"], (exp_port, prom_port, am_port),
+                                      webhook, MIXIN_CONFIG)
 
     def pages(self, env_id):
         """(receiver, labels) of every critical QueueLag alert delivered for env_id."""
