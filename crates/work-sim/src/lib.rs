@@ -24,6 +24,7 @@ mod routes;
 mod scenario;
 mod seed;
 mod serving;
+mod session_read;
 mod sessions;
 mod setup;
 mod state;

@@ -64,7 +64,7 @@ pub(crate) async fn dispatch(world: &World, req: Request<Incoming>) -> Result<Re
         .ok_or_else(|| not_found(format!("no such endpoint: {} {path}", req.method())))?;
     authorize(cred, route.need(), None)?;
     if let Route::Session(id) = route {
-        return crate::sessions::retrieve(world, cred, id);
+        return crate::session_read::retrieve(world, cred, id);
     }
     let Some(env_id) = route.environment() else {
         return list_environments(world, &query(&req));
