@@ -293,6 +293,39 @@ scrape_configs:
     wait_until("Prometheus to be ready", lambda: ok_status(prom + "/-/ready"), 60, procs)
     return prom
 
+
+class StackRun:
+    """What mixed_fleet.py and metadata_routing.py share: their processes, the webhook inbox,
+    PASS/FAIL lines, Prometheus queries, and a two-environment simulator in the backlog scenario."""
+
+    def __init__(self, args):
+        self.args = args
+        self.workdir = Path(args.workdir)
+        self.procs = Procs(self.workdir)
+        self.inbox = Inbox()
+        self.failures = []
+        self.prom = None
+
+    def check(self, name, ok, detail=""):
+        log(f"{'PASS' if ok else 'FAIL'}  {name}{': ' + str(detail) if detail and not ok else ''}")
+        if not ok:
+            self.failures.append(name)
+        return ok
+
+    def query(self, q):
+        _, body = get_json(self.prom + "/api/v1/query?" + urllib.parse.urlencode({"query": q}))
+        return body["data"]["result"]
+
+    def start_simulator(self, port):
+        """`simulate` with two environments in the backlog scenario; its credentials."""
+        creds_path = self.workdir / "credentials.json"
+        self.procs.start("simulator", [
+            self.args.bin, "simulate", "--listen-address", f"127.0.0.1:{port}", "--environments", "2",
+            "--scenario", "backlog", "--credentials-out", str(creds_path)])
+        wait_until("the simulator's credentials", lambda: creds_path.exists() and creds_path.stat().st_size > 0,
+                   30, self.procs)
+        return json.loads(creds_path.read_text())
+
 # --- simulated time ---------------------------------------------------------
 
 class SimClock:

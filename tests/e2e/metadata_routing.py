@@ -21,46 +21,22 @@ import argparse
 import json
 import os
 import sys
-import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from alert_drill import (DrillFailure, Inbox, Procs, free_port, get_json, log,  # noqa: E402
-                         start_rules_stack, start_webhook, wait_until)
+from alert_drill import (DrillFailure, free_port,  # noqa: E402
+                         StackRun, start_rules_stack, start_webhook, wait_until)
 
 MIXIN_CONFIG = "{'for'+: {queueLag: '2s'}}"
 DEADLINE_S = 120
 
 
-class Run:
-    def __init__(self, args):
-        self.args = args
-        self.workdir = Path(args.workdir)
-        self.procs = Procs(self.workdir)
-        self.inbox = Inbox()
-        self.failures = []
-
-    def check(self, name, ok, detail=""):
-        log(f"{'PASS' if ok else 'FAIL'}  {name}{': ' + str(detail) if detail and not ok else ''}")
-        if not ok:
-            self.failures.append(name)
-        return ok
-
-    def query(self, q):
-        _, body = get_json(self.prom + "/api/v1/query?" + urllib.parse.urlencode({"query": q}))
-        return body["data"]["result"]
-
+class Run(StackRun):
     def start(self):
         w = self.workdir
         sim_port, exp_port, prom_port, am_port = free_port(), free_port(), free_port(), free_port()
         webhook = start_webhook(self.inbox)
-        creds_path = w / "credentials.json"
-        self.procs.start("simulator", [
-            self.args.bin, "simulate", "--listen-address", f"127.0.0.1:{sim_port}", "--environments", "2",
-            "--scenario", "backlog", "--credentials-out", str(creds_path)])
-        wait_until("the simulator's credentials", lambda: creds_path.exists() and creds_path.stat().st_size > 0,
-                   30, self.procs)
-        creds = json.loads(creds_path.read_text())
+        creds = self.start_simulator(sim_port)
         self.payments, self.search = [e["id"] for e in creds["environments"][:2]]
         keys = w / "keys"
         keys.mkdir()
