@@ -326,6 +326,24 @@ class StackRun:
                    30, self.procs)
         return json.loads(creds_path.read_text())
 
+    @classmethod
+    def main(cls, doc, what):
+        """Parse the suite's flags, run it, stop every process, print `what: PASS|FAIL`; the exit status."""
+        p = argparse.ArgumentParser(description=doc.splitlines()[0])
+        for flag in ("--bin", "--prometheus", "--alertmanager", "--workdir"):
+            p.add_argument(flag, required=True)
+        run = cls(p.parse_args())
+        try:
+            run.run()
+        except DrillFailure as e:
+            run.check(str(e), False)
+        finally:
+            run.procs.stop_all()
+            if run.failures:
+                run.procs.dump_logs()
+        print(f"{what}: {'FAIL' if run.failures else 'PASS'}")
+        return 1 if run.failures else 0
+
 # --- simulated time ---------------------------------------------------------
 
 class SimClock:

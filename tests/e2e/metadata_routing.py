@@ -17,14 +17,13 @@ search environment (no route of its own) pages the default pager with
 team="search". Exit status 0 when every check passed.
 """
 
-import argparse
 import json
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from alert_drill import (DrillFailure, free_port,  # noqa: E402
+from alert_drill import (free_port,  # noqa: E402
                          StackRun, start_rules_stack, start_webhook, wait_until)
 
 MIXIN_CONFIG = "{'for'+: {queueLag: '2s'}}"
@@ -75,24 +74,5 @@ class Run(StackRun):
                    all(r == "anthropic-work-pager" and l.get("team") == "search" for r, l in other), other)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--bin", required=True)
-    p.add_argument("--prometheus", required=True)
-    p.add_argument("--alertmanager", required=True)
-    p.add_argument("--workdir", required=True)
-    run = Run(p.parse_args())
-    try:
-        run.run()
-    except DrillFailure as e:
-        run.check(str(e), False)
-    finally:
-        run.procs.stop_all()
-        if run.failures:
-            run.procs.dump_logs()
-    print(f"metadata routing: {'FAIL' if run.failures else 'PASS'}")
-    return 1 if run.failures else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(Run.main(__doc__, "metadata routing"))

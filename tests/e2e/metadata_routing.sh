@@ -7,14 +7,5 @@
 # PyYAML (mixin/render.py). tests/e2e/metadata_routing.py says what is checked.
 set -euo pipefail
 source "$(dirname "$0")/lib/common.bash" metadata_routing
-command -v prometheus >/dev/null || fail "prometheus not installed (apt-get install prometheus)"
-command -v jsonnet >/dev/null || fail "jsonnet not installed (apt-get install jsonnet)"
-am=$(command -v prometheus-alertmanager || command -v alertmanager || true)
-[ -n "$am" ] || fail "Alertmanager not installed (apt-get install prometheus-alertmanager)"
-
-workdir=$(mktemp -d "${TMPDIR:-/tmp}/metadata-routing.XXXXXX")
-trap 'rm -rf "$workdir"' EXIT
-timeout --signal=TERM --kill-after=20 240 \
-  "$python" tests/e2e/metadata_routing.py --bin "$bin" --alertmanager "$am" \
-  --prometheus "$(command -v prometheus)" --workdir "$workdir"
+stack_suite tests/e2e/metadata_routing.py 240
 passed

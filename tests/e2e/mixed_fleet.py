@@ -17,7 +17,6 @@ QueueLag critical reaches the pager receiver with the environment's extra label
 even pending. Exit status 0 when every check passed.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -25,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from alert_drill import (DrillFailure, free_port, log,  # noqa: E402
+from alert_drill import (free_port, log,  # noqa: E402
                          StackRun, start_rules_stack, start_webhook, wait_until)
 
 TIGHT = {"queue_lag_warning": "5s", "queue_lag_critical": "10s"}
@@ -90,24 +89,5 @@ class Run(StackRun):
         self.check("the tight environment fires both QueueLag severities", lag == {"warning", "critical"}, lag)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--bin", required=True)
-    p.add_argument("--prometheus", required=True)
-    p.add_argument("--alertmanager", required=True)
-    p.add_argument("--workdir", required=True)
-    run = Run(p.parse_args())
-    try:
-        run.run()
-    except DrillFailure as e:
-        run.check(str(e), False)
-    finally:
-        run.procs.stop_all()
-        if run.failures:
-            run.procs.dump_logs()
-    print(f"mixed fleet: {'FAIL' if run.failures else 'PASS'}")
-    return 1 if run.failures else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(Run.main(__doc__, "mixed fleet"))

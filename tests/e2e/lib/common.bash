@@ -90,3 +90,20 @@ need_python_module() {
 
 # passed: the suite's closing line.
 passed() { echo "$e2e_name: ok in $((SECONDS - e2e_started))s"; }
+
+# Runs a Python suite that starts its own exporter, Prometheus and Alertmanager
+# on the shipped rules (alert_drill.StackRun: mixed_fleet, metadata_routing),
+# in a scratch directory, killed after SECONDS.
+stack_suite() { # script.py seconds
+  command -v prometheus >/dev/null || fail "prometheus not installed (apt-get install prometheus)"
+  command -v jsonnet >/dev/null || fail "jsonnet not installed (apt-get install jsonnet)"
+  local am workdir rc=0
+  am=$(command -v prometheus-alertmanager || command -v alertmanager || true)
+  [ -n "$am" ] || fail "Alertmanager not installed (apt-get install prometheus-alertmanager)"
+  workdir=$(mktemp -d "${TMPDIR:-/tmp}/$e2e_name.XXXXXX")
+  timeout --signal=TERM --kill-after=20 "$2" \
+    "$python" "$1" --bin "$bin" --alertmanager "$am" \
+    --prometheus "$(command -v prometheus)" --workdir "$workdir" || rc=$?
+  rm -rf "$workdir"
+  return "$rc"
+}
