@@ -18,15 +18,9 @@ simulate --environments 2 --items-per-environment 40 --workers 0 --arrivals-per-
 
 # The exporter reads the same simulator: every environment by discovery, keys
 # from a directory, pages of 7 items (so several pages and empty ones).
-mkdir -p "$tmp/keys"
-"$python" - "$tmp/credentials.json" "$tmp/keys" <<'PY'
-import json, pathlib, sys
-creds = json.load(open(sys.argv[1]))
-for e in creds["environments"]:
-    (pathlib.Path(sys.argv[2]) / e["id"]).write_text(e["key"])
-PY
+sim_keys_dir
 exporter_port=$(free_port)
-ANTHROPIC_API_KEY=$("$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["api_key"])' "$tmp/credentials.json") \
+ANTHROPIC_API_KEY=$sim_api_key \
 ANTHROPIC_WORKSPACE_ID=wrkspc_sdk_suite \
   background exporter "$bin" --web.listen-address "127.0.0.1:$exporter_port" --api.base-url "http://127.0.0.1:$sim_port" \
   --discovery.enabled --discovery.keys-dir "$tmp/keys" --refresh.interval 2s \

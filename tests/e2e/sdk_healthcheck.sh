@@ -16,15 +16,9 @@ need_python_module prometheus_client
 
 simulate --environments 1 --workers 0 --arrivals-per-minute 20 --healthcheck-interval 1s --clock manual
 
-mkdir -p "$tmp/keys"
-"$python" - "$tmp/credentials.json" "$tmp/keys" <<'PY'
-import json, pathlib, sys
-creds = json.load(open(sys.argv[1]))
-for e in creds["environments"]:
-    (pathlib.Path(sys.argv[2]) / e["id"]).write_text(e["key"])
-PY
+sim_keys_dir
 exporter_port=$(free_port)
-ANTHROPIC_API_KEY=$("$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["api_key"])' "$tmp/credentials.json") \
+ANTHROPIC_API_KEY=$sim_api_key \
   background exporter "$bin" --web.listen-address "127.0.0.1:$exporter_port" --api.base-url "http://127.0.0.1:$sim_port" \
   --discovery.enabled --discovery.keys-dir "$tmp/keys" --refresh.interval 1s
 wait_http "http://127.0.0.1:$exporter_port/metrics" 20 || fail "the exporter did not start"

@@ -107,3 +107,16 @@ stack_suite() { # script.py seconds
   rm -rf "$workdir"
   return "$rc"
 }
+
+# One key file per environment of the simulator's credentials in $tmp/keys (the
+# exporter's --discovery.keys-dir), and the API key in $sim_api_key.
+sim_keys_dir() {
+  mkdir -p "$tmp/keys"
+  "$python" - "$tmp/credentials.json" "$tmp/keys" <<'PY'
+import json, pathlib, sys
+creds = json.load(open(sys.argv[1]))
+for e in creds["environments"]:
+    (pathlib.Path(sys.argv[2]) / e["id"]).write_text(e["key"])
+PY
+  sim_api_key=$("$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))["api_key"])' "$tmp/credentials.json")
+}
