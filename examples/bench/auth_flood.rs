@@ -90,7 +90,7 @@ async fn one(dir: &Path, sim: &Sim, build: &str, program: Option<&Path>, distinc
         timeout: "10s",
         extra: &extra,
     };
-    let exporter = procs::start_exporter_program(program, dir, sim, &run);
+    let exporter = procs::start_exporter_at(program, dir, &sim.creds, &run);
     crate::probe::wait_healthy(&reqwest::Client::new(), &exporter.base).await;
     // The scraper's first check (one bcrypt) before the flood starts.
     let _ = scraper_once(&exporter.base).await;

@@ -207,7 +207,7 @@ async fn one(dir: &Path, sim: &Sim, build: &str, program: Option<&Path>, crowd: 
         timeout: "10s",
         extra: &[],
     };
-    let mut exporter = procs::start_exporter_program(program, dir, sim, &run);
+    let mut exporter = procs::start_exporter_at(program, dir, &sim.creds, &run);
     let probe = reqwest::Client::new();
     crate::probe::wait_healthy(&probe, &exporter.base).await;
     let to: SocketAddr = exporter

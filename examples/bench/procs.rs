@@ -210,17 +210,8 @@ pub fn start_exporter(dir: &Path, sim: &Sim, run: &ExporterRun<'_>) -> Exporter 
     start_exporter_at(None, dir, &sim.creds, run)
 }
 
-/// As `start_exporter`, or another build's binary (`program`, for a before/after).
-pub fn start_exporter_program(
-    program: Option<&Path>,
-    dir: &Path,
-    sim: &Sim,
-    run: &ExporterRun<'_>,
-) -> Exporter {
-    start_exporter_at(program, dir, &sim.creds, run)
-}
-
-/// `start_exporter` against `creds.base_url` (which may be a meter in front of the simulator).
+/// `start_exporter` against `creds.base_url` (which may be a meter in front of the
+/// simulator), of this build or of another build's binary (`program`, for a before/after).
 pub fn start_exporter_at(
     program: Option<&Path>,
     dir: &Path,
