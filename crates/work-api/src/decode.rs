@@ -93,7 +93,29 @@ pub fn work_page(body: &[u8]) -> Result<WorkPage<'_>, serde_json::Error> {
 /// Decode a list page, handing each row to `each` as soon as it is read. On
 /// an error some rows may have been handed on already: the caller drops what
 /// it made of them (a refresh keeps nothing of a walk that failed).
+///
+/// The hand-written scanner (`scan`) reads the page; where it stops, the
+/// serde decoder reads it again, skipping the rows already handed on, and
+/// decides. Either way the rows are exactly serde's.
 pub fn work_page_each<'a>(
+    body: &'a [u8],
+    mut each: impl FnMut(WorkRow<'a>),
+) -> Result<PageEnd<'a>, serde_json::Error> {
+    let mut handed = 0;
+    if let Ok(end) = scan::page(body, &mut handed, &mut each) {
+        return Ok(end);
+    }
+    let mut seen = 0;
+    serde_page_each(body, |row| {
+        if seen >= handed {
+            each(row);
+        }
+        seen += 1;
+    })
+}
+
+/// The serde decoder alone: the reference the scanner is held to.
+pub(crate) fn serde_page_each<'a>(
     body: &'a [u8],
     each: impl FnMut(WorkRow<'a>),
 ) -> Result<PageEnd<'a>, serde_json::Error> {
@@ -346,5 +368,11 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+mod scan;
+
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[path = "decode/scan_tests.rs"]
+mod scan_tests;

@@ -12,6 +12,7 @@ use crate::retry::{header_str, retry_after, should_retry};
 use crate::secret::Secret;
 use crate::wire;
 use bytes::Bytes;
+use flate2::{Decompress, FlushDecompress, Status};
 use reqwest::header::HeaderMap;
 use std::sync::atomic::Ordering::Relaxed;
 use tokio::time::{Duration, Instant};
@@ -40,6 +41,79 @@ enum Unread {
     TooLarge,
     /// The connection broke while the body streamed.
     Broken(reqwest::Error),
+    /// A compressed body that does not decode.
+    Corrupt(String),
+}
+
+/// A `content-encoding` the client decodes.
+#[derive(Clone, Copy, Debug)]
+enum Coding {
+    Gzip,
+    Deflate,
+}
+
+impl Coding {
+    /// The response's coding; `None` for identity or one not asked for (passed through).
+    fn of(headers: &HeaderMap) -> Option<Coding> {
+        let value = header_str(headers, "content-encoding")?.trim();
+        if value.eq_ignore_ascii_case("gzip") || value.eq_ignore_ascii_case("x-gzip") {
+            Some(Coding::Gzip)
+        } else if value.eq_ignore_ascii_case("deflate") {
+            Some(Coding::Deflate)
+        } else {
+            None
+        }
+    }
+}
+
+/// Feeds `input` to `d`, writing into `body`'s spare room and growing it up to
+/// the cap. True when the stream ended. `finish`: no input follows.
+fn inflate_into(
+    client: &ApiClient,
+    d: &mut Decompress,
+    input: &mut &[u8],
+    body: &mut Vec<u8>,
+    finish: bool,
+) -> Result<bool, Unread> {
+    let flush = if finish {
+        FlushDecompress::Finish
+    } else {
+        FlushDecompress::None
+    };
+    loop {
+        if body.len() == body.capacity() && body.len() < client.max_body {
+            let want = body.len() + (input.len() * 4).max(32 << 10);
+            client.make_room(body, want.min(client.max_body));
+        }
+        let (in_before, out_before) = (d.total_in(), d.total_out());
+        let status = d
+            .decompress_vec(input, body, flush)
+            .map_err(|e| Unread::Corrupt(e.to_string()))?;
+        let consumed = (d.total_in() - in_before) as usize;
+        let produced = d.total_out() - out_before;
+        *input = &input[consumed..];
+        match status {
+            Status::StreamEnd => return Ok(true),
+            // Full at the cap and stuck: a decoder that can go on only by
+            // writing is over it (or, with no input, may be: read more first).
+            _ if body.len() >= client.max_body && consumed == 0 && produced == 0 => {
+                if !input.is_empty() || finish {
+                    return Err(Unread::TooLarge);
+                }
+                return Ok(false);
+            }
+            // Full below the cap: grow and go on.
+            _ if body.len() == body.capacity() => {}
+            _ if input.is_empty() => return Ok(false),
+            // Room left and input left, yet no progress: the stream is stuck.
+            _ if consumed == 0 && produced == 0 => {
+                return Err(Unread::Corrupt(
+                    "the deflate stream made no progress".into(),
+                ))
+            }
+            _ => {}
+        }
+    }
 }
 
 impl ApiClient {
@@ -77,6 +151,17 @@ impl ApiClient {
                     endpoint,
                     request_id,
                     limit,
+                };
+                return Err((Failure::without_advice(error), status.to_string()));
+            }
+            Err(Unread::Corrupt(message)) => {
+                let error = ApiError::Decode {
+                    endpoint,
+                    request_id,
+                    message: scrub(
+                        &format!("cannot decode the compressed body: {message}"),
+                        secret,
+                    ),
                 };
                 return Err((Failure::without_advice(error), status.to_string()));
             }
@@ -149,27 +234,33 @@ impl ApiClient {
         endpoint: &'static str,
         resp: &mut reqwest::Response,
     ) -> Result<Bytes, Unread> {
+        let coding = match self.accept_encoding {
+            Some(_) => Coding::of(resp.headers()),
+            None => None,
+        };
         let announced = resp.content_length();
-        if announced.is_some_and(|len| len as usize > self.max_body) {
-            return Err(Unread::TooLarge);
-        }
-        let hint = match announced {
-            Some(len) => len as usize,
-            None if endpoint == LIST_WORK => self.page_hint.load(Relaxed),
-            None => 0,
+        let hint = match (coding, announced) {
+            (None, Some(len)) if len as usize > self.max_body => return Err(Unread::TooLarge),
+            (None, Some(len)) => len as usize,
+            // A compressed length says little of the decoded one: JSON pages
+            // shrink about tenfold.
+            (Some(_), Some(len)) if endpoint != LIST_WORK => (len as usize).saturating_mul(8),
+            _ if endpoint == LIST_WORK => self.page_hint.load(Relaxed),
+            _ => 0,
         };
         let mut body = Vec::with_capacity(hint.min(self.max_body));
-        while let Some(chunk) = resp.chunk().await.map_err(Unread::Broken)? {
-            let len = body.len() + chunk.len();
-            if len > self.max_body {
-                return Err(Unread::TooLarge);
+        match coding {
+            None => {
+                while let Some(chunk) = resp.chunk().await.map_err(Unread::Broken)? {
+                    let len = body.len() + chunk.len();
+                    if len > self.max_body {
+                        return Err(Unread::TooLarge);
+                    }
+                    self.make_room(&mut body, len);
+                    body.extend_from_slice(&chunk);
+                }
             }
-            if len > body.capacity() {
-                // Doubling as Vec does, but never past the cap.
-                let target = len.max(body.capacity() * 2).min(self.max_body);
-                body.reserve_exact(target - body.len());
-            }
-            body.extend_from_slice(&chunk);
+            Some(coding) => self.inflate(coding, resp, &mut body).await?,
         }
         if endpoint == LIST_WORK {
             // A little over the largest page, so the next one is read without a copy.
@@ -177,6 +268,67 @@ impl ApiClient {
                 .fetch_max(body.len() + body.len() / 16, Relaxed);
         }
         Ok(Bytes::from(body))
+    }
+
+    /// Room in `body` for `len` bytes: doubling as Vec does, but never past the cap.
+    fn make_room(&self, body: &mut Vec<u8>, len: usize) {
+        if len > body.capacity() {
+            let target = len.max(body.capacity() * 2).min(self.max_body);
+            body.reserve_exact(target - body.len());
+        }
+    }
+
+    /// Inflates the raw body into `body` as it streams, with no copy between:
+    /// the decoder writes into the buffer's spare room, grown (to the cap at
+    /// most) only when full. Deflate comes zlib-wrapped or raw, as httpx accepts.
+    async fn inflate(
+        &self,
+        coding: Coding,
+        resp: &mut reqwest::Response,
+        body: &mut Vec<u8>,
+    ) -> Result<(), Unread> {
+        let mut decoder: Option<Decompress> = match coding {
+            Coding::Gzip => Some(Decompress::new_gzip(15)),
+            Coding::Deflate => None,
+        };
+        // Deflate's first bytes, held until two decide zlib or raw.
+        let mut head: Vec<u8> = Vec::new();
+        loop {
+            let chunk = resp.chunk().await.map_err(Unread::Broken)?;
+            let eof = chunk.is_none();
+            let chunk = chunk.unwrap_or_default();
+            let held;
+            let mut input: &[u8] = &chunk;
+            let d = match &mut decoder {
+                Some(d) => d,
+                None => {
+                    head.extend_from_slice(&chunk);
+                    if head.len() < 2 && !eof {
+                        continue;
+                    }
+                    let zlib = head.len() >= 2
+                        && head[0] & 0x0f == 8
+                        && (u16::from(head[0]) << 8 | u16::from(head[1])) % 31 == 0;
+                    held = std::mem::take(&mut head);
+                    input = &held;
+                    decoder.insert(Decompress::new(zlib))
+                }
+            };
+            if eof && d.total_in() == 0 && input.is_empty() {
+                // No body at all (a 204, say): nothing to decode.
+                return Ok(());
+            }
+            if inflate_into(self, d, &mut input, body, eof)? {
+                // Read the body to its end, so the connection goes back to the
+                // pool; whatever follows the compressed stream is ignored, as
+                // reqwest's decoder ignored it.
+                while !eof && resp.chunk().await.map_err(Unread::Broken)?.is_some() {}
+                return Ok(());
+            }
+            if eof {
+                return Err(Unread::Corrupt("unexpected end of file".into()));
+            }
+        }
     }
 
     fn read_ratelimit(&self, headers: &HeaderMap) {

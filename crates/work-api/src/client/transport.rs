@@ -4,9 +4,9 @@
 //!
 //! SDK 2.17's client (`httpx2/_client.py`, `ACCEPT_ENCODING`) sends
 //! `accept-encoding: gzip, deflate` (plus `br` / `zstd` only when those Python
-//! packages are installed) and decodes as the body streams; reqwest's `gzip`
-//! and `deflate` features send the same header and hand `read_body` decoded
-//! chunks, so the body cap counts decoded bytes. Proxies: reqwest reads
+//! packages are installed) and decodes as the body streams; the client sends
+//! the same header and `read_body` inflates the raw body itself, straight into
+//! the page buffer, so the body cap counts decoded bytes. Proxies: reqwest reads
 //! `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` and `NO_PROXY` when the client is
 //! built, as httpx does with `trust_env` (its default); the builder below
 //! leaves that on (no `no_proxy()`).
@@ -44,7 +44,7 @@ impl std::fmt::Debug for Transport {
 
 impl Transport {
     /// The header as httpx writes it (`gzip, deflate`; reqwest's own is
-    /// `gzip,deflate`); reqwest decodes whichever the server picks either way.
+    /// `gzip,deflate`); `read_body` decodes whichever the server picks.
     pub(super) fn accept_encoding(&self) -> Option<&'static str> {
         self.compression.then_some("gzip, deflate")
     }
@@ -60,8 +60,10 @@ impl Transport {
             ))
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(60))
-            .gzip(self.compression)
-            .deflate(self.compression);
+            // `read_body` decodes gzip and deflate itself, straight into the
+            // page buffer: reqwest's decoder hands out small chunks to copy.
+            .gzip(false)
+            .deflate(false);
         for der in &self.extra_roots {
             builder = builder.add_root_certificate(reqwest::Certificate::from_der(der)?);
         }
