@@ -41,7 +41,7 @@ impl From<&work_api::wire::QueueStats> for QueueSnapshot {
 }
 
 /// A work item named on the drill-down page (never in a metric label).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ItemSample {
     pub work_id: String,
     pub session_id: String,

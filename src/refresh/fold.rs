@@ -34,12 +34,14 @@ const SAMPLES: usize = 20;
 struct Oldest(BinaryHeap<(i64, ItemSample)>);
 
 impl Oldest {
-    fn offer(&mut self, ts: i64, make: impl FnOnce() -> ItemSample) {
+    fn offer(&mut self, ts: i64, row: &WorkRow<'_>) {
         if self.0.len() < SAMPLES {
-            self.0.push((ts, make()));
-        } else if self.0.peek().is_some_and(|(top, _)| ts < *top) {
-            self.0.pop();
-            self.0.push((ts, make()));
+            self.0.push((ts, sample(row)));
+        } else if let Some(mut top) = self.0.peek_mut().filter(|top| ts < top.0) {
+            // The evicted sample's strings are reused: a walk that meets ever
+            // older items allocates nothing per row.
+            top.0 = ts;
+            refill(&mut top.1, row);
         }
     }
     fn into_sorted(self) -> Vec<ItemSample> {
@@ -73,21 +75,28 @@ pub struct Fold<'t> {
 
 /// A row as the drill-down page names it.
 fn sample(row: &WorkRow<'_>) -> ItemSample {
-    ItemSample {
-        work_id: row.id.to_string(),
-        session_id: row
-            .data
+    let mut s = ItemSample::default();
+    refill(&mut s, row);
+    s
+}
+
+/// `s` made the sample of `row`, in the strings it already holds.
+fn refill(s: &mut ItemSample, row: &WorkRow<'_>) {
+    s.work_id.clear();
+    s.work_id.push_str(&row.id);
+    s.session_id.clear();
+    s.session_id.push_str(
+        row.data
             .as_ref()
             .and_then(|d| d.id.as_deref())
-            .unwrap_or("")
-            .to_string(),
-        state: row.state.as_str(),
-        created_at_ms: row.created_at_ms,
-        acknowledged_at_ms: row.acknowledged_at_ms,
-        started_at_ms: row.started_at_ms,
-        latest_heartbeat_at_ms: row.latest_heartbeat_at_ms,
-        stop_requested_at_ms: row.stop_requested_at_ms,
-    }
+            .unwrap_or(""),
+    );
+    s.state = row.state.as_str();
+    s.created_at_ms = row.created_at_ms;
+    s.acknowledged_at_ms = row.acknowledged_at_ms;
+    s.started_at_ms = row.started_at_ms;
+    s.latest_heartbeat_at_ms = row.latest_heartbeat_at_ms;
+    s.stop_requested_at_ms = row.stop_requested_at_ms;
 }
 
 fn secs(from: Option<i64>, to: Option<i64>) -> Option<f64> {
@@ -153,21 +162,21 @@ impl<'t> Fold<'t> {
         match row.state {
             WorkState::Queued => {
                 if let Some(ts) = row.created_at_ms {
-                    self.queued.offer(ts, || sample(row));
+                    self.queued.offer(ts, row);
                 }
             }
             WorkState::Starting | WorkState::Active => {
                 let last_sign_of_life = row.latest_heartbeat_at_ms.or(row.acknowledged_at_ms);
                 if let Some(ts) = last_sign_of_life.or(row.created_at_ms) {
                     self.work.heartbeats_ms.push(ts);
-                    self.heartbeats.offer(ts, || sample(row));
+                    self.heartbeats.offer(ts, row);
                 }
             }
             WorkState::Stopping => {
                 if let Some(ts) = row.stop_requested_at_ms {
                     self.work.oldest_stop_requested_ms =
                         Some(self.work.oldest_stop_requested_ms.map_or(ts, |o| o.min(ts)));
-                    self.stopping.offer(ts, || sample(row));
+                    self.stopping.offer(ts, row);
                 }
             }
             _ => {}
@@ -313,7 +322,7 @@ impl<'t> Fold<'t> {
         // alive even if it dies before stopping it, so `starting` is not waiting.
         if let (WorkState::Queued, Some(ts)) = (row.state, row.created_at_ms) {
             h.oldest_waiting_ms = Some(h.oldest_waiting_ms.map_or(ts, |o| o.min(ts)));
-            self.waiting_healthchecks.offer(ts, || sample(row));
+            self.waiting_healthchecks.offer(ts, row);
         }
     }
 

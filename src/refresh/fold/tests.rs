@@ -296,3 +296,43 @@ fn unknown_data_types_are_unrecognized_only() {
     assert!(w.oldest_queued.is_empty());
     assert_eq!((d.created, t1.len()), (0, 0));
 }
+
+#[test]
+fn the_drill_down_keeps_the_twenty_oldest_whatever_the_order_of_the_list() {
+    // 60 queued items in a shuffled order, ever older ones among them: the
+    // samples are the 20 oldest, oldest first, each with its own ids.
+    let t = Tracker::new(START);
+    let ages: Vec<i64> = (0..60).map(|i| (i * 37) % 60).collect();
+    let rows: Vec<String> = ages
+        .iter()
+        .map(|&a| {
+            row(
+                &format!("w{a}"),
+                "queued",
+                START - a * 1000,
+                None,
+                None,
+                None,
+                None,
+                None,
+            )
+        })
+        .collect();
+    let (w, _, _) = walk(&t, &rows);
+    let got: Vec<(String, String, Option<i64>)> = w
+        .oldest_queued
+        .iter()
+        .map(|s| (s.work_id.clone(), s.session_id.clone(), s.created_at_ms))
+        .collect();
+    let want: Vec<(String, String, Option<i64>)> = (40..60)
+        .rev()
+        .map(|a| {
+            (
+                format!("w{a}"),
+                format!("session_w{a}"),
+                Some(START - a * 1000),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+}
