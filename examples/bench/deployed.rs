@@ -76,13 +76,18 @@ pub struct DeployedCell {
     pub runs: Vec<Run>,
 }
 
+/// The client name of the runs of `--crowd-baseline`'s binary.
+const BASELINE: &str = "exporter, baseline build";
+
 /// Every run of one cell: per network, the exporter without and with
-/// compression, then the peer (which always asks for it, as httpx does).
+/// compression (each followed by the baseline build's run, if given), then
+/// the peer (which always asks for it, as httpx does).
 pub async fn run_cell(
     dir: &Path,
     (environments, items): (usize, usize),
     timing: Timing,
     python: &Path,
+    baseline: Option<&Path>,
 ) -> DeployedCell {
     let (ca, cert, key) = pki(dir);
     let mut runs = Vec::new();
@@ -112,16 +117,27 @@ pub async fn run_cell(
         let mut creds = sim.creds.clone();
         creds.base_url = format!("{scheme}://{}", m.addr);
         for compression in [false, true] {
-            eprintln!(
-                "bench: {environments} x {items}, {}, exporter, compression {compression}",
-                net.name
-            );
             let mut extra = vec![format!("--api.compression={compression}")];
             if net.tls {
                 extra.extend(["--api.ca-file".to_string(), path(&ca).to_string()]);
             }
-            runs.push(exporter_run(dir, &creds, &m, net, compression, &extra, timing).await);
-            eprintln!("bench: {:?}", runs.last());
+            let builds = [(None, "exporter")]
+                .into_iter()
+                .chain(baseline.map(|b| (Some(b), BASELINE)));
+            for (program, client) in builds {
+                eprintln!(
+                    "bench: {environments} x {items}, {}, {client}, compression {compression}",
+                    net.name
+                );
+                let how = ExporterHow {
+                    program,
+                    client,
+                    compression,
+                    extra: &extra,
+                };
+                runs.push(exporter_run(dir, &creds, &m, net, &how, timing).await);
+                eprintln!("bench: {:?}", runs.last());
+            }
         }
         eprintln!("bench: {environments} x {items}, {}, Python peer", net.name);
         let ca = net.tls.then_some(ca.as_path());
@@ -140,17 +156,25 @@ fn path(p: &Path) -> &str {
     p.to_str().expect("a UTF-8 path")
 }
 
+/// Which exporter a run starts, and how.
+struct ExporterHow<'a> {
+    /// Another build's binary, or this one's.
+    program: Option<&'a Path>,
+    client: &'static str,
+    compression: bool,
+    extra: &'a [String],
+}
+
 async fn exporter_run(
     dir: &Path,
     creds: &Credentials,
     m: &Meter,
     net: Network,
-    compression: bool,
-    extra: &[String],
+    how: &ExporterHow<'_>,
     timing: Timing,
 ) -> Run {
     let environments = creds.environments.len();
-    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let extra: Vec<&str> = how.extra.iter().map(String::as_str).collect();
     let interval = format!("{}s", timing.interval);
     let run = ExporterRun {
         interval: &interval,
@@ -159,7 +183,7 @@ async fn exporter_run(
         extra: &extra,
     };
     let started = Instant::now();
-    let mut exp = procs::start_exporter_at(None, dir, creds, &run);
+    let mut exp = procs::start_exporter_at(how.program, dir, creds, &run);
     let client = reqwest::Client::new();
     probe::wait_healthy(&client, &exp.base).await;
     let read = |base: String| async move {
@@ -207,8 +231,8 @@ async fn exporter_run(
     let cpu = cpu1 - cpu0;
     Run {
         network: net.name.into(),
-        client: "exporter".into(),
-        compression,
+        client: how.client.into(),
+        compression: how.compression,
         window_s: wall,
         refreshes,
         core_share: cpu / wall,
@@ -340,11 +364,11 @@ pub fn sdk_version(python: &Path) -> String {
         .unwrap_or_else(|| panic!("{} cannot import anthropic and prometheus_client: give --python a venv's python (tests/requirements.txt)", python.display()))
 }
 
-/// The cells as a markdown table, with the peer's CPU per refresh over the
-/// exporter's with compression in the same network.
+/// The cells as a markdown table, with the CPU per refresh of the peer (and
+/// of the baseline build) over this build's with compression in the same network.
 pub fn markdown(cells: &[DeployedCell]) -> String {
     let mut out = String::from(
-        "| environments × items | network | client | compression | CPU share of one core | CPU per environment refresh | peer ÷ exporter | bytes received per cycle | refresh wall per environment | peak RSS | requests/cycle | failures |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| environments × items | network | client | compression | CPU share of one core | CPU per environment refresh | ÷ exporter with gzip | bytes received per cycle | refresh wall per environment | peak RSS | requests/cycle | failures |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for cell in cells {
         for r in &cell.runs {
@@ -353,7 +377,10 @@ pub fn markdown(cells: &[DeployedCell]) -> String {
                 .iter()
                 .find(|e| e.network == r.network && e.client == "exporter" && e.compression);
             let ratio = match exporter {
-                Some(e) if r.client != "exporter" => {
+                Some(e) if r.client == BASELINE && r.compression => {
+                    format!("{:.2}×", r.cpu_per_refresh_ms / e.cpu_per_refresh_ms)
+                }
+                Some(e) if r.client != "exporter" && r.client != BASELINE => {
                     format!("{:.0}×", r.cpu_per_refresh_ms / e.cpu_per_refresh_ms)
                 }
                 _ => String::new(),

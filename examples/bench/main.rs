@@ -74,7 +74,7 @@ struct Args {
     /// Only 16 clients guessing basic-auth passwords: the exporter's CPU, and scrapes meanwhile; then exit.
     #[arg(long = "auth-flood")]
     auth_flood: bool,
-    /// With --crowd or --auth-flood: also measure this exporter binary (another build, e.g. main's) the same way.
+    /// With --crowd, --auth-flood or --deployed: also measure this exporter binary (another build, e.g. main's) the same way, in the same run.
     #[arg(long = "crowd-baseline")]
     crowd_baseline: Option<PathBuf>,
     /// Only the cells as deployed, e.g. `1000x1000,100x10000`: loopback beside TLS with a
@@ -108,7 +108,13 @@ fn deployed(args: &Args, rt: &tokio::runtime::Runtime, raw: &[String]) {
     for cell in args.deployed.iter().map(|s| parse_cell(s)) {
         let cell_dir = dir.join(format!("{}x{}", cell.0, cell.1));
         std::fs::create_dir_all(&cell_dir).expect("create the cell's directory");
-        cells.push(rt.block_on(deployed::run_cell(&cell_dir, cell, timing, &args.python)));
+        cells.push(rt.block_on(deployed::run_cell(
+            &cell_dir,
+            cell,
+            timing,
+            &args.python,
+            args.crowd_baseline.as_deref(),
+        )));
         let md = format!(
             "Command: `{}`  \nMachine: {machine:?}, load average at the end {}  \nPython peer: anthropic {sdk}\n\n{}",
             raw.join(" "),
