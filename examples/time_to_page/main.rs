@@ -24,6 +24,7 @@ mod history;
 mod multi;
 mod promtool;
 mod record;
+mod rig;
 mod table;
 
 use record::{Fault, Layout};
