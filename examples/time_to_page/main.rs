@@ -25,6 +25,7 @@ mod multi;
 mod promtool;
 mod record;
 mod rig;
+mod slo_pairs;
 mod table;
 
 use record::{Fault, Layout};
@@ -192,6 +193,8 @@ struct Args {
     promtool: String,
     keep: Option<PathBuf>,
     multi_target: Option<PathBuf>,
+    slo_pairs: bool,
+    timeline: bool,
     check: bool,
     write_docs: bool,
 }
@@ -204,6 +207,8 @@ fn parse_args() -> Args {
         promtool: "promtool".into(),
         keep: None,
         multi_target: None,
+        slo_pairs: false,
+        timeline: false,
         check: false,
         write_docs: false,
     };
@@ -219,6 +224,8 @@ fn parse_args() -> Args {
             "--promtool" => a.promtool = value(),
             "--keep" => a.keep = Some(value().into()),
             "--multi-target" => a.multi_target = Some(value().into()),
+            "--slo-pairs" => a.slo_pairs = true,
+            "--timeline" => a.timeline = true,
             "--check" => a.check = true,
             "--write-docs" => a.write_docs = true,
             other => usage(&format!("unknown flag {other}")),
@@ -235,7 +242,7 @@ fn slug(name: &str) -> String {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("time_to_page: {problem}\nflags: --check --write-docs --rules FILE --alertmanager FILE --promtool PATH --keep DIR --multi-target TARGETS.json");
+    eprintln!("time_to_page: {problem}\nflags: --check --write-docs --rules FILE --alertmanager FILE --promtool PATH --keep DIR --multi-target TARGETS.json --slo-pairs [--timeline]");
     std::process::exit(2)
 }
 
@@ -295,6 +302,21 @@ async fn main() {
             dir: &dir,
         };
         let problems = multi::run(&ctx, targets).await;
+        for p in &problems {
+            eprintln!("time_to_page: {p}");
+        }
+        std::process::exit(i32::from(!problems.is_empty()));
+    }
+    if a.slo_pairs {
+        let ctx = slo_pairs::Replay {
+            promtool: &a.promtool,
+            rules_text: &rules_text,
+            timeline: a.timeline,
+            rules: &rules,
+            groups: &groups,
+            dir: &dir,
+        };
+        let problems = slo_pairs::run(&ctx).await;
         for p in &problems {
             eprintln!("time_to_page: {p}");
         }

@@ -21,6 +21,8 @@ pub struct Setup {
     pub arrivals_per_minute: f64,
     pub probe_only: bool,
     pub histograms: HistogramMode,
+    /// `--api.compression`.
+    pub compression: bool,
 }
 
 impl Default for Setup {
@@ -30,6 +32,7 @@ impl Default for Setup {
             arrivals_per_minute: 20.0,
             probe_only: false,
             histograms: HistogramMode::default(),
+            compression: true,
         }
     }
 }
@@ -85,7 +88,10 @@ impl Rig {
 
     /// One refresh of the environment, as the background loop runs it.
     pub async fn refresh(&self) {
-        self.parts.refresher.refresh_once(&self.cfg.environments[0]).await;
+        self.parts
+            .refresher
+            .refresh_once(&self.cfg.environments[0])
+            .await;
     }
 
     /// Simulated time moves on (the workload steps every 250 ms of it), and
@@ -170,6 +176,7 @@ fn exporter(creds: &work_sim::Credentials, clock: &ManualClock, setup: Setup) ->
         refresh_timeout: Some("10s".into()),
         max_requests_per_second: 1000.0,
         probe_only: setup.probe_only,
+        compression: setup.compression,
         ..ServeArgs::defaults()
     };
     args.metrics.histograms = setup.histograms;
