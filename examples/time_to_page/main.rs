@@ -312,8 +312,6 @@ async fn main() {
             promtool: &a.promtool,
             rules_text: &rules_text,
             timeline: a.timeline,
-            rules: &rules,
-            groups: &groups,
             dir: &dir,
         };
         let problems = slo_pairs::run(&ctx).await;

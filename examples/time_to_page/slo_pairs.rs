@@ -18,7 +18,7 @@ use crate::rig::{Rig, Setup};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use work_exporter::cli::HistogramMode;
 
@@ -235,11 +235,16 @@ fn test_file(rules: &Path, groups: &[String], d: &Drill, rec: &Recording) -> Str
 
 /// A check in words, for the report.
 fn describe(c: &Check) -> String {
-    let when = format!("at {}h{:02}m", c.at / HOUR, c.at % HOUR / MIN);
+    let when = format!(
+        "{}h{:02}m{:02}s",
+        c.at / HOUR,
+        c.at % HOUR / MIN,
+        c.at % MIN
+    );
     match &c.expect {
-        Expect::Firing(pairs) => format!("{when}: firing exactly {pairs:?}"),
-        Expect::QuietSoFar => format!("up to {when}: no SLO alert fired"),
-        Expect::Value(e, v) => format!("{when}: {e} = {v}"),
+        Expect::Firing(pairs) => format!("at {when} firing exactly {pairs:?}"),
+        Expect::QuietSoFar => format!("no SLO alert firing up to {when}"),
+        Expect::Value(e, v) => format!("at {when} {e} = {v}"),
     }
 }
 
@@ -303,25 +308,31 @@ fn runs(times: &[u64], step: u64) -> Vec<(u64, u64)> {
     out
 }
 
-/// The metric names the SLO rule groups (`anthropic-work-slo*`) mention:
-/// the only inputs their alerts read. promtool is given these series alone,
-/// so the other rules, with nothing to read, cost no time.
-fn slo_names(rules: &str) -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
+/// The SLO rule groups (`anthropic-work-slo*`) of a rules file, as written
+/// there, alone in a rules file: the other groups, given none of their
+/// inputs, would only cost promtool time (two fifths of it).
+fn slo_groups(rules: &str) -> String {
+    let mut out = String::from("groups:\n");
     let mut in_slo = false;
     for line in rules.lines() {
         if let Some(group) = line.strip_prefix("- name: ") {
             in_slo = group.trim().starts_with("anthropic-work-slo");
-        } else if in_slo {
-            let words = line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'));
-            names.extend(
-                words
-                    .filter(|w| w.starts_with("anthropic_work_"))
-                    .map(String::from),
-            );
+        }
+        if in_slo {
+            out.push_str(line);
+            out.push('\n');
         }
     }
-    names
+    out
+}
+
+/// The metric names a rules file mentions: the only inputs its rules read.
+fn names_in(rules: &str) -> BTreeSet<String> {
+    rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .filter(|w| w.starts_with("anthropic_work_"))
+        .map(String::from)
+        .collect()
 }
 
 /// Where and how a drill is replayed.
@@ -331,9 +342,13 @@ pub struct Replay<'a> {
     pub rules_text: &'a str,
     /// Also report when each pair fired (a second promtool pass per drill).
     pub timeline: bool,
-    pub rules: &'a Path,
-    pub groups: &'a [String],
     pub dir: &'a Path,
+}
+
+/// The rules promtool reads (the SLO groups) and their evaluation order.
+struct Rules {
+    path: PathBuf,
+    groups: Vec<String>,
 }
 
 /// The pick-up series of a recording, its environment's id (random in every
@@ -349,7 +364,13 @@ fn pickup_series(rec: &Recording, env: &str) -> BTreeMap<String, Vec<Option<Stri
 /// Runs every drill; the problems found (none: passed).
 pub async fn run(ctx: &Replay<'_>) -> Vec<String> {
     let mut problems = Vec::new();
-    let names = slo_names(ctx.rules_text);
+    let slo_rules = slo_groups(ctx.rules_text);
+    let names = names_in(&slo_rules);
+    let rules = Rules {
+        path: ctx.dir.join("slo-rules.yml"),
+        groups: promtool::group_order(&slo_rules),
+    };
+    std::fs::write(&rules.path, &slo_rules).expect("write the SLO rules");
     for (k, d) in drills().iter().enumerate() {
         let started = std::time::Instant::now();
         let (mut rec, env) = record(d, HistogramMode::default()).await;
@@ -366,13 +387,14 @@ pub async fn run(ctx: &Replay<'_>) -> Vec<String> {
         }
         rec.series
             .retain(|s, _| names.contains(s.split('{').next().unwrap_or(s)));
-        let (passed, report) = replay(ctx, k, d, &rec);
+        let (passed, report) = replay(ctx, &rules, k, d, &rec);
         // The firing runs cost a second promtool pass: on request, or to explain a failure.
         let fired = match ctx.timeline || !passed {
             true => {
                 let file = ctx.dir.join(format!("slo-pair-{k}-timeline.test.yml"));
                 let alerts = [FAST.to_string(), SLOW.to_string()];
-                let t = promtool::test_file(ctx.rules, ctx.groups, &rec, &alerts, d.step, None);
+                let t =
+                    promtool::test_file(&rules.path, &rules.groups, &rec, &alerts, d.step, None);
                 std::fs::write(&file, t).expect("write promtool file");
                 format!(
                     "; fired (time from the start): {}",
@@ -401,9 +423,10 @@ pub async fn run(ctx: &Replay<'_>) -> Vec<String> {
 }
 
 /// Runs promtool on the drill's checks: whether they passed, and its report.
-fn replay(ctx: &Replay<'_>, k: usize, d: &Drill, rec: &Recording) -> (bool, String) {
+fn replay(ctx: &Replay<'_>, rules: &Rules, k: usize, d: &Drill, rec: &Recording) -> (bool, String) {
     let file = ctx.dir.join(format!("slo-pair-{k}.test.yml"));
-    std::fs::write(&file, test_file(ctx.rules, ctx.groups, d, rec)).expect("write promtool file");
+    let test = test_file(&rules.path, &rules.groups, d, rec);
+    std::fs::write(&file, test).expect("write promtool file");
     match std::process::Command::new(ctx.promtool)
         .args(["test", "rules"])
         .arg(&file)
