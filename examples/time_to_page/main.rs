@@ -10,6 +10,8 @@
 //! cargo run --example time_to_page -- --check      # exit 1 when a limit is missed or
 //!                                                  # docs/runbooks.md shows another table
 //! cargo run --example time_to_page -- --write-docs # refresh the table in docs/runbooks.md
+//! cargo run --example time_to_page -- --slo-pairs  # the SLO's burn-rate window pairs on
+//!                                                  # days of recorded traffic (`slo_pairs`)
 //! ```
 //!
 //! Flags: `--rules FILE` (default alerts/anthropic-work-exporter.rules.yml),
@@ -18,7 +20,8 @@
 //! `--promtool PATH`, `--keep DIR` (keep the promtool files),
 //! `--multi-target TARGETS.json` (instead of the table: the multi-target
 //! drill, scraped as the targets of that Prometheus `/api/v1/targets` answer
-//! are; see `multi`).
+//! are; see `multi`), `--timeline` (with `--slo-pairs`: also print when each
+//! window pair fired).
 
 mod history;
 mod multi;
