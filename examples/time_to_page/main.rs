@@ -28,6 +28,7 @@ mod multi;
 mod promtool;
 mod record;
 mod rig;
+mod slo_drills;
 mod slo_pairs;
 mod table;
 

@@ -15,150 +15,12 @@
 use crate::promtool;
 use crate::record::{Answer, Recording, REFRESH};
 use crate::rig::{Rig, Setup};
-use serde_json::{json, Value};
+use crate::slo_drills::{drills, Check, Drill, Expect, FAST, FIRING, HOUR, MIN, SLOW};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use work_exporter::cli::HistogramMode;
-
-const MIN: u64 = 60;
-const HOUR: u64 = 60 * MIN;
-const FAST: &str = "AnthropicWorkPickupBudgetFastBurn";
-const SLOW: &str = "AnthropicWorkPickupBudgetSlowBurn";
-/// The SLO alerts firing now, one sample per (alert, window pair).
-const FIRING: &str = "sort(count by (alertname, burn_window) (ALERTS{alertname=~\"AnthropicWorkPickupBudget.*\",alertstate=\"firing\"}))";
-
-/// A scenario switch (with its knobs) at a time after the start.
-struct Phase {
-    at: u64,
-    switch: Value,
-}
-
-enum Expect {
-    /// Exactly these (alert, burn_window) firing at the time.
-    Firing(&'static [(&'static str, &'static str)]),
-    /// No SLO alert fired from the start up to the time.
-    QuietSoFar,
-    /// An expression (one sample, no labels) has this value: the guard's premises.
-    Value(&'static str, f64),
-}
-
-struct Check {
-    at: u64,
-    expect: Expect,
-}
-
-struct Drill {
-    name: &'static str,
-    /// Arrivals a minute from the start (4 workers).
-    arrivals: f64,
-    phases: Vec<Phase>,
-    run: u64,
-    /// Seconds between kept samples and between promtool's evaluations.
-    step: u64,
-    checks: Vec<Check>,
-}
-
-fn slow_pickups(late_one_in: u64) -> Value {
-    json!({"scenario": "slow-pickups", "late_one_in": late_one_in})
-}
-
-fn drills() -> Vec<Drill> {
-    let phase = |at, switch| Phase { at, switch };
-    let at = |at, expect| Check { at, expect };
-    vec![
-        // 20 a minute for a day, then none picked up. 1h passes 14.4% when
-        // ~173 of its ~1200 pick-ups are bad, ~10 min in; `for` 2m. At 17.5
-        // min: 6h ~330/7200 = 4.6% (< 6%); 1d ~1.1% (< 3%); 3d (the day) passes 1%
-        // ~16 min in, firing 15 min later only. Checked at 17.5 min.
-        Drill {
-            name: "1h/5m alone: pick-ups stop after a steady day",
-            arrivals: 20.0,
-            phases: vec![phase(24 * HOUR, json!({"scenario": "workers-down"}))],
-            run: 24 * HOUR + 20 * MIN,
-            // 150 s: three samples in the 5m window, one evaluation past `for`.
-            step: 150,
-            checks: vec![
-                at(24 * HOUR, Expect::QuietSoFar),
-                at(24 * HOUR + 17 * MIN + 30, Expect::Firing(&[(FAST, "1h/5m")])),
-            ],
-        },
-        // Two steady days, then one session in ten late (10%: between 6x and
-        // 14.4x). 6h passes 6% 3.6 h in; at 4.5 h: 6h 7.5%, 1h 10% (< 14.4%),
-        // 1d 1.9% (< 3%), 3d 0.45/52.5 = 0.86% (< 1%).
-        Drill {
-            name: "6h/30m alone: a tenth of sessions late after two steady days",
-            arrivals: 20.0,
-            phases: vec![phase(48 * HOUR, slow_pickups(10))],
-            run: 52 * HOUR + 30 * MIN,
-            step: 5 * MIN,
-            checks: vec![
-                at(48 * HOUR, Expect::QuietSoFar),
-                at(52 * HOUR + 30 * MIN, Expect::Firing(&[(FAST, "6h/30m")])),
-            ],
-        },
-        // Two busy days (30 a minute, all good), then a light day (10 a
-        // minute) with one session in twenty late (5%). At 23 h: 2h 5% (> 3%),
-        // 1d 690/15600 = 4.4% (> 3%, passed ~20 h in), 6h 5% (< 6%), 3d
-        // 690/(13800 + 88200) = 0.68% (< 1%): 3d/6h silent though its 6h burns.
-        Drill {
-            name: "1d/2h alone: a light day with 5% late after two busy days",
-            arrivals: 30.0,
-            phases: vec![phase(
-                48 * HOUR,
-                json!({"scenario": "slow-pickups", "late_one_in": 20, "arrivals_per_minute": 10.0}),
-            )],
-            run: 71 * HOUR,
-            step: 5 * MIN,
-            checks: vec![
-                at(48 * HOUR, Expect::QuietSoFar),
-                at(71 * HOUR, Expect::Firing(&[(SLOW, "1d/2h")])),
-            ],
-        },
-        // Six steady hours, then one session in fifty late (2%: between 1x
-        // and 3x). 3d (all 6 + T hours) passes 1% at T = 6 h; at T = 3 h it is
-        // 0.67%: quiet; at T = 10 h 1.25%. 2h 2% (< 3%), 1d = 3d (< 3%).
-        Drill {
-            name: "3d/6h alone: 2% of sessions late after six steady hours",
-            arrivals: 20.0,
-            phases: vec![phase(6 * HOUR, slow_pickups(50))],
-            run: 16 * HOUR,
-            step: 5 * MIN,
-            checks: vec![
-                at(9 * HOUR, Expect::QuietSoFar),
-                at(16 * HOUR, Expect::Firing(&[(SLOW, "3d/6h")])),
-            ],
-        },
-        // Three sessions a day, every one left waiting 2 min (bad): every
-        // window's ratio is 100% once it holds one, but none holds the
-        // guard's 10 judged pick-ups in two days, so nothing fires.
-        Drill {
-            name: "guard: three sessions a day, all late, for two days",
-            arrivals: 3.0 / 1440.0,
-            phases: vec![phase(0, slow_pickups(1))],
-            run: 48 * HOUR,
-            step: 5 * MIN,
-            checks: vec![
-                at(48 * HOUR, Expect::QuietSoFar),
-                at(
-                    48 * HOUR,
-                    Expect::Value(
-                        "max(environment_id:anthropic_work_pickups_error:ratio_rate3d)",
-                        1.0,
-                    ),
-                ),
-                at(
-                    48 * HOUR,
-                    Expect::Value(
-                        "count(sum without(outcome) (increase(anthropic_work_pickups_total[3d])) > 0 < 10)",
-                        1.0,
-                    ),
-                ),
-            ],
-        },
-    ]
-}
 
 /// The drill's recording (the exporter refreshed every 30 s, one scrape of
 /// its `/metrics` kept every `step`) and the recorded environment's id.
@@ -375,32 +237,18 @@ pub async fn run(ctx: &Replay<'_>) -> Vec<String> {
         let started = std::time::Instant::now();
         let (mut rec, env) = record(d, HistogramMode::default()).await;
         let recorded = started.elapsed();
-        if k == 3 {
-            // The SLO rules read counters only: with native histograms (text
-            // exposition: no buckets) they must be the same, sample for sample.
-            let (native, other) = record(d, HistogramMode::Native).await;
-            let (a, b) = (pickup_series(&rec, &env), pickup_series(&native, &other));
-            match a == b && !a.is_empty() {
-                true => eprintln!("slo-pairs: {}: the {} pick-up series are the same with --metrics.histograms native", d.name, a.len()),
-                false => problems.push(format!("{}: --metrics.histograms native serves other pick-up series than the default", d.name)),
-            }
+        if d.also_native {
+            problems.extend(same_with_native(d, &rec, &env).await);
         }
         rec.series
             .retain(|s, _| names.contains(s.split('{').next().unwrap_or(s)));
         let (passed, report) = replay(ctx, &rules, k, d, &rec);
         // The firing runs cost a second promtool pass: on request, or to explain a failure.
         let fired = match ctx.timeline || !passed {
-            true => {
-                let file = ctx.dir.join(format!("slo-pair-{k}-timeline.test.yml"));
-                let alerts = [FAST.to_string(), SLOW.to_string()];
-                let t =
-                    promtool::test_file(&rules.path, &rules.groups, &rec, &alerts, d.step, None);
-                std::fs::write(&file, t).expect("write promtool file");
-                format!(
-                    "; fired (time from the start): {}",
-                    timeline(ctx.promtool, &file, d.step)
-                )
-            }
+            true => format!(
+                "; fired (time from the start): {}",
+                fired(ctx, &rules, k, d, &rec)
+            ),
             false => String::new(),
         };
         eprintln!(
@@ -420,6 +268,35 @@ pub async fn run(ctx: &Replay<'_>) -> Vec<String> {
         }
     }
     problems
+}
+
+/// The SLO rules read counters only: recorded with native histograms (text
+/// exposition: no buckets) they must be the same, sample for sample.
+async fn same_with_native(d: &Drill, rec: &Recording, env: &str) -> Option<String> {
+    let (native, other) = record(d, HistogramMode::Native).await;
+    let (a, b) = (pickup_series(rec, env), pickup_series(&native, &other));
+    if a == b && !a.is_empty() {
+        eprintln!(
+            "slo-pairs: {}: the {} pick-up series are the same with --metrics.histograms native",
+            d.name,
+            a.len()
+        );
+        return None;
+    }
+    Some(format!(
+        "{}: --metrics.histograms native serves other pick-up series than the default",
+        d.name
+    ))
+}
+
+/// When each pair fired: a second promtool pass, over a file expecting no
+/// SLO alert at any evaluation (promtool reports each one it sees).
+fn fired(ctx: &Replay<'_>, rules: &Rules, k: usize, d: &Drill, rec: &Recording) -> String {
+    let file = ctx.dir.join(format!("slo-pair-{k}-timeline.test.yml"));
+    let alerts = [FAST.to_string(), SLOW.to_string()];
+    let t = promtool::test_file(&rules.path, &rules.groups, rec, &alerts, d.step, None);
+    std::fs::write(&file, t).expect("write promtool file");
+    timeline(ctx.promtool, &file, d.step)
 }
 
 /// Runs promtool on the drill's checks: whether they passed, and its report.
