@@ -10,6 +10,8 @@
 //! cargo run --example time_to_page -- --check      # exit 1 when a limit is missed or
 //!                                                  # docs/runbooks.md shows another table
 //! cargo run --example time_to_page -- --write-docs # refresh the table in docs/runbooks.md
+//! cargo run --example time_to_page -- --slo-pairs  # the SLO's burn-rate window pairs on
+//!                                                  # days of recorded traffic (`slo_pairs`)
 //! ```
 //!
 //! Flags: `--rules FILE` (default alerts/anthropic-work-exporter.rules.yml),
@@ -18,12 +20,16 @@
 //! `--promtool PATH`, `--keep DIR` (keep the promtool files),
 //! `--multi-target TARGETS.json` (instead of the table: the multi-target
 //! drill, scraped as the targets of that Prometheus `/api/v1/targets` answer
-//! are; see `multi`).
+//! are; see `multi`), `--timeline` (with `--slo-pairs`: also print when each
+//! window pair fired).
 
 mod history;
 mod multi;
 mod promtool;
 mod record;
+mod rig;
+mod slo_drills;
+mod slo_pairs;
 mod table;
 
 use record::{Fault, Layout};
@@ -191,6 +197,8 @@ struct Args {
     promtool: String,
     keep: Option<PathBuf>,
     multi_target: Option<PathBuf>,
+    slo_pairs: bool,
+    timeline: bool,
     check: bool,
     write_docs: bool,
 }
@@ -203,6 +211,8 @@ fn parse_args() -> Args {
         promtool: "promtool".into(),
         keep: None,
         multi_target: None,
+        slo_pairs: false,
+        timeline: false,
         check: false,
         write_docs: false,
     };
@@ -218,6 +228,8 @@ fn parse_args() -> Args {
             "--promtool" => a.promtool = value(),
             "--keep" => a.keep = Some(value().into()),
             "--multi-target" => a.multi_target = Some(value().into()),
+            "--slo-pairs" => a.slo_pairs = true,
+            "--timeline" => a.timeline = true,
             "--check" => a.check = true,
             "--write-docs" => a.write_docs = true,
             other => usage(&format!("unknown flag {other}")),
@@ -234,7 +246,7 @@ fn slug(name: &str) -> String {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("time_to_page: {problem}\nflags: --check --write-docs --rules FILE --alertmanager FILE --promtool PATH --keep DIR --multi-target TARGETS.json");
+    eprintln!("time_to_page: {problem}\nflags: --check --write-docs --rules FILE --alertmanager FILE --promtool PATH --keep DIR --multi-target TARGETS.json --slo-pairs [--timeline]");
     std::process::exit(2)
 }
 
@@ -294,6 +306,19 @@ async fn main() {
             dir: &dir,
         };
         let problems = multi::run(&ctx, targets).await;
+        for p in &problems {
+            eprintln!("time_to_page: {p}");
+        }
+        std::process::exit(i32::from(!problems.is_empty()));
+    }
+    if a.slo_pairs {
+        let ctx = slo_pairs::Replay {
+            promtool: &a.promtool,
+            rules_text: &rules_text,
+            timeline: a.timeline,
+            dir: &dir,
+        };
+        let problems = slo_pairs::run(&ctx).await;
         for p in &problems {
             eprintln!("time_to_page: {p}");
         }

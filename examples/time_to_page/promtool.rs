@@ -54,6 +54,31 @@ pub fn test_file(
     step: u64,
     quiet_until: Option<u64>,
 ) -> String {
+    let mut out = header(rules_path, groups, step);
+    let _ = writeln!(out, "tests:");
+    input_series(&mut out, rec, step);
+    if let Some(t) = quiet_until {
+        let _ = writeln!(
+            out,
+            "    promql_expr_test:\n      - expr: '{CRITICAL}[{t}s])'\n        eval_time: {t}s\n        exp_samples: []"
+        );
+    }
+    let _ = writeln!(out, "    alert_rule_test:");
+    for i in 0..rec.scrapes {
+        for alert in alerts {
+            let _ = writeln!(
+                out,
+                "      - eval_time: {}s\n        alertname: {alert}\n        exp_alerts: []",
+                i as u64 * step
+            );
+        }
+    }
+    out
+}
+
+/// The head of a promtool file: the rules, evaluated every `step` seconds
+/// in `groups`' order.
+pub fn header(rules_path: &Path, groups: &[String], step: u64) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -63,7 +88,12 @@ pub fn test_file(
     for g in groups {
         let _ = writeln!(out, "  - {g}");
     }
-    let _ = writeln!(out, "tests:");
+    out
+}
+
+/// One test's interval and its input series: the recording, a sample every
+/// `step` seconds, `stale` where a series vanished, `_` where it was absent.
+pub fn input_series(out: &mut String, rec: &Recording, step: u64) {
     let _ = writeln!(out, "  - interval: {step}s\n    input_series:");
     for (name, values) in &rec.series {
         let values: Vec<&str> = values
@@ -82,23 +112,6 @@ pub fn test_file(
             values.join(" ")
         );
     }
-    if let Some(t) = quiet_until {
-        let _ = writeln!(
-            out,
-            "    promql_expr_test:\n      - expr: '{CRITICAL}[{t}s])'\n        eval_time: {t}s\n        exp_samples: []"
-        );
-    }
-    let _ = writeln!(out, "    alert_rule_test:");
-    for i in 0..rec.scrapes {
-        for alert in alerts {
-            let _ = writeln!(
-                out,
-                "      - eval_time: {}s\n        alertname: {alert}\n        exp_alerts: []",
-                i as u64 * step
-            );
-        }
-    }
-    out
 }
 
 /// Runs promtool on the file: the alerts it reports as firing, and the
@@ -153,16 +166,17 @@ fn critical_report(text: &str) -> String {
     rest[..end].trim().to_string()
 }
 
-/// A Prometheus duration as promtool prints it ("1h2m15s", "45s", "0s").
-fn seconds(text: &str) -> Option<u64> {
+/// A Prometheus duration as promtool prints it ("1d2h15s", "45s", "0s").
+pub fn seconds(text: &str) -> Option<u64> {
     let mut total = 0;
     let mut num = String::new();
     for ch in text.chars() {
         match ch {
             '0'..='9' => num.push(ch),
-            'h' | 'm' | 's' => {
+            'd' | 'h' | 'm' | 's' => {
                 let n: u64 = num.parse().ok()?;
                 total += n * match ch {
+                    'd' => 86_400,
                     'h' => 3600,
                     'm' => 60,
                     _ => 1,

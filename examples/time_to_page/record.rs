@@ -6,17 +6,10 @@
 //! where every scrape of an environment's target is a `/probe` and its
 //! refresh, and the exporter's own target serves only its own metrics.
 
+use crate::rig::{Rig, Setup};
+use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
-use work_api::clock::{Clock, ManualClock, SystemClock};
-use work_api::secret::Secret;
-use work_exporter::app::{assemble, Parts};
-use work_exporter::cli::ServeArgs;
-use work_exporter::config::{Config, Environment, Sources};
-use work_exporter::metrics::{render_probe, RenderContext};
-use work_sim::{SimClock, SimOptions};
 
 pub const REFRESH: Duration = Duration::from_secs(30);
 pub const JOB: &str = "anthropic-work-exporter";
@@ -108,7 +101,7 @@ impl Recording {
     }
 
     /// One scrape of every target: its exposition, or None when it failed.
-    fn add_step(&mut self, answers: &[(&Target, Option<String>)]) {
+    pub fn add_step(&mut self, answers: &[(&Target, Option<String>)]) {
         let i = self.scrapes;
         self.scrapes += 1;
         let mut seen = BTreeSet::new();
@@ -187,34 +180,12 @@ pub async fn record(
     total: Duration,
     layout: &Layout,
 ) -> Recording {
-    let clock = ManualClock::new(SystemClock.now_ms());
-    let shutdown = CancellationToken::new();
-    let sim = work_sim::start(
-        SimOptions {
-            listen_address: "127.0.0.1:0".parse().expect("loopback address"),
-            environments: 1,
-            scenario: "steady".into(),
-            seed: 16,
-            items_per_environment: 0,
-            // The demo's fleet: 4 workers, 20 arrivals a minute, a healthcheck a minute.
-            workers: 4,
-            arrivals_per_minute: 20.0,
-            healthcheck_interval: Duration::from_secs(60),
-            worker_sdk: Default::default(),
-            credentials_out: None,
-            paging: Default::default(),
-            clock: SimClock::Manual(clock.clone()),
-        },
-        shutdown.clone(),
-    )
-    .await
-    .expect("simulator starts");
-    let creds = sim.credentials.clone();
-    let (parts, cfg) = exporter(&creds, &clock, layout.probe_only());
-    let env = &cfg.environments[0];
-    let layout = &layout.for_environment(&env.id);
-    let http = reqwest::Client::new();
-
+    let rig = Rig::start(Setup {
+        probe_only: layout.probe_only(),
+        ..Setup::default()
+    })
+    .await;
+    let layout = &layout.for_environment(rig.environment_id());
     let step_s = layout.interval.as_secs();
     let mut rec = Recording {
         step_secs: step_s,
@@ -227,7 +198,7 @@ pub async fn record(
     for step in 0..=steps {
         if step == fault_step {
             match fault {
-                Some(Fault::Scenario(name)) => switch(&http, &creds, name).await,
+                Some(Fault::Scenario(name)) => rig.switch(json!({ "scenario": name })).await,
                 Some(Fault::ExporterGone) => gone = true,
                 None => {}
             }
@@ -235,99 +206,19 @@ pub async fn record(
         let now = Duration::from_secs(step as u64 * step_s);
         // The background refresh: every 30 s whatever the scrape interval.
         if !layout.probe_only() && refreshed.is_none_or(|t| now >= t + REFRESH) {
-            parts.refresher.refresh_once(env).await;
+            rig.refresh().await;
             refreshed = Some(now);
         }
         let mut answers = Vec::new();
         for t in &layout.targets {
             let body = match (gone, t.answer) {
                 (true, _) => None,
-                (false, answer) => Some(scrape(&parts, &cfg, &clock, answer).await),
+                (false, answer) => Some(rig.scrape(answer).await),
             };
             answers.push((t, body));
         }
         rec.add_step(&answers);
-        sim.advance(layout.interval).expect("manual clock");
-        // Tokio's (paused) clock moves with it: a probe reuses a refresh
-        // younger than 2 s by that clock, as the server's does.
-        tokio::time::advance(layout.interval).await;
+        rig.advance(layout.interval).await;
     }
-    shutdown.cancel();
     rec
-}
-
-/// What one target answers now, as the server would render it.
-async fn scrape(parts: &Parts, cfg: &Config, clock: &ManualClock, answer: Answer) -> String {
-    let settings = &cfg.refresh;
-    let ctx = RenderContext {
-        now_ms: clock.now_ms(),
-        lease_ttl: settings.lease_ttl,
-        stale_after: settings.stale_after,
-        drilldown_base: "http://exporter:9781".into(),
-        ..Default::default()
-    };
-    let body = match answer {
-        Answer::Metrics => parts.metrics.render(&parts.store, &ctx),
-        Answer::Own => parts.metrics.render_own_as(ctx.format),
-        Answer::Probe => {
-            // As /probe does it: a refresh within the scrape's deadline, then its series.
-            let env = &cfg.environments[0];
-            let started = tokio::time::Instant::now();
-            parts
-                .refresher
-                .refresh_unless_fresh(env, started, started + settings.timeout)
-                .await;
-            render_probe(&parts.store, &env.id, 0.0, &ctx)
-        }
-    };
-    String::from_utf8_lossy(&body).into_owned()
-}
-
-async fn switch(http: &reqwest::Client, creds: &work_sim::Credentials, scenario: &str) {
-    let resp = http
-        .post(format!("{}/_sim/scenario", creds.base_url))
-        .bearer_auth(&creds.admin_token)
-        .json(&serde_json::json!({ "scenario": scenario }))
-        .send()
-        .await
-        .expect("simulator admin endpoint");
-    assert!(
-        resp.status().is_success(),
-        "switching to {scenario}: {}",
-        resp.status()
-    );
-}
-
-/// The exporter as `serve` assembles it from its default flags (30 s refresh,
-/// 90 s lease TTL), `--probe.only` in multi-target mode, but for a 10 s refresh deadline and a budget that never
-/// binds (the refresh is driven here, not scheduled), on the simulator's clock.
-fn exporter(
-    creds: &work_sim::Credentials,
-    clock: &ManualClock,
-    probe_only: bool,
-) -> (Parts, Config) {
-    let key = &creds.environments[0];
-    let env = Environment {
-        id: key.id.clone(),
-        name: "time-to-page".into(),
-        labels: BTreeMap::new(),
-        key: Some(Secret::new(&key.key)),
-        scope: Default::default(),
-        cadence: Default::default(),
-    };
-    let args = ServeArgs {
-        base_url: creds.base_url.clone(),
-        refresh_interval: "30s".into(),
-        refresh_timeout: Some("10s".into()),
-        max_requests_per_second: 1000.0,
-        probe_only,
-        ..ServeArgs::defaults()
-    };
-    let cfg = Config::new(
-        &args,
-        Sources::given(Some(Secret::new(&creds.api_key)), vec![env]),
-    )
-    .expect("the recorder's settings");
-    let parts = assemble(&cfg, Arc::new(clock.clone())).expect("the exporter's parts");
-    (parts, cfg)
 }

@@ -1,7 +1,12 @@
 //! Admin endpoints (admin token only, never faulted): switch the scenario and
 //! read the ground truth that tests compare the exporter's numbers with.
 //!
-//! - `POST /_sim/scenario` `{"scenario": NAME, "environment"?: ID}`
+//! - `POST /_sim/scenario` `{"scenario": NAME, "environment"?: ID,
+//!   "arrivals_per_minute"?: N, "workers"?: N, "late_one_in"?: N}`: the
+//!   optional knobs reshape the workload (`tuning`): arrivals a minute (at
+//!   least 0), workers (0 to 10000; a removed worker abandons its item), and
+//!   for `slow-pickups` one session in `late_one_in` left waiting two minutes
+//!   (default 20, reset by every switch to it); absent, a setting stays as it is
 //! - `GET /_sim/state`
 //! - `POST /_sim/environments` `{"name"?: NAME, "scope"?: "organization"|"account"}`:
 //!   create a self-hosted environment (answers its `id` and `key`), so
@@ -19,6 +24,7 @@ use crate::ids;
 use crate::scenario::Scenario;
 use crate::state::{Fault, Truth, LEASE_TTL_MS, POLLING_WINDOW_MS};
 use crate::ticking;
+use crate::tuning::Tuning;
 use crate::world::World;
 use crate::SimError;
 use hyper::body::Incoming;
@@ -180,8 +186,8 @@ pub(crate) async fn handle(world: &Arc<World>, req: Request<Incoming>) -> Result
     }
 }
 
-/// `POST /_sim/scenario {"scenario": NAME, "environment": ID?}`: one
-/// environment, or every self-hosted one.
+/// `POST /_sim/scenario {"scenario": NAME, "environment": ID?, knobs?}`:
+/// one environment, or every self-hosted one (knobs: the active ones).
 fn switch_scenario(world: &World, body: serde_json::Value) -> Result<Resp, Fault> {
     let name = body
         .get("scenario")
@@ -198,6 +204,8 @@ fn switch_scenario(world: &World, body: serde_json::Value) -> Result<Resp, Fault
         })?;
     let scenario =
         Scenario::parse(name).map_err(|e| Fault::new(400, "unknown_scenario", e.to_string()))?;
+    let tuning =
+        Tuning::from_body(&body, scenario).map_err(|e| Fault::new(400, "invalid_request", e))?;
     let environments = match body.get("environment").and_then(|v| v.as_str()) {
         Some(id) => {
             let env = world
@@ -212,17 +220,17 @@ fn switch_scenario(world: &World, body: serde_json::Value) -> Result<Resp, Fault
                     )
                 })?;
             env.set_scenario(scenario);
+            env.lock().load.retune(scenario, &tuning);
             vec![id.to_owned()]
         }
         None => {
             world.set_scenario_all(scenario);
-            world
-                .envs()
-                .list
-                .iter()
-                .filter(|e| e.self_hosted)
-                .map(|e| e.id.clone())
-                .collect()
+            let envs = world.envs();
+            let hosted = envs.list.iter().filter(|e| e.self_hosted);
+            for env in hosted.clone().filter(|e| !e.archived()) {
+                env.lock().load.retune(scenario, &tuning);
+            }
+            hosted.map(|e| e.id.clone()).collect()
         }
     };
     tracing::info!(

@@ -29,6 +29,7 @@ mod sessions;
 mod setup;
 mod state;
 mod ticking;
+mod tuning;
 mod workload;
 mod world;
 

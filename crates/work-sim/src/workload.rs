@@ -11,6 +11,7 @@
 use crate::ids::{mix, SplitMix64};
 use crate::scenario::Scenario;
 use crate::state::{EnvQueue, ItemKind, DEFAULT_RECLAIM_MS, NO_HEARTBEAT};
+use crate::tuning::{Tuning, DEFAULT_LATE_ONE_IN};
 use work_api::wire::WorkState;
 
 /// Stopped items stay listed this long, then are dropped (bounded memory).
@@ -22,9 +23,8 @@ const MAX_STEP_MS: i64 = 5_000;
 const BACKLOG_CAP: usize = 20_000;
 /// Share of claims a worker "crashes" on between poll and ack (shows `pending`).
 const CRASH_SHARE: f64 = 0.01;
-/// `slow-pickups`: one session in this many is left waiting...
-const LEFT_WAITING_ONE_IN: u64 = 20;
-/// ...until it is this old (a worker claiming it sooner drops the claim).
+/// `slow-pickups`: a session left waiting (one in `late_one_in`) is left
+/// until it is this old (a worker claiming it sooner drops the claim).
 const LEFT_WAITING_MS: i64 = 120_000;
 
 /// Which official worker the simulated workers behave as (`--worker-sdk`).
@@ -100,6 +100,12 @@ pub(crate) struct Workload {
     healthcheck_every_ms: i64,
     healthcheck_phase: u64,
     next_healthcheck: Option<i64>,
+    /// `slow-pickups` leaves one session in this many waiting.
+    late_one_in: u64,
+    /// What a worker added by `retune` needs: its name, its stream, its SDK.
+    env_index: usize,
+    stream: u64,
+    sdk: WorkerSdk,
 }
 
 impl Workload {
@@ -123,14 +129,9 @@ impl Workload {
         } else {
             20_000
         };
+        let sdk = WorkerSdk::default();
         let workers = (0..workers)
-            .map(|k| Worker {
-                id: format!("sim-worker-{}-{k}", env_index + 1),
-                job: None,
-                next_poll: 0,
-                goes_stale: k == 0 || mix(stream ^ k as u64) % 2 == 0,
-                sdk_2_16: true,
-            })
+            .map(|k| new_worker(stream, env_index, k, sdk))
             .collect();
         Workload {
             rng: SplitMix64::new(stream),
@@ -143,6 +144,29 @@ impl Workload {
             // Not drawn from `rng`: turning healthchecks on leaves the rest of the workload as it was.
             healthcheck_phase: mix(stream ^ 0x4845_414c_5448),
             next_healthcheck: None,
+            late_one_in: DEFAULT_LATE_ONE_IN,
+            env_index,
+            stream,
+            sdk,
+        }
+    }
+
+    /// A scenario switch's knobs (`POST /_sim/scenario`). Runs keep the
+    /// length chosen for the first fleet; a removed worker abandons its item
+    /// (its lease expires). `slow-pickups` without `late_one_in` is one in 20.
+    pub(crate) fn retune(&mut self, scenario: Scenario, t: &Tuning) {
+        if let Some(a) = t.arrivals_per_minute {
+            self.arrivals_per_minute = a;
+        }
+        if let Some(n) = t.workers {
+            let (stream, env, sdk) = (self.stream, self.env_index, self.sdk);
+            self.workers.truncate(n);
+            for k in self.workers.len()..n {
+                self.workers.push(new_worker(stream, env, k, sdk));
+            }
+        }
+        if scenario == Scenario::SlowPickups {
+            self.late_one_in = t.late_one_in.unwrap_or(DEFAULT_LATE_ONE_IN);
         }
     }
 
@@ -154,6 +178,7 @@ impl Workload {
 
     /// The SDK generation the workers behave as (default: 2.16+).
     pub(crate) fn with_worker_sdk(mut self, sdk: WorkerSdk) -> Self {
+        self.sdk = sdk;
         for (k, w) in self.workers.iter_mut().enumerate() {
             w.sdk_2_16 = sdk.heartbeats_first(k);
         }
@@ -262,7 +287,9 @@ impl Workload {
             return;
         };
         let (seq, kind) = (q.items()[i].seq, q.items()[i].kind);
-        if scenario == Scenario::SlowPickups && left_waiting(seq, kind, q.items()[i].created, now) {
+        if scenario == Scenario::SlowPickups
+            && left_waiting(seq, kind, q.items()[i].created, now, self.late_one_in)
+        {
             // Dropped, as a crash between claim and ack: pending until reclaimed.
             w.next_poll = now + rng.range(1_000, 3_000);
             return;
@@ -306,6 +333,18 @@ impl Workload {
     }
 }
 
+/// Worker number `k` of environment `env_index`: half go silent under
+/// `stale-heartbeats` (the first always), chosen by the stream.
+fn new_worker(stream: u64, env_index: usize, k: usize, sdk: WorkerSdk) -> Worker {
+    Worker {
+        id: format!("sim-worker-{}-{k}", env_index + 1),
+        job: None,
+        next_poll: 0,
+        goes_stale: k == 0 || mix(stream ^ k as u64) % 2 == 0,
+        sdk_2_16: sdk.heartbeats_first(k),
+    }
+}
+
 /// One lease heartbeat; false when the worker lets the item go: 2.16+ only
 /// on `lease_extended: false` ("heartbeat signals shutdown"), 2.14 also on a
 /// `stopping`/`stopped` state; both on an error (412: the lease is lost).
@@ -329,12 +368,10 @@ fn heartbeat(
     }
 }
 
-/// Whether `slow-pickups` keeps this item waiting a while longer: a fixed
-/// share of sessions, chosen by their sequence number.
-fn left_waiting(seq: u64, kind: ItemKind, created: i64, now: i64) -> bool {
-    kind == ItemKind::Session
-        && mix(seq) % LEFT_WAITING_ONE_IN == 0
-        && now - created < LEFT_WAITING_MS
+/// Whether `slow-pickups` keeps this item waiting a while longer: one
+/// session in `one_in`, chosen by their sequence number.
+fn left_waiting(seq: u64, kind: ItemKind, created: i64, now: i64, one_in: u64) -> bool {
+    kind == ItemKind::Session && mix(seq) % one_in.max(1) == 0 && now - created < LEFT_WAITING_MS
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::state::{Item, Truth, NONE};
+use crate::tuning::Tuning;
 
 const T0: i64 = 1_780_000_000_000;
 const TICK: i64 = 250;
@@ -264,29 +265,105 @@ fn worker_sdk_names_parse_and_unknown_ones_do_not() {
     assert_eq!(WorkerSdk::default(), WorkerSdk::V2_16);
 }
 
-#[test]
-fn slow_pickups_leave_one_session_in_twenty_waiting_while_the_rest_flow() {
-    let mut r = Rig::new(5, 4, 20.0);
-    r.run(Scenario::Steady, 120);
-    let switched = r.now;
-    // Wait (ms) of every session created after the switch, sampled before pruning.
+/// Waits (ms) of the sessions acknowledged over `minutes` of `scenario`,
+/// sampled every minute (before stopped items are pruned), the queue never
+/// longer than `max_queued` (it keeps draining).
+fn waits(r: &mut Rig, scenario: Scenario, minutes: usize, max_queued: u64) -> Vec<i64> {
+    let since = r.now;
     let mut waits = std::collections::BTreeMap::new();
-    for _ in 0..20 {
-        let t = r.run(Scenario::SlowPickups, 60);
-        assert!(t.counts["queued"] < 20, "the queue keeps draining: {t:?}");
+    for _ in 0..minutes {
+        let t = r.run(scenario, 60);
+        assert!(
+            t.counts["queued"] <= max_queued,
+            "the queue keeps draining: {t:?}"
+        );
         for it in r.q.items() {
-            if it.kind == ItemKind::Session && it.created > switched && it.acked != NONE {
+            if it.kind == ItemKind::Session && it.created > since && it.acked != NONE {
                 waits.insert(it.seq, it.acked - it.created);
             }
         }
     }
-    let late = waits.values().filter(|&&w| w >= LEFT_WAITING_MS).count();
-    let share = late as f64 / waits.len() as f64;
+    waits.into_values().collect()
+}
+
+fn late_share(waits: &[i64]) -> f64 {
+    let late = waits.iter().filter(|&&w| w >= LEFT_WAITING_MS).count();
+    late as f64 / waits.len() as f64
+}
+
+#[test]
+fn slow_pickups_leave_one_session_in_twenty_waiting_while_the_rest_flow() {
+    let mut r = Rig::new(5, 4, 20.0);
+    r.run(Scenario::Steady, 120);
+    let waits = waits(&mut r, Scenario::SlowPickups, 20, 19);
     assert!(waits.len() > 300, "{} sessions", waits.len());
+    let share = late_share(&waits);
     assert!(
         (0.02..0.09).contains(&share),
-        "{late} of {} late",
+        "{share} of {} late",
         waits.len()
     );
-    assert!(waits.values().all(|&w| w < LEFT_WAITING_MS + 30_000));
+    assert!(waits.iter().all(|&w| w < LEFT_WAITING_MS + 30_000));
+}
+
+#[test]
+fn late_one_in_sets_the_share_of_sessions_slow_pickups_leaves_waiting() {
+    let mut r = Rig::new(5, 4, 20.0);
+    let half = Tuning {
+        late_one_in: Some(2),
+        ..Tuning::default()
+    };
+    r.load.retune(Scenario::SlowPickups, &half);
+    let share = late_share(&waits(&mut r, Scenario::SlowPickups, 20, 80));
+    assert!((0.4..0.6).contains(&share), "{share} late");
+    let every = Tuning {
+        late_one_in: Some(1),
+        ..Tuning::default()
+    };
+    r.load.retune(Scenario::SlowPickups, &every);
+    assert_eq!(
+        late_share(&waits(&mut r, Scenario::SlowPickups, 10, 80)),
+        1.0
+    );
+    // A switch to slow-pickups without the knob is one in twenty again.
+    r.load.retune(Scenario::SlowPickups, &Tuning::default());
+    let share = late_share(&waits(&mut r, Scenario::SlowPickups, 20, 70));
+    assert!((0.02..0.09).contains(&share), "{share} late");
+}
+
+#[test]
+fn a_switch_without_knobs_leaves_the_history_as_it_was() {
+    let mut a = Rig::new(9, 4, 20.0);
+    let mut b = Rig::new(9, 4, 20.0);
+    a.run(Scenario::Steady, 60);
+    b.run(Scenario::Steady, 60);
+    b.load.retune(Scenario::Steady, &Tuning::default());
+    assert_eq!(a.run(Scenario::Steady, 300), b.run(Scenario::Steady, 300));
+}
+
+#[test]
+fn arrivals_and_workers_can_be_changed_at_runtime() {
+    let mut r = Rig::new(3, 4, 20.0);
+    let arrived = |r: &Rig| r.q.items().iter().map(|it| it.seq).max().unwrap_or(0);
+    r.run(Scenario::Steady, 60);
+    let light = Tuning {
+        arrivals_per_minute: Some(2.0),
+        workers: Some(2),
+        ..Tuning::default()
+    };
+    r.load.retune(Scenario::Steady, &light);
+    assert_eq!(r.load.worker_count(), 2);
+    let before = arrived(&r);
+    r.run(Scenario::Steady, 600);
+    // Ten minutes at 2 a minute, healthchecks (one a minute) included.
+    let n = arrived(&r) - before;
+    assert!((15..=45).contains(&n), "{n} items in 10 minutes");
+    let heavy = Tuning {
+        workers: Some(12),
+        ..Tuning::default()
+    };
+    r.load.retune(Scenario::Steady, &heavy);
+    assert_eq!(r.load.worker_count(), 12);
+    let t = r.run(Scenario::Steady, 60);
+    assert!(t.workers_polling >= 8, "the new workers poll: {t:?}");
 }

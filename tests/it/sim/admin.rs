@@ -107,6 +107,41 @@ async fn scenarios_switch_at_runtime_and_api_down_fails_only_the_api() {
     assert!(saw_429, "api-flaky answers some requests with 429");
 }
 
+#[tokio::test]
+async fn a_switch_reshapes_the_workload_with_its_knobs_and_refuses_bad_ones_by_name() {
+    let sim = Sim::start(0).await;
+    let one = sim.env(1).to_owned();
+    let (s, body) = sim
+        .admin(
+            Method::POST,
+            "/_sim/scenario",
+            Some(json!({"scenario": "slow-pickups", "environment": one,
+                "workers": 7, "arrivals_per_minute": 2.5, "late_one_in": 1})),
+        )
+        .await;
+    assert_eq!(s, 200, "{body}");
+    let (_, state) = sim.admin(Method::GET, "/_sim/state", None).await;
+    assert_eq!(state["environments"][1]["workers"]["configured"], 7);
+    assert_eq!(state["environments"][1]["scenario"], "slow-pickups");
+    let other = state["environments"][0]["workers"]["configured"].as_u64();
+    assert_ne!(other, Some(7), "the other environment keeps its fleet");
+    for (body, field) in [
+        (json!({"scenario": "steady", "workers": -1}), "workers"),
+        (
+            json!({"scenario": "steady", "late_one_in": 3}),
+            "late_one_in",
+        ),
+        (json!({"scenario": "steady", "arrivals": 3}), "\"arrivals\""),
+    ] {
+        let (s, answer) = sim
+            .admin(Method::POST, "/_sim/scenario", Some(body.clone()))
+            .await;
+        assert_eq!(s, 400, "{body}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(field), "{body}: {message}");
+    }
+}
+
 /// Items listed by the ground truth, every state of both kinds.
 fn listed(state: &serde_json::Value) -> u64 {
     state["environments"]
