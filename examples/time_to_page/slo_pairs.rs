@@ -225,7 +225,6 @@ fn pickup_series(rec: &Recording, env: &str) -> BTreeMap<String, Vec<Option<Stri
 
 /// Runs every drill; the problems found (none: passed).
 pub async fn run(ctx: &Replay<'_>) -> Vec<String> {
-    let mut problems = Vec::new();
     let slo_rules = slo_groups(ctx.rules_text);
     let names = names_in(&slo_rules);
     let rules = Rules {
@@ -233,41 +232,81 @@ pub async fn run(ctx: &Replay<'_>) -> Vec<String> {
         groups: promtool::group_order(&slo_rules),
     };
     std::fs::write(&rules.path, &slo_rules).expect("write the SLO rules");
-    for (k, d) in drills().iter().enumerate() {
-        let started = std::time::Instant::now();
-        let (mut rec, env) = record(d, HistogramMode::default()).await;
-        let recorded = started.elapsed();
-        if d.also_native {
-            problems.extend(same_with_native(d, &rec, &env).await);
-        }
-        rec.series
-            .retain(|s, _| names.contains(s.split('{').next().unwrap_or(s)));
-        let (passed, report) = replay(ctx, &rules, k, d, &rec);
-        // The firing runs cost a second promtool pass: on request, or to explain a failure.
-        let fired = match ctx.timeline || !passed {
-            true => format!(
-                "; fired (time from the start): {}",
-                fired(ctx, &rules, k, d, &rec)
-            ),
-            false => String::new(),
-        };
-        eprintln!(
-            "slo-pairs: {}: {} ({:.1}s recording, {:.1}s in all){fired}",
-            d.name,
-            if passed { "ok" } else { "FAILED" },
-            recorded.as_secs_f64(),
-            started.elapsed().as_secs_f64()
-        );
-        if !passed {
-            let checks: Vec<String> = d.checks.iter().map(describe).collect();
-            problems.push(format!(
-                "{}: expected {}{fired}; promtool:\n{report}",
-                d.name,
-                checks.join("; ")
-            ));
-        }
+    let drills = drills();
+    // Each drill on its own thread and runtime: its own simulator, exporter
+    // and paused clock, nothing shared. Days of simulated traffic make this
+    // the suite's longest wait; the drills' cores, not their queue, set it.
+    let results: Vec<(String, Vec<String>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = drills
+            .iter()
+            .enumerate()
+            .map(|(k, d)| {
+                let (rules, names) = (&rules, &names);
+                scope.spawn(move || {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .start_paused(true)
+                        .build()
+                        .expect("a runtime for the drill")
+                        .block_on(one(ctx, rules, names, k, d))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a drill's thread"))
+            .collect()
+    });
+    let mut problems = Vec::new();
+    for (line, p) in results {
+        eprintln!("{line}");
+        problems.extend(p);
     }
     problems
+}
+
+/// One drill recorded and replayed: its report line and its problems.
+async fn one(
+    ctx: &Replay<'_>,
+    rules: &Rules,
+    names: &BTreeSet<String>,
+    k: usize,
+    d: &Drill,
+) -> (String, Vec<String>) {
+    let mut problems = Vec::new();
+    let started = std::time::Instant::now();
+    let (mut rec, env) = record(d, HistogramMode::default()).await;
+    let recorded = started.elapsed();
+    if d.also_native {
+        problems.extend(same_with_native(d, &rec, &env).await);
+    }
+    rec.series
+        .retain(|s, _| names.contains(s.split('{').next().unwrap_or(s)));
+    let (passed, report) = replay(ctx, rules, k, d, &rec);
+    // The firing runs cost a second promtool pass: on request, or to explain a failure.
+    let fired = match ctx.timeline || !passed {
+        true => format!(
+            "; fired (time from the start): {}",
+            fired(ctx, rules, k, d, &rec)
+        ),
+        false => String::new(),
+    };
+    let line = format!(
+        "slo-pairs: {}: {} ({:.1}s recording, {:.1}s in all){fired}",
+        d.name,
+        if passed { "ok" } else { "FAILED" },
+        recorded.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    if !passed {
+        let checks: Vec<String> = d.checks.iter().map(describe).collect();
+        problems.push(format!(
+            "{}: expected {}{fired}; promtool:\n{report}",
+            d.name,
+            checks.join("; ")
+        ));
+    }
+    (line, problems)
 }
 
 /// The SLO rules read counters only: recorded with native histograms (text
