@@ -32,23 +32,16 @@ pub(super) fn page<'a>(
     each: &mut impl FnMut(WorkRow<'a>),
 ) -> Scan<PageEnd<'a>> {
     let mut c = Cursor { b: body, i: 0 };
-    c.expect(b'{')?;
     let (mut rows, mut next_page) = (None, None);
-    if c.peek() == Some(b'}') {
-        c.i += 1;
-    } else {
-        loop {
-            match c.key()? {
-                b"data" if rows.is_some() => return Err(Bail),
-                b"data" => rows = Some(c.rows(handed, each)?),
-                b"next_page" => next_page = c.nullable_str()?,
-                _ => c.skip(1)?,
-            }
-            if c.close(b'}')? {
-                break;
-            }
+    c.object(|c| {
+        match c.key()? {
+            b"data" if rows.is_some() => return Err(Bail),
+            b"data" => rows = Some(c.rows(handed, each)?),
+            b"next_page" => next_page = c.nullable_str()?,
+            _ => c.skip(1)?,
         }
-    }
+        Ok(())
+    })?;
     c.ws();
     if c.i != body.len() {
         return Err(Bail);
@@ -170,6 +163,38 @@ impl<'a> Cursor<'a> {
                 Ok(true)
             }
             _ => Err(Bail),
+        }
+    }
+
+    /// An object, each member read by `member` from its key on (none for `{}`).
+    #[inline]
+    fn object(&mut self, mut member: impl FnMut(&mut Self) -> Scan<()>) -> Scan<()> {
+        self.expect(b'{')?;
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            member(self)?;
+            if self.close(b'}')? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// An array, each element read by `element` (none for `[]`).
+    #[inline]
+    fn list(&mut self, mut element: impl FnMut(&mut Self) -> Scan<()>) -> Scan<()> {
+        self.expect(b'[')?;
+        if self.peek() == Some(b']') {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            element(self)?;
+            if self.close(b']')? {
+                return Ok(());
+            }
         }
     }
 
@@ -311,34 +336,12 @@ impl<'a> Cursor<'a> {
         }
         match self.peek().ok_or(Bail)? {
             b'"' => self.string().map(drop),
-            b'{' => {
-                self.i += 1;
-                if self.peek() == Some(b'}') {
-                    self.i += 1;
-                    return Ok(());
-                }
-                loop {
-                    self.string()?;
-                    self.expect(b':')?;
-                    self.skip(depth + 1)?;
-                    if self.close(b'}')? {
-                        return Ok(());
-                    }
-                }
-            }
-            b'[' => {
-                self.i += 1;
-                if self.peek() == Some(b']') {
-                    self.i += 1;
-                    return Ok(());
-                }
-                loop {
-                    self.skip(depth + 1)?;
-                    if self.close(b']')? {
-                        return Ok(());
-                    }
-                }
-            }
+            b'{' => self.object(|c| {
+                c.string()?;
+                c.expect(b':')?;
+                c.skip(depth + 1)
+            }),
+            b'[' => self.list(|c| c.skip(depth + 1)),
             b't' => self.literal(b"true"),
             b'f' => self.literal(b"false"),
             b'n' => self.literal(b"null"),
@@ -348,19 +351,12 @@ impl<'a> Cursor<'a> {
 
     /// `data`: the rows, each handed on once read whole.
     fn rows(&mut self, handed: &mut usize, each: &mut impl FnMut(WorkRow<'a>)) -> Scan<usize> {
-        self.expect(b'[')?;
-        if self.peek() == Some(b']') {
-            self.i += 1;
-            return Ok(0);
-        }
-        loop {
-            let row = self.row()?;
-            each(row);
+        self.list(|c| {
+            each(c.row()?);
             *handed += 1;
-            if self.close(b']')? {
-                return Ok(*handed);
-            }
-        }
+            Ok(())
+        })?;
+        Ok(*handed)
     }
 
     /// An RFC 3339 timestamp or null, as the serde decoder's `timestamp`.
@@ -387,31 +383,24 @@ impl<'a> Cursor<'a> {
     }
 
     fn row(&mut self) -> Scan<WorkRow<'a>> {
-        self.expect(b'{')?;
         let mut id = None;
         let mut state = None;
         let mut at: [Option<Option<i64>>; 6] = [None; 6];
         let mut data: Option<Option<RowData<'a>>> = None;
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-        } else {
-            let mut guess = 0;
-            loop {
-                match self.row_key(&mut guess)? {
-                    Field::Id if id.is_some() => return Err(Bail),
-                    Field::Id => id = Some(self.plain_str()?),
-                    Field::State if state.is_some() => return Err(Bail),
-                    Field::State => state = Some(self.state()?),
-                    Field::At(n) => self.timestamp(&mut at[n])?,
-                    Field::Data if data.is_some() => return Err(Bail),
-                    Field::Data => data = Some(self.row_data()?),
-                    Field::Other => self.skip(3)?,
-                }
-                if self.close(b'}')? {
-                    break;
-                }
+        let mut guess = 0;
+        self.object(|c| {
+            match c.row_key(&mut guess)? {
+                Field::Id if id.is_some() => return Err(Bail),
+                Field::Id => id = Some(c.plain_str()?),
+                Field::State if state.is_some() => return Err(Bail),
+                Field::State => state = Some(c.state()?),
+                Field::At(n) => c.timestamp(&mut at[n])?,
+                Field::Data if data.is_some() => return Err(Bail),
+                Field::Data => data = Some(c.row_data()?),
+                Field::Other => c.skip(3)?,
             }
-        }
+            Ok(())
+        })?;
         let [created, acknowledged, started, heartbeat, stop_requested, stopped] = at;
         Ok(WorkRow {
             id: Cow::Borrowed(id.ok_or(Bail)?),
@@ -472,34 +461,27 @@ impl<'a> Cursor<'a> {
         if self.null()? {
             return Ok(None);
         }
-        self.expect(b'{')?;
         let (mut id, mut kind) = (None, None);
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-        } else {
-            loop {
-                match self.key()? {
-                    b"id" if id.is_some() => return Err(Bail),
-                    b"id" => id = Some(self.nullable_str()?),
-                    b"type" if kind.is_some() => return Err(Bail),
-                    b"type" => {
-                        kind = Some(if self.null()? {
-                            None
-                        } else {
-                            Some(match self.plain_str()?.as_bytes() {
-                                b"session" => DataType::Session,
-                                b"healthcheck" => DataType::Healthcheck,
-                                _ => DataType::Other,
-                            })
+        self.object(|c| {
+            match c.key()? {
+                b"id" if id.is_some() => return Err(Bail),
+                b"id" => id = Some(c.nullable_str()?),
+                b"type" if kind.is_some() => return Err(Bail),
+                b"type" => {
+                    kind = Some(if c.null()? {
+                        None
+                    } else {
+                        Some(match c.plain_str()?.as_bytes() {
+                            b"session" => DataType::Session,
+                            b"healthcheck" => DataType::Healthcheck,
+                            _ => DataType::Other,
                         })
-                    }
-                    _ => self.skip(4)?,
+                    })
                 }
-                if self.close(b'}')? {
-                    break;
-                }
+                _ => c.skip(4)?,
             }
-        }
+            Ok(())
+        })?;
         Ok(Some(RowData {
             id: id.flatten(),
             kind: kind.flatten(),
