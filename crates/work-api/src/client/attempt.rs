@@ -155,23 +155,12 @@ impl ApiClient {
                 return Err((Failure::without_advice(error), status.to_string()));
             }
             Err(Unread::Corrupt(message)) => {
-                let error = ApiError::Decode {
-                    endpoint,
-                    request_id,
-                    message: scrub(
-                        &format!("cannot decode the compressed body: {message}"),
-                        secret,
-                    ),
-                };
-                return Err((Failure::without_advice(error), status.to_string()));
-            }
-            Err(Unread::Broken(e)) if corrupt_encoding(&e) => {
                 // A compressed body that does not decode: the server's fault, not the network's.
                 let error = ApiError::Decode {
                     endpoint,
                     request_id,
                     message: scrub(
-                        &format!("cannot decode the compressed body: {}", chain(&e)),
+                        &format!("cannot decode the compressed body: {message}"),
                         secret,
                     ),
                 };
@@ -381,17 +370,6 @@ fn transport_error(
         },
         "connect".into(),
     )
-}
-
-/// Whether a body failed because its compressed bytes do not decode rather
-/// than because the connection broke: the decoder reports an `io::Error`
-/// around its own error, which has no cause; a broken connection arrives as
-/// hyper's error (a cause inside), whether the body was compressed or not.
-fn corrupt_encoding(e: &reqwest::Error) -> bool {
-    std::error::Error::source(e)
-        .and_then(|s| s.downcast_ref::<std::io::Error>())
-        .and_then(|io| io.get_ref())
-        .is_some_and(|inner| inner.source().is_none())
 }
 
 /// The error and its sources, one line.
