@@ -97,18 +97,13 @@ fn simulator(a: &Args, path: &str) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let opts = SimOptions {
-            listen_address: "127.0.0.1:0".parse().expect("address"),
             environments: a.environments,
-            scenario: "steady".into(),
             seed: 7,
-            items_per_environment: 0,
             workers: a.workers,
             arrivals_per_minute: a.arrivals_per_minute,
             healthcheck_interval: std::time::Duration::from_secs(60),
-            worker_sdk: Default::default(),
             credentials_out: Some(path.into()),
-            paging: Default::default(),
-            clock: Default::default(),
+            ..SimOptions::loopback()
         };
         let running = sim::start(opts, CancellationToken::new())
             .await

@@ -52,19 +52,13 @@ impl Rig {
         let shutdown = CancellationToken::new();
         let sim = work_sim::start(
             SimOptions {
-                listen_address: "127.0.0.1:0".parse().expect("loopback address"),
-                environments: 1,
-                scenario: "steady".into(),
                 seed: 16,
-                items_per_environment: 0,
                 workers: 4,
                 arrivals_per_minute: setup.arrivals_per_minute,
                 // A healthcheck a minute, as the platform sends them.
                 healthcheck_interval: Duration::from_secs(60),
-                worker_sdk: Default::default(),
-                credentials_out: None,
-                paging: Default::default(),
                 clock: SimClock::Manual(clock.clone()),
+                ..SimOptions::loopback()
             },
             shutdown.clone(),
         )

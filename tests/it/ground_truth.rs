@@ -68,20 +68,17 @@ pub fn options(
     scenario: &str,
 ) -> SimOptions {
     SimOptions {
-        listen_address: "127.0.0.1:0".parse().unwrap(),
         environments,
         scenario: scenario.into(),
         seed: 7,
         items_per_environment: items,
         workers,
         arrivals_per_minute: arrivals,
-        // Static unless a test turns them on: healthcheck arrivals would move the numbers.
-        healthcheck_interval: Duration::ZERO,
-        worker_sdk: Default::default(),
-        credentials_out: None,
         // The whole suite reads SDK-shaped lists: `""` endings and empty pages.
         paging: sim::Paging::SDK_SHAPED,
         clock: sim::SimClock::manual(),
+        // Healthchecks stay off unless a test turns them on: their arrivals would move the numbers.
+        ..SimOptions::loopback()
     }
 }
 

@@ -213,19 +213,13 @@ async fn good_and_bad_pickups_equal_the_ground_truth_item_by_item_across_a_resta
     let shutdown = CancellationToken::new();
     let sim = work_sim::start(
         SimOptions {
-            listen_address: "127.0.0.1:0".parse().unwrap(),
-            environments: 1,
-            scenario: "steady".into(),
             seed: 22,
-            items_per_environment: 0,
             workers: 4,
             arrivals_per_minute: 20.0,
             // Healthchecks flow through too, and must stay out of the counts.
             healthcheck_interval: Duration::from_secs(60),
-            worker_sdk: Default::default(),
-            credentials_out: None,
-            paging: Default::default(),
             clock: SimClock::Manual(clock.clone()),
+            ..SimOptions::loopback()
         },
         shutdown.clone(),
     )

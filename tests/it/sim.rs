@@ -54,18 +54,8 @@ impl Sim {
     pub async fn start_opts(tweak: impl FnOnce(&mut SimOptions)) -> Sim {
         let shutdown = CancellationToken::new();
         let mut opts = SimOptions {
-            listen_address: "127.0.0.1:0".parse().unwrap(),
             environments: 2,
-            scenario: "steady".into(),
-            seed: 1,
-            items_per_environment: 0,
-            workers: 0,
-            arrivals_per_minute: 0.0,
-            healthcheck_interval: std::time::Duration::ZERO,
-            worker_sdk: Default::default(),
-            credentials_out: None,
-            paging: work_sim::Paging::default(),
-            clock: Default::default(),
+            ..SimOptions::loopback()
         };
         tweak(&mut opts);
         let running = start(opts, shutdown.clone()).await.unwrap();

@@ -187,18 +187,9 @@ fn start_exporter(config: &std::path::Path, creds: &work_sim::Credentials) -> (E
 /// A simulator of two environments with three items each and no workers.
 async fn start_sim(shutdown: &tokio_util::sync::CancellationToken) -> work_sim::RunningSim {
     let opts = work_sim::SimOptions {
-        listen_address: "127.0.0.1:0".parse().unwrap(),
         environments: 2,
-        scenario: "steady".into(),
-        seed: 1,
         items_per_environment: 3,
-        workers: 0,
-        arrivals_per_minute: 0.0,
-        healthcheck_interval: std::time::Duration::ZERO,
-        worker_sdk: Default::default(),
-        credentials_out: None,
-        paging: Default::default(),
-        clock: Default::default(),
+        ..work_sim::SimOptions::loopback()
     };
     work_sim::start(opts, shutdown.clone()).await.unwrap()
 }

@@ -87,6 +87,28 @@ pub struct SimOptions {
     pub clock: SimClock,
 }
 
+impl SimOptions {
+    /// One steady environment on a free loopback port: no workload, no
+    /// healthchecks, lists as the API ends them, the wall clock. Tests and
+    /// tools set what their run needs on top (`..SimOptions::loopback()`).
+    pub fn loopback() -> SimOptions {
+        SimOptions {
+            listen_address: SocketAddr::from(([127, 0, 0, 1], 0)),
+            environments: 1,
+            scenario: "steady".into(),
+            seed: 1,
+            items_per_environment: 0,
+            workers: 0,
+            arrivals_per_minute: 0.0,
+            healthcheck_interval: std::time::Duration::ZERO,
+            worker_sdk: WorkerSdk::default(),
+            credentials_out: None,
+            paging: Paging::default(),
+            clock: SimClock::default(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
     #[error("--scenario: {0}")]
