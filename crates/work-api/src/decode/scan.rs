@@ -168,31 +168,32 @@ impl<'a> Cursor<'a> {
 
     /// An object, each member read by `member` from its key on (none for `{}`).
     #[inline]
-    fn object(&mut self, mut member: impl FnMut(&mut Self) -> Scan<()>) -> Scan<()> {
-        self.expect(b'{')?;
-        if self.peek() == Some(b'}') {
-            self.i += 1;
-            return Ok(());
-        }
-        loop {
-            member(self)?;
-            if self.close(b'}')? {
-                return Ok(());
-            }
-        }
+    fn object(&mut self, member: impl FnMut(&mut Self) -> Scan<()>) -> Scan<()> {
+        self.each_in(b'{', b'}', member)
     }
 
     /// An array, each element read by `element` (none for `[]`).
     #[inline]
-    fn list(&mut self, mut element: impl FnMut(&mut Self) -> Scan<()>) -> Scan<()> {
-        self.expect(b'[')?;
-        if self.peek() == Some(b']') {
+    fn list(&mut self, element: impl FnMut(&mut Self) -> Scan<()>) -> Scan<()> {
+        self.each_in(b'[', b']', element)
+    }
+
+    /// `open`, then what `one` reads, separated by commas, until `close`.
+    #[inline]
+    fn each_in(
+        &mut self,
+        open: u8,
+        close: u8,
+        mut one: impl FnMut(&mut Self) -> Scan<()>,
+    ) -> Scan<()> {
+        self.expect(open)?;
+        if self.peek() == Some(close) {
             self.i += 1;
             return Ok(());
         }
         loop {
-            element(self)?;
-            if self.close(b']')? {
+            one(self)?;
+            if self.close(close)? {
                 return Ok(());
             }
         }
