@@ -36,6 +36,33 @@ pub fn from_vars(flags: &[&str], vars: &[(&str, String)]) -> Config {
     .unwrap()
 }
 
+/// A config discovering the simulator's environments from `keys` with its
+/// API key (and `vars`), refreshing every second (a short start window: the
+/// first refreshes come sooner), plus `flags`.
+pub fn discovering(
+    creds: &work_sim::Credentials,
+    keys: &tempfile::TempDir,
+    flags: &[&str],
+    vars: &[(&str, String)],
+) -> Config {
+    let dir = keys.path().to_str().unwrap();
+    let mut args = vec![
+        "--web.listen-address",
+        "127.0.0.1:0",
+        "--refresh.interval",
+        "1s",
+        "--api.base-url",
+        &creds.base_url,
+        "--discovery.enabled",
+        "--discovery.keys-dir",
+        dir,
+    ];
+    args.extend_from_slice(flags);
+    let mut vars = vars.to_vec();
+    vars.push(("ANTHROPIC_API_KEY", creds.api_key.clone()));
+    from_vars(&args, &vars)
+}
+
 /// Serves `cfg` on a free port until `shutdown`, on `clock` (the wall clock
 /// when `None`); answers its base URL.
 pub async fn start(

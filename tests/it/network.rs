@@ -57,25 +57,6 @@ async fn remote_sim(pki: &Pki, shutdown: &CancellationToken) -> Credentials {
     sim.credentials
 }
 
-/// The config of an exporter discovering the simulator with `flags`.
-fn exporter_config(creds: &Credentials, keys: &tempfile::TempDir, flags: &[&str]) -> Config {
-    let dir = keys.path().to_str().unwrap();
-    let mut args = vec![
-        "--web.listen-address",
-        "127.0.0.1:0",
-        // A short interval makes a short start window: the first refreshes come sooner.
-        "--refresh.interval",
-        "1s",
-        "--api.base-url",
-        &creds.base_url,
-        "--discovery.enabled",
-        "--discovery.keys-dir",
-        dir,
-    ];
-    args.extend_from_slice(flags);
-    crate::exporter::from_vars(&args, &[("ANTHROPIC_API_KEY", creds.api_key.clone())])
-}
-
 /// Scrapes until every environment is up with its 1,500 items counted, or
 /// returns the last scrape after `tries` attempts.
 async fn wait_up(metrics: &str, tries: usize) -> Result<(), String> {
@@ -123,10 +104,10 @@ async fn the_exporter_reads_a_tls_api_signed_by_a_private_ca_given_with_api_ca_f
     let keys = crate::exporter::keys_dir(&creds, &[]);
 
     // The compiled-in roots (and this machine's SSL_CERT_FILE, if any) do not know the CA.
-    let cfg = exporter_config(&creds, &keys, &[]);
+    let cfg = crate::exporter::discovering(&creds, &keys, &[], &[]);
     let without = crate::exporter::start(cfg, None, &shutdown).await;
     let ca = pki.path("ca.pem");
-    let cfg = exporter_config(&creds, &keys, &["--api.ca-file", &ca]);
+    let cfg = crate::exporter::discovering(&creds, &keys, &["--api.ca-file", &ca], &[]);
     let with = crate::exporter::start(cfg, None, &shutdown).await;
 
     wait_up(&with, 100).await.expect("up over TLS with the CA");
@@ -249,7 +230,7 @@ async fn https_proxy_routes_the_api_connection_and_no_proxy_bypasses_it() {
     std::env::set_var("HTTPS_PROXY", &proxy);
     std::env::remove_var("NO_PROXY");
     std::env::remove_var("no_proxy");
-    let proxied = exporter_config(&creds, &keys, &["--api.ca-file", &ca]);
+    let proxied = crate::exporter::discovering(&creds, &keys, &["--api.ca-file", &ca], &[]);
     let proxied = crate::exporter::start(proxied, None, &shutdown).await;
     wait_up(&proxied, 100).await.expect("up through the proxy");
     let tunnels = seen.lock().unwrap().clone();
@@ -262,7 +243,7 @@ async fn https_proxy_routes_the_api_connection_and_no_proxy_bypasses_it() {
     let (proxy2, seen2) = connect_proxy().await;
     std::env::set_var("HTTPS_PROXY", &proxy2);
     std::env::set_var("NO_PROXY", "127.0.0.1");
-    let direct = exporter_config(&creds, &keys, &["--api.ca-file", &ca]);
+    let direct = crate::exporter::discovering(&creds, &keys, &["--api.ca-file", &ca], &[]);
     let direct = crate::exporter::start(direct, None, &shutdown).await;
     wait_up(&direct, 100).await.expect("up without the proxy");
     std::env::remove_var("HTTPS_PROXY");

@@ -22,25 +22,11 @@ async fn exporter_on_sim(flags: &[&str]) -> (Credentials, CancellationToken) {
         .unwrap();
     let creds = running.credentials.clone();
     let keys = crate::exporter::keys_dir(&creds, &[]);
-    let dir = keys.path().to_str().unwrap().to_string();
-    let mut args = vec![
-        "--web.listen-address",
-        "127.0.0.1:0",
-        "--refresh.interval",
-        "1s",
-        "--api.base-url",
-        &creds.base_url,
-        "--discovery.enabled",
-        "--discovery.keys-dir",
-        &dir,
-    ];
-    args.extend_from_slice(flags);
-    let cfg = crate::exporter::from_vars(
-        &args,
-        &[
-            ("ANTHROPIC_API_KEY", creds.api_key.clone()),
-            ("ANTHROPIC_WORKSPACE_ID", WORKSPACE.into()),
-        ],
+    let cfg = crate::exporter::discovering(
+        &creds,
+        &keys,
+        flags,
+        &[("ANTHROPIC_WORKSPACE_ID", WORKSPACE.into())],
     );
     crate::exporter::start(cfg, None, &shutdown).await;
     for _ in 0..100 {
